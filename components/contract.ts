@@ -1,0 +1,101 @@
+/**
+ * The contract between the Pulumi component and the node agent it deploys: the node labels the
+ * agent sets and the RuntimeClasses select on, the agent's HTTP endpoints, the Kubernetes API
+ * calls it makes (and so the RBAC it is granted), and the host paths it touches.
+ *
+ * Both sides import this file (the agent bundle through esbuild), so they cannot drift apart.
+ * It must stay free of Pulumi and Node.js imports.
+ */
+
+/** Prefix of every node label and annotation the agent owns. */
+export const LABEL_PREFIX = "vnode.loft.sh";
+
+/** Node label with the runtime's state on that node; see {@link RuntimeState}. */
+export const RUNTIME_LABEL = `${LABEL_PREFIX}/runtime`;
+
+/** Node label with the node's isolation mode (`per-namespace` or `per-pod`). */
+export const ISOLATION_MODE_LABEL = `${LABEL_PREFIX}/isolation-mode`;
+
+/** Values of {@link RUNTIME_LABEL}. Only `ready` admits vNode pods. */
+export const RuntimeState = {
+  Installing: "installing",
+  Ready: "ready",
+  Failed: "failed",
+  Uninstalling: "uninstalling",
+} as const;
+export type RuntimeState = (typeof RuntimeState)[keyof typeof RuntimeState];
+
+/** The env var that sets vNode's node-wide isolation granularity. */
+export const VNODE_PER_POD_ENV = "VNODE_PER_POD";
+
+/** The env var through which the DaemonSet tells the agent its node (downward API). */
+export const NODE_NAME_ENV = "NODE_NAME";
+
+/** The agent's HTTP server: health, readiness and Prometheus metrics. */
+export const AGENT_HTTP = {
+  port: 8090,
+  portName: "metrics",
+  healthz: "/healthz",
+  readyz: "/readyz",
+  metrics: "/metrics",
+} as const;
+
+/** Defaults shared by the agent CLI and the component. */
+export const AGENT_DEFAULTS = {
+  handler: "vnode",
+  runtimeType: "io.containerd.vnode.v2",
+  installDir: "/opt/vnode/bin",
+  stateDir: "/var/lib/vnode-agent",
+  hostRoot: "/host",
+} as const;
+
+/**
+ * Every Kubernetes API call the agent makes. The component grants exactly these verbs and a
+ * test checks that the agent's client uses no other, so RBAC stays least-privilege.
+ */
+export const AGENT_CLUSTER_RULES = [
+  { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] },
+  { apiGroups: [""], resources: ["events"], verbs: ["create"] },
+  { apiGroups: [""], resources: ["pods"], verbs: ["list"] },
+] as const;
+
+/** Namespaced calls: the agent reads its own DaemonSets to tell a rollout from a removal. */
+export const AGENT_NAMESPACE_RULES = [
+  { apiGroups: ["apps"], resources: ["daemonsets"], verbs: ["get"] },
+] as const;
+
+/**
+ * Where each Kubernetes distribution keeps containerd's config and socket, as host paths. The
+ * agent auto-detects among these; the component mounts the chosen one's directories.
+ * `template` is the file the distribution renders `config` from on every start, so the agent
+ * must edit the template (k3s/rke2/microk8s), and `dropInDir` is a directory containerd
+ * already imports where there is one.
+ */
+export const CONTAINERD_DISTRIBUTIONS = {
+  containerd: {
+    config: "/etc/containerd/config.toml",
+    dropInDir: "/etc/containerd/conf.d",
+    socket: "/run/containerd/containerd.sock",
+  },
+  k3s: {
+    config: "/var/lib/rancher/k3s/agent/etc/containerd/config.toml",
+    template: "/var/lib/rancher/k3s/agent/etc/containerd/config.toml.tmpl",
+    socket: "/run/k3s/containerd/containerd.sock",
+  },
+  rke2: {
+    config: "/var/lib/rancher/rke2/agent/etc/containerd/config.toml",
+    template: "/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl",
+    socket: "/run/k3s/containerd/containerd.sock",
+  },
+  microk8s: {
+    config: "/var/snap/microk8s/current/args/containerd.toml",
+    template: "/var/snap/microk8s/current/args/containerd-template.toml",
+    socket: "/var/snap/microk8s/common/run/containerd.sock",
+  },
+  k0s: {
+    config: "/etc/k0s/containerd.toml",
+    dropInDir: "/etc/k0s/containerd.d",
+    socket: "/run/k0s/containerd.sock",
+  },
+} as const;
+export type ContainerdDistribution = keyof typeof CONTAINERD_DISTRIBUTIONS;
