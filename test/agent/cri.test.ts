@@ -1,0 +1,236 @@
+import * as fs from "node:fs";
+import {
+  CriError,
+  criStatus,
+  criVersion,
+  parseStatus,
+  podSandboxStatus,
+  removePodSandbox,
+  runPodSandbox,
+  stopPodSandbox,
+  waitForCri,
+  waitForHandler,
+} from "../../agent/src/cri";
+import {
+  describeWithContainerd,
+  type TestContainerd,
+  startContainerd,
+} from "../support/containerd";
+
+const ready = { type: "RuntimeReady", status: true, reason: "", message: "" };
+const noNetwork = {
+  type: "NetworkReady",
+  status: false,
+  reason: "NetworkPluginNotReady",
+  message: "cni plugin not initialized",
+};
+
+describe("parseStatus", () => {
+  it("takes handlers from runtime_handlers (containerd 2.x), dropping the default alias", () => {
+    const status = parseStatus(
+      {
+        status: { conditions: [ready, noNetwork] },
+        info: { config: JSON.stringify({ containerd: { runtimes: { stale: {} } } }) },
+        runtimeHandlers: [{ name: "runc" }, { name: "" }, { name: "vnode" }],
+      },
+      "/run/containerd/containerd.sock",
+    );
+    expect(status).toEqual({
+      ready: true,
+      conditions: [ready, noNetwork],
+      handlers: ["runc", "vnode"],
+      handlerSource: "runtime_handlers",
+    });
+  });
+
+  it("falls back to the runtimes of the verbose config JSON (containerd 1.6/1.7)", () => {
+    const status = parseStatus(
+      {
+        status: { conditions: [{ ...ready, status: false, reason: "Starting" }] },
+        info: {
+          config: JSON.stringify({ containerd: { runtimes: { vnode: {}, runc: {}, nvidia: {} } } }),
+        },
+        runtimeHandlers: [],
+      },
+      "/s.sock",
+    );
+    expect(status.ready).toBe(false);
+    expect(status.handlers).toEqual(["nvidia", "runc", "vnode"]);
+    expect(status.handlerSource).toBe("config");
+  });
+
+  it("reports no handlers when Status was not verbose", () => {
+    expect(parseStatus({ status: null, info: {}, runtimeHandlers: [] }, "/s.sock")).toEqual({
+      ready: false,
+      conditions: [],
+      handlers: [],
+      handlerSource: "none",
+    });
+  });
+
+  it("names the socket when the verbose config is not JSON", () => {
+    expect(() =>
+      parseStatus({ status: null, info: { config: "{oops" }, runtimeHandlers: [] }, "/x/c.sock"),
+    ).toThrow(/^CRI Status on \/x\/c\.sock returned a verbose "config" that is not JSON: /);
+  });
+});
+
+describe("CRI calls without a daemon", () => {
+  it("fails with one sentence naming a socket that does not exist", async () => {
+    const err = await criVersion("/nonexistent/vnode-test.sock", { timeoutMs: 2000 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CriError);
+    expect((err as CriError).message).toBe(
+      "CRI Version on /nonexistent/vnode-test.sock failed: the socket does not exist (is containerd running?).",
+    );
+  });
+
+  it("waitForCri gives up after the given attempts and says so", async () => {
+    const started = Date.now();
+    await expect(
+      waitForCri("/nonexistent/vnode-test.sock", { attempts: 3, delayMs: 50 }),
+    ).rejects.toThrow(
+      "containerd did not answer on /nonexistent/vnode-test.sock after 3 attempt(s) 50 ms apart; last error: " +
+        "CRI Version on /nonexistent/vnode-test.sock failed: the socket does not exist (is containerd running?).",
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+  });
+
+  it("rejects nonsense retry settings", async () => {
+    await expect(waitForHandler("/x.sock", "vnode", { attempts: 0 })).rejects.toThrow(
+      "attempts must be an integer >= 1; got 0.",
+    );
+  });
+});
+
+describeWithContainerd(
+  "CRI client against a real containerd",
+  () => {
+    let ctrd: TestContainerd;
+    beforeAll(async () => {
+      ctrd = await startContainerd({ pauseImage: true });
+    }, 120_000);
+    afterAll(async () => {
+      await ctrd?.cleanup();
+    });
+
+    it("reads the runtime name and version", async () => {
+      const version = await criVersion(ctrd.socket);
+      expect(version.runtimeName).toBe("containerd");
+      expect(version.runtimeApiVersion).toBe("v1");
+      // The same version containerd itself reports, e.g. "1.6.20~ds1".
+      const { execFileSync } = await import("node:child_process");
+      const cli = execFileSync("containerd", ["--version"], { encoding: "utf8" }).split(" ")[2];
+      expect(version.runtimeVersion).toBe(cli);
+    });
+
+    it("lists runc from the verbose config, with the runtime ready", async () => {
+      const status = await criStatus(ctrd.socket);
+      expect(status.ready).toBe(true);
+      expect(status.handlers).toEqual(["runc"]);
+      expect(status.handlerSource).toBe("config");
+    });
+
+    it("sees a vnode handler after the config gains it and containerd restarts through the script", async () => {
+      const before = await waitForHandler(ctrd.socket, "vnode", { attempts: 2, delayMs: 50 });
+      expect(before).toEqual({
+        live: false,
+        attempts: 1,
+        cause: "missing",
+        handlers: ["runc"],
+        reason: `containerd on ${ctrd.socket} does not know runtime handler "vnode"; it reports "runc".`,
+      });
+
+      const oldPid = ctrd.pid;
+      fs.appendFileSync(
+        ctrd.configPath,
+        `
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.vnode]
+      runtime_type = "io.containerd.runc.v2"
+`,
+      );
+      const { execFileSync } = await import("node:child_process");
+      execFileSync(ctrd.restartScript, { stdio: "pipe" });
+      expect(ctrd.pid).not.toBe(oldPid);
+
+      const after = await waitForHandler(ctrd.socket, "vnode", { attempts: 40, delayMs: 100 });
+      expect(after.live).toBe(true);
+      expect(after.handlers).toEqual(["runc", "vnode"]);
+    });
+
+    it("runs a host-network pod sandbox on the vnode handler until SANDBOX_READY, then stops and removes it", async () => {
+      const id = await runPodSandbox(
+        ctrd.socket,
+        {
+          metadata: { name: "probe", uid: "c0ffee-1", namespace: "vnode-test", attempt: 0 },
+          hostname: "",
+          linux: {
+            securityContext: { namespaceOptions: { network: "NODE", pid: "POD", ipc: "POD" } },
+          },
+        },
+        "vnode",
+        { timeoutMs: 60_000 },
+      );
+      try {
+        const status = await podSandboxStatus(ctrd.socket, id);
+        expect(status.id).toBe(id);
+        expect(status.state).toBe("SANDBOX_READY");
+        expect(status.runtimeHandler).toBe("vnode");
+        expect(status.metadata).toEqual({
+          name: "probe",
+          uid: "c0ffee-1",
+          namespace: "vnode-test",
+          attempt: 0,
+        });
+        expect(BigInt(status.createdAt) > 0n).toBe(true);
+
+        await stopPodSandbox(ctrd.socket, id, { timeoutMs: 30_000 });
+        expect((await podSandboxStatus(ctrd.socket, id)).state).toBe("SANDBOX_NOTREADY");
+      } finally {
+        await stopPodSandbox(ctrd.socket, id, { timeoutMs: 30_000 });
+        await removePodSandbox(ctrd.socket, id, { timeoutMs: 30_000 });
+      }
+      const gone = await podSandboxStatus(ctrd.socket, id).catch((e: unknown) => e);
+      expect(gone).toBeInstanceOf(CriError);
+      expect((gone as CriError).message).toMatch(
+        new RegExp(
+          `^CRI PodSandboxStatus on ${ctrd.socket.replace(/[.]/g, "\\.")} failed: NOT_FOUND: `,
+        ),
+      );
+    });
+
+    it("refuses an unknown runtime handler", async () => {
+      await expect(
+        runPodSandbox(
+          ctrd.socket,
+          { metadata: { name: "x", uid: "u-2", namespace: "vnode-test" } },
+          "nope",
+        ),
+      ).rejects.toThrow(/^CRI RunPodSandbox on .* failed: .*no runtime for "nope" is configured/);
+    });
+
+    it("waitForHandler with containerd stopped fails after the bounded attempts with the reason", async () => {
+      await ctrd.stop();
+      const started = Date.now();
+      const check = await waitForHandler(ctrd.socket, "vnode", {
+        attempts: 4,
+        delayMs: 100,
+        timeoutMs: 1000,
+      });
+      const took = Date.now() - started;
+      expect(check).toEqual({
+        live: false,
+        attempts: 4,
+        cause: "unreachable",
+        handlers: [],
+        reason:
+          `containerd did not answer on ${ctrd.socket} after 4 attempt(s) 100 ms apart; last error: ` +
+          `CRI Status on ${ctrd.socket} failed: the socket does not exist (is containerd running?).`,
+      });
+      expect(took).toBeGreaterThanOrEqual(300);
+      expect(took).toBeLessThan(5000);
+    });
+  },
+  { pauseImage: true },
+);
