@@ -99,3 +99,9 @@ export const CONTAINERD_DISTRIBUTIONS = {
   },
 } as const;
 export type ContainerdDistribution = keyof typeof CONTAINERD_DISTRIBUTIONS;
+
+/** Paths inside the agent image (agent/Dockerfile puts things there); CLI defaults match. */
+export const AGENT_IMAGE = {
+  /** The vNode payload (shim and helper binaries) the image carries: `--payload-dir`'s default. */
+  payloadDir: "/opt/vnode-payload",
+} as const;
