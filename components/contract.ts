@@ -31,6 +31,9 @@ export const VNODE_PER_POD_ENV = "VNODE_PER_POD";
 /** The env var through which the DaemonSet tells the agent its node (downward API). */
 export const NODE_NAME_ENV = "NODE_NAME";
 
+/** The env var through which the DaemonSet tells the agent its own namespace (downward API). */
+export const POD_NAMESPACE_ENV = "POD_NAMESPACE";
+
 /** The agent's HTTP server: health, readiness and Prometheus metrics. */
 export const AGENT_HTTP = {
   port: 8090,
