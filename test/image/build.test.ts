@@ -1,0 +1,153 @@
+/**
+ * CI proof for agent/Dockerfile: builds the real Dockerfile with buildah from the repo root
+ * (base images created locally, no registry), then runs the image with podman (runc, cgroupfs,
+ * explicit ulimits, no network, read-only root fs) as the DaemonSet would.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { AGENT_DEFAULTS } from "../../components/contract";
+import {
+  type Exec,
+  type PayloadFixture,
+  IMAGE_PAYLOAD_DIR,
+  REPO_ROOT,
+  buildAgentImage,
+  defaultStore,
+  describeWithImageTools,
+  ensureNodeBaseImage,
+  ensurePayloadImage,
+  inspectImage,
+  listTree,
+  podman,
+  runImage,
+  withImageRootfs,
+} from "../support/images";
+
+const VERSION = (
+  JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "agent", "package.json"), "utf8")) as {
+    version: string;
+  }
+).version;
+const REVISION = "0123456789abcdef0123456789abcdef01234567";
+const SOURCE = "https://example.com/vnode-pulumi";
+const HOST_FIXTURE = path.join(__dirname, "fixtures", "host");
+
+describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman run", () => {
+  const store = defaultStore();
+  // Per-process tags, so parallel runs never inspect each other's image; layers stay cached.
+  const tag = `localhost/vnode-test/agent:test-${process.pid}`;
+  const localTag = `localhost/vnode-test/agent:test-local-${process.pid}`;
+  let base: string;
+  let payload: PayloadFixture;
+  let build: Exec;
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    base = await ensureNodeBaseImage(store);
+    payload = await ensurePayloadImage(store);
+    const t1 = Date.now();
+    build = await buildAgentImage(store, {
+      tag,
+      buildArgs: {
+        BUILD_IMAGE: base,
+        BASE_IMAGE: base,
+        VNODE_IMAGE: payload.ref,
+        VNODE_PAYLOAD_PATH: payload.payloadPath,
+        VERSION,
+        REVISION,
+        SOURCE,
+      },
+    });
+    console.log(
+      `agent image: base images ${((t1 - t0) / 1000).toFixed(1)} s, build ${build.seconds.toFixed(1)} s (${store.driver})`,
+    );
+  }, 900_000);
+
+  afterAll(async () => {
+    await podman(store, ["rmi", "--force", tag, localTag]);
+  });
+
+  it("prints the agent's version", async () => {
+    const r = await runImage(store, tag, ["--version"]);
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      code: 0,
+      stdout: `${VERSION}\n`,
+      stderr: "",
+    });
+  });
+
+  it("carries the OCI labels from the build args, runs `vnode-agent run` as root", async () => {
+    const img = await inspectImage(store, tag);
+    const labels = img.Config.Labels ?? {};
+    expect({
+      source: labels["org.opencontainers.image.source"],
+      version: labels["org.opencontainers.image.version"],
+      revision: labels["org.opencontainers.image.revision"],
+    }).toEqual({ source: SOURCE, version: VERSION, revision: REVISION });
+    expect(img.Config.Entrypoint).toEqual(["vnode-agent"]);
+    expect(img.Config.Cmd).toEqual(["run"]);
+    expect(img.Config.User).toBe("0:0");
+  });
+
+  it("adds only the bundle and the payload on top of the base image: no node_modules, sources or npm", async () => {
+    const baseTree = new Set(await withImageRootfs(store, base, listTree));
+    const added = await withImageRootfs(store, tag, (rootfs) => {
+      const link = fs.readlinkSync(path.join(rootfs, "usr/local/bin/vnode-agent"));
+      expect(link).toBe("../lib/vnode-agent/vnode-agent.js");
+      return listTree(rootfs).filter((p) => !baseTree.has(p));
+    });
+    const bundleDir = "/usr/local/lib/vnode-agent";
+    const payloadFiles = Object.keys(payload.files).map((f) => `${IMAGE_PAYLOAD_DIR}/${f}`);
+    expect(added.filter((p) => !p.startsWith(`${bundleDir}/`))).toEqual(
+      ["/opt", IMAGE_PAYLOAD_DIR, ...payloadFiles, "/usr/local/bin/vnode-agent", bundleDir].sort(),
+    );
+    const bundle = added.filter((p) => p.startsWith(`${bundleDir}/`));
+    expect(bundle).toContain(`${bundleDir}/vnode-agent.js`);
+    expect(bundle.filter((p) => /node_modules|\.ts$|\/src\//.test(p))).toEqual([]);
+  });
+
+  it("copies the payload from VNODE_IMAGE at VNODE_PAYLOAD_PATH to the agent's default payload dir", async () => {
+    const got = await withImageRootfs(store, tag, (rootfs) =>
+      Object.fromEntries(
+        fs.readdirSync(path.join(rootfs, IMAGE_PAYLOAD_DIR)).map((name) => {
+          const file = path.join(rootfs, IMAGE_PAYLOAD_DIR, name);
+          return [
+            name,
+            { content: fs.readFileSync(file, "utf8"), mode: fs.statSync(file).mode & 0o777 },
+          ];
+        }),
+      ),
+    );
+    expect(got).toEqual(payload.files);
+  });
+
+  it("plans against a fixture host root mounted read-only at /host, without network", async () => {
+    const r = await runImage(
+      store,
+      tag,
+      ["plan", "--host-root", AGENT_DEFAULTS.hostRoot, "--json"],
+      {
+        readOnlyMounts: { [HOST_FIXTURE]: AGENT_DEFAULTS.hostRoot },
+      },
+    );
+    expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(() => JSON.parse(r.stdout) as unknown).not.toThrow();
+    expect(r.stdout).toContain(AGENT_DEFAULTS.runtimeType);
+  });
+
+  it("takes the payload from agent/payload when VNODE_IMAGE is empty, reusing the cached build stage", async () => {
+    const r = await buildAgentImage(store, {
+      tag: localTag,
+      buildArgs: { BUILD_IMAGE: base, BASE_IMAGE: base },
+    });
+    // The build stage is identical to the first build's, so its npm ci layer comes from cache.
+    expect(r.stdout).toMatch(/STEP \d+\/\d+: RUN npm ci [^\n]*\n--> Using cache [0-9a-f]+\n/);
+    const payloadDir = path.join(REPO_ROOT, "agent", "payload");
+    const docs = new Set(["/README.md", "/.gitignore"]);
+    const expected = listTree(payloadDir).filter((p) => !docs.has(p));
+    const got = await withImageRootfs(store, localTag, (rootfs) =>
+      listTree(path.join(rootfs, IMAGE_PAYLOAD_DIR)),
+    );
+    expect(got).toEqual(expected);
+  }, 600_000);
+});
