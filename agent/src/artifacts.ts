@@ -1,0 +1,278 @@
+/**
+ * The runtime payload (shim and helper binaries): copied from `--payload-dir` (a directory in
+ * the agent's own filesystem, e.g. baked into its image) into the host's install dir.
+ *
+ * Each file is copied to a temp file next to its target and renamed over it, so a shim that
+ * containerd is running keeps its old inode and never sees ETXTBSY or half a binary. Every
+ * copy is recorded in the ledger before it happens and checked by sha256 after.
+ */
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+import { AGENT_DEFAULTS } from "../../components/contract";
+import { copyFileAtomic, errno, removeFile, removeTempLeftovers, sha256File } from "./fsAtomic";
+import { hostPath } from "./host";
+import {
+  addArtifactIntent,
+  dropArtifact,
+  findArtifact,
+  markArtifactDone,
+  missingDirs,
+  removeEmptyDirs,
+  saveLedger,
+  type ArtifactEntry,
+  type Ledger,
+  type LedgerLocation,
+} from "./ledger";
+
+/** Mode of every installed payload file. */
+export const ARTIFACT_MODE = 0o755;
+
+/** One file of the payload dir. */
+export interface PayloadFile {
+  name: string;
+  /** Path in the agent's filesystem. */
+  source: string;
+  sha256: string;
+  size: number;
+}
+
+/** A file in the install dir as it is now. */
+export interface InstalledState {
+  sha256: string;
+  mode: number;
+}
+
+export type ArtifactAction = "create" | "replace" | "unchanged" | "remove";
+
+export interface ArtifactPlanItem {
+  /** Host path of the installed file. */
+  target: string;
+  action: ArtifactAction;
+  /** Payload file; absent for `remove` (a file a previous payload had). */
+  source?: string;
+  sha256: string;
+  currentSha256: string | null;
+}
+
+/**
+ * Which payload files would be created, replaced (content or mode differs) or left alone, and
+ * which files a previous install put in the install dir that the payload no longer has
+ * (`remove`, only when still holding the bytes we installed). Pure.
+ */
+export function planArtifacts(
+  payload: readonly PayloadFile[],
+  installDir: string,
+  current: ReadonlyMap<string, InstalledState | null>,
+  recorded: readonly ArtifactEntry[] = [],
+): ArtifactPlanItem[] {
+  const items: ArtifactPlanItem[] = payload.map((file) => {
+    const target = path.posix.join(installDir, file.name);
+    const now = current.get(target) ?? null;
+    const action: ArtifactAction =
+      now === null
+        ? "create"
+        : now.sha256 === file.sha256 && (now.mode & 0o7777) === ARTIFACT_MODE
+          ? "unchanged"
+          : "replace";
+    return {
+      target,
+      action,
+      source: file.source,
+      sha256: file.sha256,
+      currentSha256: now?.sha256 ?? null,
+    };
+  });
+  const wanted = new Set(items.map((i) => i.target));
+  for (const entry of recorded) {
+    const now = current.get(entry.path) ?? null;
+    if (wanted.has(entry.path) || path.posix.dirname(entry.path) !== installDir) continue;
+    if (now !== null && now.sha256 === entry.sha256) {
+      items.push({
+        target: entry.path,
+        action: "remove",
+        sha256: entry.sha256,
+        currentSha256: now.sha256,
+      });
+    }
+  }
+  return items;
+}
+
+/** The regular files of `payloadDir` (symlinks followed), sorted by name, with their hashes. */
+export async function readPayload(payloadDir: string): Promise<PayloadFile[]> {
+  let names: string[];
+  try {
+    names = (await fsp.readdir(payloadDir)).sort();
+  } catch (err) {
+    if (errno(err) === "ENOENT" || errno(err) === "ENOTDIR") {
+      throw new Error(`--payload-dir ${payloadDir} is not a directory.`);
+    }
+    throw err;
+  }
+  const files: PayloadFile[] = [];
+  for (const name of names) {
+    const source = path.join(payloadDir, name);
+    const stat = await fsp.stat(source);
+    if (!stat.isFile()) {
+      throw new Error(
+        `--payload-dir ${payloadDir} contains ${name}, which is not a regular file; only files are installed.`,
+      );
+    }
+    files.push({ name, source, sha256: await sha256File(source), size: stat.size });
+  }
+  if (files.length === 0) throw new Error(`--payload-dir ${payloadDir} has no files to install.`);
+  return files;
+}
+
+/** The state of each host path in `targets` (null when absent). */
+export async function inspectInstalled(
+  hostRoot: string,
+  targets: readonly string[],
+): Promise<Map<string, InstalledState | null>> {
+  const states = new Map<string, InstalledState | null>();
+  for (const target of targets) {
+    const full = hostPath(hostRoot, target);
+    try {
+      const stat = await fsp.stat(full);
+      states.set(target, { sha256: await sha256File(full), mode: stat.mode & 0o7777 });
+    } catch (err) {
+      if (errno(err) !== "ENOENT") throw err;
+      states.set(target, null);
+    }
+  }
+  return states;
+}
+
+export interface ArtifactOptions {
+  payloadDir: string;
+  /** Host path. Defaults to `AGENT_DEFAULTS.installDir`. */
+  installDir?: string;
+}
+
+/** Reads the payload and the host and plans, without changing anything (for `plan`). */
+export async function planArtifactsOnHost(
+  hostRoot: string,
+  ledger: Ledger | null,
+  opts: ArtifactOptions,
+): Promise<ArtifactPlanItem[]> {
+  const installDir = opts.installDir ?? AGENT_DEFAULTS.installDir;
+  const payload = await readPayload(opts.payloadDir);
+  const recorded = ledger?.artifacts ?? [];
+  const targets = [
+    ...payload.map((f) => path.posix.join(installDir, f.name)),
+    ...recorded.map((e) => e.path),
+  ];
+  return planArtifacts(payload, installDir, await inspectInstalled(hostRoot, targets), recorded);
+}
+
+/**
+ * Installs the payload per {@link planArtifacts}: each copy is recorded in the ledger (saved)
+ * before it happens, verified by sha256 after, then marked done. Files dropped from the
+ * payload are removed. Run under the host lock. Returns the new ledger and the plan it ran.
+ */
+export async function installArtifacts(
+  loc: LedgerLocation,
+  ledger: Ledger,
+  opts: ArtifactOptions,
+): Promise<{ ledger: Ledger; plan: ArtifactPlanItem[] }> {
+  const installDir = opts.installDir ?? AGENT_DEFAULTS.installDir;
+  // Under the host lock any temp file in our install dir is a killed run's leftover.
+  await removeTempLeftovers(hostPath(loc.hostRoot, installDir));
+  const plan = await planArtifactsOnHost(loc.hostRoot, ledger, opts);
+  for (const item of plan) {
+    const entry = findArtifact(ledger, item.target);
+    if (item.action === "unchanged") {
+      // Settle an intent a crash left between copy and done; files we did not install stay unrecorded.
+      if (entry && (entry.state !== "done" || entry.sha256 !== item.sha256)) {
+        ledger = markArtifactDone(
+          addArtifactIntent(ledger, {
+            path: item.target,
+            sha256: item.sha256,
+            previousSha256: null,
+          }),
+          item.target,
+        );
+        await saveLedger(loc, ledger);
+      }
+      continue;
+    }
+    if (item.action === "remove") {
+      await removeFile(hostPath(loc.hostRoot, item.target));
+      ledger = dropArtifact(ledger, item.target);
+      await saveLedger(loc, ledger);
+      continue;
+    }
+    const source = item.source as string;
+    ledger = addArtifactIntent(ledger, {
+      path: item.target,
+      sha256: item.sha256,
+      previousSha256: item.currentSha256,
+      createdDirs: await missingDirs(loc.hostRoot, item.target),
+    });
+    await saveLedger(loc, ledger);
+    const full = hostPath(loc.hostRoot, item.target);
+    const copied = await copyFileAtomic(source, full, ARTIFACT_MODE);
+    const onDisk = await sha256File(full);
+    if (copied !== item.sha256 || onDisk !== item.sha256) {
+      throw new Error(
+        `artifact ${item.target} has sha256 ${onDisk} after copying ${source}, expected ${item.sha256} (copied ${copied}); the payload changed during install or the disk is faulty.`,
+      );
+    }
+    ledger = markArtifactDone(ledger, item.target);
+    await saveLedger(loc, ledger);
+  }
+  return { ledger, plan };
+}
+
+/** What uninstall does with one installed artifact, from its hash now (null: absent). Pure. */
+export function decideArtifactRemoval(
+  entry: ArtifactEntry,
+  currentSha256: string | null,
+): "remove" | "missing" | "keep" {
+  if (currentSha256 === null) return "missing";
+  return currentSha256 === entry.sha256 ? "remove" : "keep";
+}
+
+export interface ArtifactRemoval {
+  removed: string[];
+  missing: string[];
+  kept: { path: string; reason: string }[];
+  removedDirs: string[];
+}
+
+/**
+ * Removes the artifacts the ledger recorded, only where the file still holds the bytes we
+ * installed, then the dirs the agent created, if empty. Idempotent.
+ */
+export async function removeArtifacts(
+  hostRoot: string,
+  entries: readonly ArtifactEntry[],
+): Promise<ArtifactRemoval> {
+  const result: ArtifactRemoval = { removed: [], missing: [], kept: [], removedDirs: [] };
+  for (const entry of entries) {
+    const full = hostPath(hostRoot, entry.path);
+    let currentSha: string | null = null;
+    try {
+      currentSha = await sha256File(full);
+    } catch (err) {
+      if (errno(err) !== "ENOENT") throw err;
+    }
+    const decision = decideArtifactRemoval(entry, currentSha);
+    if (decision === "remove") {
+      await removeFile(full);
+      result.removed.push(entry.path);
+    } else if (decision === "missing") {
+      result.missing.push(entry.path);
+    } else {
+      result.kept.push({
+        path: entry.path,
+        reason: `changed since install (sha256 ${currentSha}, installed ${entry.sha256})`,
+      });
+    }
+  }
+  const dirs = [...new Set(entries.flatMap((e) => e.createdDirs))].sort(
+    (a, b) => b.split("/").length - a.split("/").length || b.localeCompare(a),
+  );
+  result.removedDirs = await removeEmptyDirs(hostRoot, dirs);
+  return result;
+}
