@@ -234,3 +234,51 @@ describeWithContainerd(
   },
   { pauseImage: true },
 );
+
+describeWithContainerd(
+  "test harness cleanup after a test that left a sandbox running",
+  () => {
+    it("kills the sandbox's shim and pause process, unmounts and removes the temp dir", async () => {
+      const ctrd = await startContainerd({ pauseImage: true });
+      let cleaned = false;
+      try {
+        const id = await runPodSandbox(
+          ctrd.socket,
+          {
+            metadata: { name: "left-behind", uid: "c0ffee-3", namespace: "vnode-test" },
+            linux: { securityContext: { namespaceOptions: { network: "NODE" } } },
+          },
+          "",
+          { timeoutMs: 60_000 },
+        );
+        expect((await podSandboxStatus(ctrd.socket, id)).state).toBe("SANDBOX_READY");
+        const shims = () => processesWithArg(ctrd.socket);
+        expect(shims().length).toBe(1);
+
+        await ctrd.cleanup();
+        cleaned = true;
+        expect(shims()).toEqual([]);
+        expect(fs.existsSync(ctrd.dir)).toBe(false);
+        expect(fs.readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(ctrd.dir);
+      } finally {
+        if (!cleaned) await ctrd.cleanup();
+      }
+    });
+  },
+  { pauseImage: true },
+);
+
+/** Pids of processes with `arg` among their arguments (the shims name their containerd's socket). */
+function processesWithArg(arg: string): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0").includes(arg))
+        pids.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}

@@ -437,12 +437,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Plays the supervisor (systemd's Restart=always): starts containerd again once `pid` exited. */
-async function superviseOnce(ctrd: TestContainerd, pid: number): Promise<void> {
-  while (alive(pid)) await new Promise((resolve) => setTimeout(resolve, 20));
-  await ctrd.start();
-}
-
 describeWithContainerd("restart strategies against a real containerd", () => {
   let ctrd: TestContainerd;
   beforeAll(async () => {
@@ -468,7 +462,7 @@ describeWithContainerd("restart strategies against a real containerd", () => {
 
   it("kill: SIGTERMs only the containerd with this config and waits until its supervisor restarted it", async () => {
     const before = ctrd.pid;
-    const supervisor = superviseOnce(ctrd, before);
+    const supervisor = ctrd.superviseNextExit();
     const result = await restartContainerd({
       strategy: "kill",
       hostRoot: "/",

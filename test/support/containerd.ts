@@ -48,6 +48,11 @@ export interface TestContainerd {
   stop(): Promise<void>;
   /** Runs the restart script and waits until the CRI answers. */
   restart(): Promise<void>;
+  /**
+   * Plays containerd's supervisor (systemd's Restart=always) once, for `--restart kill`: resolves
+   * after the current containerd exited and a new one answers the CRI.
+   */
+  superviseNextExit(): Promise<void>;
   /** Imports the locally built pause image (needed before RunPodSandbox). */
   importPauseImage(): Promise<void>;
   /** The last lines of containerd's log, for failure messages. */
@@ -220,6 +225,17 @@ process.once("exit", () => {
   }
 });
 
+/** The process exists and is not a zombie waiting to be reaped. */
+function isLive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
 function cmdlineHas(pid: number, arg: string): boolean {
   try {
     return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(arg);
@@ -297,6 +313,11 @@ export async function startContainerd(opts: StartOptions = {}): Promise<TestCont
     start: () => script("start"),
     stop: () => script("stop"),
     restart: () => script("restart"),
+    async superviseNextExit() {
+      const pid = harness.pid;
+      while (isLive(pid)) await new Promise((resolve) => setTimeout(resolve, 20));
+      await script("start");
+    },
     importPauseImage: () => importPauseImage(socket),
     logTail,
     async cleanup() {
