@@ -37,6 +37,7 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
   // Per-process tags, so parallel runs never inspect each other's image; layers stay cached.
   const tag = `localhost/vnode-test/agent:test-${process.pid}`;
   const localTag = `localhost/vnode-test/agent:test-local-${process.pid}`;
+  const buildStageTag = `localhost/vnode-test/agent:test-build-stage-${process.pid}`;
   let base: string;
   let payload: PayloadFixture;
   let build: Exec;
@@ -64,7 +65,7 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
   }, 900_000);
 
   afterAll(async () => {
-    await podman(store, ["rmi", "--force", tag, localTag]);
+    await podman(store, ["rmi", "--force", tag, localTag, buildStageTag]);
   });
 
   it("prints the agent's version", async () => {
@@ -134,6 +135,22 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
     expect(() => JSON.parse(r.stdout) as unknown).not.toThrow();
     expect(r.stdout).toContain(AGENT_DEFAULTS.runtimeType);
   });
+
+  it("installs only the agent workspace's dependencies in the build stage, and keeps no npm cache", async () => {
+    const r = await buildAgentImage(store, {
+      tag: buildStageTag,
+      target: "build",
+      buildArgs: { BUILD_IMAGE: base, BASE_IMAGE: base },
+    });
+    expect(r.stdout).toMatch(/STEP \d+\/\d+: RUN npm ci [^\n]*\n--> Using cache [0-9a-f]+\n/);
+    const got = await withImageRootfs(store, buildStageTag, (rootfs) => ({
+      pulumi: fs.existsSync(path.join(rootfs, "src/node_modules/@pulumi")),
+      esbuild: fs.existsSync(path.join(rootfs, "src/node_modules/esbuild/package.json")),
+      commander: fs.existsSync(path.join(rootfs, "src/node_modules/commander/package.json")),
+      npmCache: fs.existsSync(path.join(rootfs, "root/.npm")),
+    }));
+    expect(got).toEqual({ pulumi: false, esbuild: true, commander: true, npmCache: false });
+  }, 600_000);
 
   it("takes the payload from agent/payload when VNODE_IMAGE is empty, reusing the cached build stage", async () => {
     const r = await buildAgentImage(store, {

@@ -412,6 +412,8 @@ export interface BuildOptions {
   context?: string;
   /** Ignore the layer cache (a cold build; the base images are still local). */
   noCache?: boolean;
+  /** Build only up to this stage (e.g. `build`). */
+  target?: string;
 }
 
 /** `buildah bud` argv for agent/Dockerfile: layer cache on, never pulls, host network for npm. */
@@ -430,6 +432,7 @@ export function budArgs(opts: BuildOptions): string[] {
   ];
   args.push(...ULIMITS, "--file", path.join(context, "agent", "Dockerfile"), "--tag", opts.tag);
   if (opts.noCache) args.push("--no-cache");
+  if (opts.target) args.push("--target", opts.target);
   for (const [k, v] of Object.entries(opts.buildArgs)) args.push("--build-arg", `${k}=${v}`);
   return [...args, context];
 }
