@@ -1,0 +1,245 @@
+/**
+ * The arguments of `VNodeRuntime`. Pulumi infers the package schema for Python, Go and YAML
+ * from these declarations, so they use the package's own flat interfaces and enums only: no union
+ * types, no functions, and no interface name that collides with another. Flags that decide whether
+ * a child exists are plain values (never `Input<...>`), so the decision is synchronous.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import type * as k8s from "@pulumi/kubernetes";
+
+/**
+ * vNode's isolation granularity. It is node-wide: every vNode on a node uses its agent's mode,
+ * which reaches vNode as the env var `VNODE_PER_POD`.
+ */
+export enum IsolationMode {
+  /** One vNode per namespace: the namespace's pods share a PID namespace and a UID range. Lower overhead. */
+  PerNamespace = "per-namespace",
+  /** One vNode per pod: own PID namespace and UID range per pod. Higher overhead, smallest blast radius. */
+  PerPod = "per-pod",
+}
+
+/** Where the node's containerd keeps its config and socket; picks the host paths the agent mounts. */
+export enum ContainerdDistribution {
+  /** Plain containerd (kubeadm, kind, EKS, GKE, AKS): `/etc/containerd`. */
+  Containerd = "containerd",
+  /** k3s: `/var/lib/rancher/k3s/agent/etc/containerd`, config rendered from a template. */
+  K3s = "k3s",
+  /** RKE2: `/var/lib/rancher/rke2/agent/etc/containerd`, config rendered from a template. */
+  Rke2 = "rke2",
+  /** MicroK8s: `/var/snap/microk8s/current/args`. */
+  Microk8s = "microk8s",
+  /** k0s: `/etc/k0s`. */
+  K0s = "k0s",
+}
+
+/** How the agent restarts containerd after it changed containerd's config. */
+export enum RestartStrategy {
+  /** Ask systemd over the host's D-Bus socket to restart the containerd unit. */
+  Systemd = "systemd",
+  /** Send containerd SIGTERM and let its supervisor restart it; needs the host PID namespace. */
+  Kill = "kill",
+  /** Never restart; an operator restarts containerd. */
+  None = "none",
+}
+
+/** How Prometheus finds the agent's `/metrics` endpoint. */
+export enum MetricsMode {
+  /** `prometheus.io/scrape`, `prometheus.io/port` and `prometheus.io/path` annotations on the agent pods. */
+  Annotations = "annotations",
+  /** A `monitoring.coreos.com/v1` PodMonitor for the Prometheus Operator (its CRDs must be installed). */
+  PodMonitor = "pod-monitor",
+  /** Neither. */
+  None = "none",
+}
+
+/** The agent image the DaemonSets run. */
+export interface AgentImageArgs {
+  /**
+   * Image reference of the node agent, e.g. `ghcr.io/acme/vnode-agent:0.1.0` or a digest-pinned
+   * `...@sha256:...`. Required. Becomes the DaemonSet container's `image`.
+   */
+  ref: pulumi.Input<string>;
+}
+
+/** A Kubernetes toleration (`core/v1 Toleration`). */
+export interface TolerationArgs {
+  /** Taint key to match; empty with operator `Exists` matches every taint. */
+  key?: string;
+  /** `Exists` or `Equal`. Defaults to `Equal`. */
+  operator?: string;
+  /** Taint value to match with operator `Equal`. */
+  value?: string;
+  /** `NoSchedule`, `PreferNoSchedule` or `NoExecute`; empty matches every effect. */
+  effect?: string;
+  /** Seconds a `NoExecute` taint is tolerated before eviction; only with effect `NoExecute`. */
+  tolerationSeconds?: number;
+}
+
+/** CPU and memory quantities (Kubernetes quantity syntax, e.g. `100m`, `64Mi`). */
+export interface QuantitiesArgs {
+  /** CPU quantity, e.g. `100m`. */
+  cpu?: string;
+  /** Memory quantity, e.g. `128Mi`. */
+  memory?: string;
+}
+
+/** Requests and limits of the agent container (`resources`). */
+export interface AgentResourcesArgs {
+  /** Defaults to cpu `20m`, memory `64Mi`. */
+  requests?: QuantitiesArgs;
+  /** Defaults to memory `256Mi` and no CPU limit. */
+  limits?: QuantitiesArgs;
+}
+
+/** Rolling update of the agent DaemonSets. */
+export interface UpdateStrategyArgs {
+  /**
+   * Nodes whose agent is replaced at the same time (`rollingUpdate.maxUnavailable`). Defaults to
+   * `1`. A new agent may restart containerd, and restarting the runtime restarts every vNode and
+   * every workload in it on that node, so raise this deliberately.
+   */
+  maxUnavailable?: number;
+}
+
+/**
+ * The RuntimeClasses' `overhead.podFixed`: resources the scheduler and the kubelet add to every pod
+ * that uses the class. The defaults are estimates, not measurements: per-namespace `10m`/`32Mi`
+ * (the vNode is shared by the namespace's pods), per-pod `50m`/`96Mi` (one vNode per pod).
+ */
+export interface OverheadArgs {
+  /** Set `false` to create the RuntimeClasses without `overhead`. Defaults to `true`. */
+  enabled?: boolean;
+  /** Overrides the per-namespace class's `podFixed`; unset fields keep their default. */
+  perNamespace?: QuantitiesArgs;
+  /** Overrides the per-pod class's `podFixed`; unset fields keep their default. */
+  perPod?: QuantitiesArgs;
+}
+
+/**
+ * A group of nodes with one isolation mode. Each pool gets its own agent DaemonSet; each mode in
+ * use gets one RuntimeClass that only schedules onto nodes whose agent runs that mode.
+ */
+export interface PoolArgs {
+  /** DNS-1123 label naming the pool; the DaemonSet is `<name>-agent-<pool>`. Unique among pools. */
+  name: string;
+  /** The pool's mode. Defaults to the component's `isolationMode`. */
+  isolationMode?: IsolationMode;
+  /**
+   * Labels selecting the pool's nodes (merged into the DaemonSet's `nodeSelector`). Required when
+   * there is more than one pool, and any two pools must differ in the value of a common key, so
+   * that no node runs two agents.
+   */
+  nodeSelector?: { [key: string]: string };
+  /**
+   * Taints of the pool's nodes that pods using this pool's RuntimeClass must tolerate; added to
+   * the class's `scheduling.tolerations`. The agent itself tolerates everything by default.
+   */
+  tolerations?: TolerationArgs[];
+}
+
+/** A reference to a key of an existing Kubernetes Secret in the runtime namespace. */
+export interface SecretKeyRefArgs {
+  /** The Secret's name. */
+  name: string;
+  /** The key inside the Secret. */
+  key: string;
+}
+
+/** An extra environment variable of the agent container. */
+export interface AgentEnvArgs {
+  /** Variable name. `NODE_NAME`, `POD_NAMESPACE` and `VNODE_PER_POD` are set by the component. */
+  name: string;
+  /**
+   * The value. A plain string becomes a literal `value`. A value only known at deploy time (an
+   * Output, which may be a Pulumi secret) is stored in the Kubernetes Secret `<name>-agent-env`
+   * and referenced through `secretKeyRef`, so it never appears in the pod spec. Exclusive with
+   * `secretKeyRef`.
+   */
+  value?: pulumi.Input<string>;
+  /** Reads the value from an existing Secret in the runtime namespace. Exclusive with `value`. */
+  secretKeyRef?: SecretKeyRefArgs;
+}
+
+/** Prometheus scraping of the agent's `/metrics` (port `metrics`, 8090). */
+export interface MetricsArgs {
+  /** Defaults to `annotations`. */
+  mode?: MetricsMode;
+  /** Scrape interval of the PodMonitor, e.g. `30s`. Defaults to `30s`. Only with mode `pod-monitor`. */
+  interval?: string;
+  /** Labels on the PodMonitor, to match a Prometheus's `podMonitorSelector`. Only with mode `pod-monitor`. */
+  podMonitorLabels?: { [key: string]: string };
+}
+
+/** Arguments of `VNodeRuntime`. Only `agentImage` is required. */
+export interface VNodeRuntimeArgs {
+  /** The node agent image. Required. */
+  agentImage: AgentImageArgs;
+  /**
+   * Isolation mode of the nodes (of every pool that sets none). Defaults to `per-namespace`. Becomes
+   * the agent container's env `VNODE_PER_POD`: `"false"` for per-namespace, `"true"` for per-pod,
+   * always set explicitly.
+   */
+  isolationMode?: IsolationMode;
+  /** Namespace of the agent. Defaults to `vnode-runtime`. */
+  namespace?: string;
+  /**
+   * Create the namespace, labelled Pod Security `privileged` (enforce, audit, warn) because the
+   * agent mounts host paths. Defaults to `true`. With `false` the namespace must exist and admit
+   * privileged pods; no other namespace is ever relabelled.
+   */
+  createNamespace?: boolean;
+  /**
+   * Name of the RuntimeClass pods use (`runtimeClassName: vnode`). Defaults to `vnode`. With pools of
+   * both modes it names the per-namespace class.
+   */
+  runtimeClassName?: string;
+  /**
+   * Name of the per-pod RuntimeClass. Defaults to `<runtimeClassName>-per-pod` when pools use both
+   * modes, else to `runtimeClassName`. Must differ from `runtimeClassName` when both modes are used.
+   */
+  perPodRuntimeClassName?: string;
+  /** containerd runtime handler vNode is registered under (RuntimeClass `handler`). Defaults to `vnode`. */
+  handler?: string;
+  /** The nodes' containerd layout; decides the host paths mounted. Defaults to `containerd`. */
+  containerdDistribution?: ContainerdDistribution;
+  /** How the agent restarts containerd. Defaults to `systemd`. */
+  restartStrategy?: RestartStrategy;
+  /** Labels every agent node must have (DaemonSet `nodeSelector`, merged with each pool's). Defaults to `kubernetes.io/os: linux` only. */
+  nodeSelector?: { [key: string]: string };
+  /**
+   * Tolerations of the agent pods. Defaults to `[{ operator: Exists }]`: like every node runtime, the
+   * agent runs on tainted nodes too.
+   */
+  tolerations?: TolerationArgs[];
+  /** Affinity of the agent pods (`spec.affinity`). Defaults to none. */
+  affinity?: k8s.types.input.core.v1.Affinity;
+  /** PriorityClass of the agent pods. Defaults to `system-node-critical`. */
+  priorityClassName?: string;
+  /** Agent container resources. Defaults to requests cpu `20m`/memory `64Mi`, limit memory `256Mi`. */
+  resources?: AgentResourcesArgs;
+  /** Rolling update of the agent DaemonSets. Defaults to `maxUnavailable: 1`. */
+  updateStrategy?: UpdateStrategyArgs;
+  /**
+   * Seconds the agent gets on SIGTERM to remove the runtime from a node that leaves it (revert the
+   * containerd config, restart containerd, remove files). Defaults to `120`.
+   */
+  terminationGracePeriodSeconds?: number;
+  /** RuntimeClass `overhead.podFixed` per mode. Defaults to the estimates documented on `OverheadArgs`. */
+  overhead?: OverheadArgs;
+  /** Tolerations added to every RuntimeClass's `scheduling.tolerations` (e.g. a sandbox node taint). Defaults to none. */
+  runtimeClassTolerations?: TolerationArgs[];
+  /**
+   * Node pools, one agent DaemonSet each. Defaults to one pool, `default`, of all Linux nodes (its
+   * DaemonSet is named `<name>-agent`). Pool names are unique; with more than one pool every pool
+   * needs a `nodeSelector` and no two may select the same node.
+   */
+  pools?: PoolArgs[];
+  /** Extra agent env vars. Defaults to none. */
+  env?: AgentEnvArgs[];
+  /** Labels added to every object the component creates and to the agent pods. */
+  labels?: { [key: string]: string };
+  /** Annotations added to every object the component creates and to the agent pods. */
+  annotations?: { [key: string]: string };
+  /** Prometheus scraping of the agent. Defaults to scrape annotations. */
+  metrics?: MetricsArgs;
+}

@@ -1,0 +1,214 @@
+/**
+ * The agent DaemonSet of one pool: the agent's command line, env, host mounts, probes and the
+ * narrowest security context under which it can edit containerd's config and restart containerd.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import type * as k8s from "@pulumi/kubernetes";
+import {
+  AGENT_DEFAULTS,
+  AGENT_HTTP,
+  CONTAINERD_DISTRIBUTIONS,
+  NODE_NAME_ENV,
+  POD_NAMESPACE_ENV,
+  VNODE_PER_POD_ENV,
+} from "./contract";
+import { ContainerdDistribution, IsolationMode, RestartStrategy } from "./args";
+import type { PoolPlan, RuntimePlan } from "./defaults";
+import { namespacedMeta, selectorLabels, standardLabels } from "./labels";
+import { scrapeAnnotations } from "./metrics";
+
+/** Name of the agent container. */
+export const AGENT_CONTAINER = "agent";
+
+/** The host's systemd D-Bus socket directory (restart strategy `systemd`). */
+export const DBUS_DIR = "/run/dbus";
+
+/** A host directory the agent sees at `<hostRoot><hostPath>`. */
+export interface HostMount {
+  volume: string;
+  hostPath: string;
+  /** `DirectoryOrCreate` for dirs the agent may create; `Directory` for dirs that must exist. */
+  type: "Directory" | "DirectoryOrCreate";
+  readOnly: boolean;
+}
+
+/**
+ * Exactly the host directories the agent touches for a distribution and restart strategy:
+ * containerd's config dir (and template/drop-in dirs not inside it), the socket's dir (a socket
+ * file mount would go stale when containerd recreates it on restart), the payload install dir,
+ * the agent's state dir (ledger, lock) and, with `systemd`, the D-Bus socket's dir.
+ */
+export function hostMounts(
+  distribution: ContainerdDistribution,
+  restart: RestartStrategy,
+): HostMount[] {
+  const layout: { config: string; template?: string; dropInDir?: string; socket: string } =
+    CONTAINERD_DISTRIBUTIONS[distribution];
+  const mounts: HostMount[] = [];
+  const add = (volume: string, path: string, type: HostMount["type"], readOnly: boolean): void => {
+    if (!mounts.some((mount) => path === mount.hostPath || path.startsWith(`${mount.hostPath}/`))) {
+      mounts.push({ volume, hostPath: path, type, readOnly });
+    }
+  };
+  // The config dirs may not exist yet on a node that runs containerd with built-in defaults.
+  add("containerd-config", dirname(layout.config), "DirectoryOrCreate", false);
+  if (layout.template !== undefined) {
+    add("containerd-template", dirname(layout.template), "DirectoryOrCreate", false);
+  }
+  if (layout.dropInDir !== undefined) {
+    add("containerd-drop-in", layout.dropInDir, "DirectoryOrCreate", false);
+  }
+  // Must exist: a missing socket dir means the wrong distribution, and the pod should not start.
+  // Read-only is enough to connect to a socket.
+  add("containerd-socket", dirname(layout.socket), "Directory", true);
+  add("vnode-bin", AGENT_DEFAULTS.installDir, "DirectoryOrCreate", false);
+  add("agent-state", AGENT_DEFAULTS.stateDir, "DirectoryOrCreate", false);
+  if (restart === RestartStrategy.Systemd) {
+    add("dbus", DBUS_DIR, "Directory", true);
+  }
+  return mounts;
+}
+
+/** The agent's command line; `--daemonset` lets it tell a rolling update from a removal. */
+export function agentArgs(plan: RuntimePlan, pool: PoolPlan): string[] {
+  return [
+    "run",
+    "--host-root",
+    AGENT_DEFAULTS.hostRoot,
+    "--distribution",
+    plan.distribution,
+    "--handler",
+    plan.handler,
+    "--restart",
+    plan.restart,
+    "--listen",
+    `:${AGENT_HTTP.port}`,
+    "--daemonset",
+    pool.daemonSetName,
+  ];
+}
+
+/** `VNODE_PER_POD` for a mode: always explicit, never left to vNode's default. */
+export function vnodePerPodValue(mode: IsolationMode): "true" | "false" {
+  return mode === IsolationMode.PerPod ? "true" : "false";
+}
+
+export function buildDaemonSet(
+  plan: RuntimePlan,
+  pool: PoolPlan,
+  namespace: pulumi.Input<string>,
+): k8s.apps.v1.DaemonSetArgs {
+  const mounts = hostMounts(plan.distribution, plan.restart);
+  const selector = selectorLabels(plan.name, pool.name);
+  const podAnnotations = { ...plan.annotations, ...scrapeAnnotations(plan) };
+  const env: k8s.types.input.core.v1.EnvVar[] = [
+    { name: NODE_NAME_ENV, valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+    { name: POD_NAMESPACE_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+    { name: VNODE_PER_POD_ENV, value: vnodePerPodValue(pool.isolationMode) },
+    ...plan.env.map((entry) =>
+      entry.secretKeyRef !== undefined
+        ? {
+            name: entry.name,
+            valueFrom: {
+              secretKeyRef: { name: entry.secretKeyRef.name, key: entry.secretKeyRef.key },
+            },
+          }
+        : { name: entry.name, value: entry.value },
+    ),
+  ];
+  const podSpec: k8s.types.input.core.v1.PodSpec = {
+    serviceAccountName: plan.agentName,
+    priorityClassName: plan.priorityClassName,
+    // Long enough to revert containerd's config, restart containerd and remove the payload when
+    // the node leaves the runtime.
+    terminationGracePeriodSeconds: plan.terminationGracePeriodSeconds,
+    nodeSelector: { ...pool.nodeSelector },
+    tolerations: plan.tolerations,
+    // RuntimeDefault seccomp for every container of the pod.
+    securityContext: { seccompProfile: { type: "RuntimeDefault" } },
+    containers: [
+      {
+        name: AGENT_CONTAINER,
+        image: plan.image,
+        imagePullPolicy: "IfNotPresent",
+        command: ["vnode-agent"],
+        args: agentArgs(plan, pool),
+        env,
+        ports: [{ name: AGENT_HTTP.portName, containerPort: AGENT_HTTP.port, protocol: "TCP" }],
+        livenessProbe: {
+          httpGet: { path: AGENT_HTTP.healthz, port: AGENT_HTTP.portName },
+          initialDelaySeconds: 10,
+          periodSeconds: 10,
+          timeoutSeconds: 5,
+          failureThreshold: 3,
+        },
+        readinessProbe: {
+          httpGet: { path: AGENT_HTTP.readyz, port: AGENT_HTTP.portName },
+          periodSeconds: 10,
+          timeoutSeconds: 5,
+          failureThreshold: 3,
+        },
+        resources: plan.resources,
+        terminationMessagePolicy: "FallbackToLogsOnError",
+        securityContext: {
+          // uid 0 owns the host files the agent edits (containerd's config, /opt/vnode, its state
+          // dir) and systemd authorizes RestartUnit for uid 0 over D-Bus, so being root is
+          // enough: no capability is needed (owner permissions, same-uid signals for `kill`).
+          runAsUser: 0,
+          runAsGroup: 0,
+          runAsNonRoot: false,
+          privileged: false,
+          // Nothing the agent runs needs to gain privileges (no setuid helpers).
+          allowPrivilegeEscalation: false,
+          // Drop every capability: none of the above needs one, and none is added back.
+          capabilities: { drop: ["ALL"] },
+          // The image is immutable at run time; scratch space is the /tmp emptyDir.
+          readOnlyRootFilesystem: true,
+        },
+        volumeMounts: [
+          ...mounts.map((mount) => ({
+            name: mount.volume,
+            mountPath: `${AGENT_DEFAULTS.hostRoot}${mount.hostPath}`,
+            readOnly: mount.readOnly,
+          })),
+          { name: "tmp", mountPath: "/tmp" },
+        ],
+      },
+    ],
+    volumes: [
+      ...mounts.map((mount) => ({
+        name: mount.volume,
+        hostPath: { path: mount.hostPath, type: mount.type },
+      })),
+      { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+    ],
+  };
+  if (plan.restart === RestartStrategy.Kill) {
+    // Only `kill` needs to see (and signal) the host's containerd process.
+    podSpec.hostPID = true;
+  }
+  if (plan.affinity !== undefined) {
+    podSpec.affinity = plan.affinity;
+  }
+  return {
+    metadata: namespacedMeta(plan, pool.daemonSetName, namespace, selector),
+    spec: {
+      selector: { matchLabels: selector },
+      updateStrategy: {
+        type: "RollingUpdate",
+        rollingUpdate: { maxUnavailable: plan.maxUnavailable },
+      },
+      template: {
+        metadata: {
+          labels: { ...plan.labels, ...standardLabels(plan.name), ...selector },
+          ...(Object.keys(podAnnotations).length > 0 ? { annotations: podAnnotations } : {}),
+        },
+        spec: podSpec,
+      },
+    },
+  };
+}
+
+function dirname(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
+}

@@ -1,0 +1,233 @@
+/**
+ * Defaults of every optional argument, and `resolveArgs`, which turns validated args into the
+ * complete, plain description (`RuntimePlan`) the builders render. Pure: no Pulumi resources.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import type * as k8s from "@pulumi/kubernetes";
+import { AGENT_DEFAULTS } from "./contract";
+import {
+  AgentEnvArgs,
+  ContainerdDistribution,
+  IsolationMode,
+  MetricsMode,
+  QuantitiesArgs,
+  RestartStrategy,
+  SecretKeyRefArgs,
+  TolerationArgs,
+  VNodeRuntimeArgs,
+} from "./args";
+import { DEFAULT_POOL, agentName, daemonSetName, envSecretName, runtimeClassNames } from "./names";
+
+/** The default of every optional argument. README and Pulumi.yaml quote these; a test keeps them equal. */
+export const DEFAULTS = {
+  isolationMode: IsolationMode.PerNamespace,
+  namespace: "vnode-runtime",
+  createNamespace: true,
+  runtimeClassName: "vnode",
+  handler: AGENT_DEFAULTS.handler,
+  containerdDistribution: ContainerdDistribution.Containerd,
+  restartStrategy: RestartStrategy.Systemd,
+  /** Always part of the agent's nodeSelector: the agent and vNode are Linux-only. */
+  nodeSelector: { "kubernetes.io/os": "linux" } as Record<string, string>,
+  tolerations: [{ operator: "Exists" }] as TolerationArgs[],
+  priorityClassName: "system-node-critical",
+  resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+  maxUnavailable: 1,
+  terminationGracePeriodSeconds: 120,
+  /** Estimates, not measurements: per-pod runs one vNode per pod, so it is dearer. */
+  overhead: {
+    [IsolationMode.PerNamespace]: { cpu: "10m", memory: "32Mi" },
+    [IsolationMode.PerPod]: { cpu: "50m", memory: "96Mi" },
+  } as Record<IsolationMode, Required<QuantitiesArgs>>,
+  metricsMode: MetricsMode.Annotations,
+  metricsInterval: "30s",
+};
+
+/** One agent DaemonSet. */
+export interface PoolPlan {
+  /** The pool's name (`default` when `pools` is not set). */
+  name: string;
+  isolationMode: IsolationMode;
+  daemonSetName: string;
+  /** The DaemonSet's complete nodeSelector: defaults, the component's and the pool's. */
+  nodeSelector: Record<string, string>;
+}
+
+/** One RuntimeClass, per isolation mode in use. */
+export interface RuntimeClassPlan {
+  isolationMode: IsolationMode;
+  name: string;
+  /** `overhead.podFixed`, or undefined when overhead is disabled. */
+  podFixed: Required<QuantitiesArgs> | undefined;
+  /** `runtimeClassTolerations` followed by the tolerations of this mode's pools, without duplicates. */
+  tolerations: TolerationArgs[];
+}
+
+/** An agent env var that is a literal in the pod spec or a reference to a Secret key. */
+export interface EnvPlan {
+  name: string;
+  value?: string;
+  secretKeyRef?: SecretKeyRefArgs;
+}
+
+/** Everything the builders need, with every default applied. */
+export interface RuntimePlan {
+  /** The component's name, the prefix of every object name. */
+  name: string;
+  namespace: string;
+  createNamespace: boolean;
+  handler: string;
+  distribution: ContainerdDistribution;
+  restart: RestartStrategy;
+  image: pulumi.Input<string>;
+  /** ServiceAccount, ClusterRole(Binding), Role(Binding) name. */
+  agentName: string;
+  tolerations: TolerationArgs[];
+  affinity: k8s.types.input.core.v1.Affinity | undefined;
+  priorityClassName: string;
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
+  maxUnavailable: number;
+  terminationGracePeriodSeconds: number;
+  pools: PoolPlan[];
+  runtimeClasses: RuntimeClassPlan[];
+  /** Env in the pod spec; values only known at deploy time are `secretKeyRef`s into `envSecret`. */
+  env: EnvPlan[];
+  /** The Secret with the deploy-time env values, or undefined when there are none. */
+  envSecret: { name: string; data: Record<string, pulumi.Input<string>> } | undefined;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  metrics: { mode: MetricsMode; interval: string; podMonitorLabels: Record<string, string> };
+}
+
+/** Modes in use, in enum order, without duplicates. */
+export function modesInUse(pools: readonly { isolationMode: IsolationMode }[]): IsolationMode[] {
+  return Object.values(IsolationMode).filter((mode) =>
+    pools.some((pool) => pool.isolationMode === mode),
+  );
+}
+
+/** Turns validated args into a plan. Call `validateArgs` first: this trusts its input. */
+export function resolveArgs(name: string, args: VNodeRuntimeArgs): RuntimePlan {
+  const isolationMode = args.isolationMode ?? DEFAULTS.isolationMode;
+  const baseSelector = { ...DEFAULTS.nodeSelector, ...(args.nodeSelector ?? {}) };
+  const pools: PoolPlan[] = (args.pools ?? [{ name: DEFAULT_POOL }]).map((pool) => ({
+    name: pool.name,
+    isolationMode: pool.isolationMode ?? isolationMode,
+    daemonSetName: daemonSetName(name, args.pools === undefined ? undefined : pool.name),
+    nodeSelector: { ...baseSelector, ...(pool.nodeSelector ?? {}) },
+  }));
+
+  const modes = modesInUse(pools);
+  const classNames = runtimeClassNames(
+    args.runtimeClassName ?? DEFAULTS.runtimeClassName,
+    args.perPodRuntimeClassName,
+    modes,
+  );
+  const overheadEnabled = args.overhead?.enabled ?? true;
+  const runtimeClasses: RuntimeClassPlan[] = modes.map((mode) => {
+    const override =
+      mode === IsolationMode.PerPod ? args.overhead?.perPod : args.overhead?.perNamespace;
+    const poolTolerations = (args.pools ?? [])
+      .filter((pool) => (pool.isolationMode ?? isolationMode) === mode)
+      .flatMap((pool) => pool.tolerations ?? []);
+    return {
+      isolationMode: mode,
+      name: classNames[mode] as string,
+      podFixed: overheadEnabled
+        ? {
+            cpu: override?.cpu ?? DEFAULTS.overhead[mode].cpu,
+            memory: override?.memory ?? DEFAULTS.overhead[mode].memory,
+          }
+        : undefined,
+      tolerations: uniqueTolerations([...(args.runtimeClassTolerations ?? []), ...poolTolerations]),
+    };
+  });
+
+  const { env, envSecret } = planEnv(name, args.env ?? []);
+  return {
+    name,
+    namespace: args.namespace ?? DEFAULTS.namespace,
+    createNamespace: args.createNamespace ?? DEFAULTS.createNamespace,
+    handler: args.handler ?? DEFAULTS.handler,
+    distribution: args.containerdDistribution ?? DEFAULTS.containerdDistribution,
+    restart: args.restartStrategy ?? DEFAULTS.restartStrategy,
+    image: args.agentImage.ref,
+    agentName: agentName(name),
+    tolerations: args.tolerations ?? DEFAULTS.tolerations,
+    affinity: args.affinity,
+    priorityClassName: args.priorityClassName ?? DEFAULTS.priorityClassName,
+    resources: {
+      requests: definedOnly({
+        ...DEFAULTS.resources.requests,
+        ...(args.resources?.requests ?? {}),
+      }),
+      limits: definedOnly({ ...DEFAULTS.resources.limits, ...(args.resources?.limits ?? {}) }),
+    },
+    maxUnavailable: args.updateStrategy?.maxUnavailable ?? DEFAULTS.maxUnavailable,
+    terminationGracePeriodSeconds:
+      args.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds,
+    pools,
+    runtimeClasses,
+    env,
+    envSecret,
+    labels: { ...(args.labels ?? {}) },
+    annotations: { ...(args.annotations ?? {}) },
+    metrics: {
+      mode: args.metrics?.mode ?? DEFAULTS.metricsMode,
+      interval: args.metrics?.interval ?? DEFAULTS.metricsInterval,
+      podMonitorLabels: { ...(args.metrics?.podMonitorLabels ?? {}) },
+    },
+  };
+}
+
+/**
+ * Splits env into literals and values only known at deploy time. Whether a value is a Pulumi
+ * secret is only known asynchronously, and children must not be created inside `apply`, so every
+ * non-literal value goes to the Secret: a secret can never reach the pod spec.
+ */
+function planEnv(
+  name: string,
+  env: readonly AgentEnvArgs[],
+): Pick<RuntimePlan, "env" | "envSecret"> {
+  const secretName = envSecretName(name);
+  const data: Record<string, pulumi.Input<string>> = {};
+  const planned = env.map((entry): EnvPlan => {
+    if (entry.secretKeyRef !== undefined) {
+      return {
+        name: entry.name,
+        secretKeyRef: { name: entry.secretKeyRef.name, key: entry.secretKeyRef.key },
+      };
+    }
+    if (typeof entry.value === "string") {
+      return { name: entry.name, value: entry.value };
+    }
+    data[entry.name] = entry.value as pulumi.Input<string>;
+    return { name: entry.name, secretKeyRef: { name: secretName, key: entry.name } };
+  });
+  return {
+    env: planned,
+    envSecret: Object.keys(data).length > 0 ? { name: secretName, data } : undefined,
+  };
+}
+
+function definedOnly(quantities: QuantitiesArgs): Record<string, string> {
+  return Object.fromEntries(Object.entries(quantities).filter(([, value]) => value !== undefined));
+}
+
+function uniqueTolerations(tolerations: readonly TolerationArgs[]): TolerationArgs[] {
+  const seen = new Set<string>();
+  return tolerations.filter((toleration) => {
+    const key = JSON.stringify([
+      toleration.key,
+      toleration.operator,
+      toleration.value,
+      toleration.effect,
+      toleration.tolerationSeconds,
+    ]);
+    if (seen.has(key)) {
+      return false;
+    }
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,24 @@
+/**
+ * The vNode runtime component package. Other TypeScript stacks import it from here; Python, Go and
+ * YAML stacks use it through `pulumi package add` (PulumiPlugin.yaml beside this file).
+ */
+export { VNodeRuntime } from "./vnodeRuntime";
+export {
+  AgentEnvArgs,
+  AgentImageArgs,
+  AgentResourcesArgs,
+  ContainerdDistribution,
+  IsolationMode,
+  MetricsArgs,
+  MetricsMode,
+  OverheadArgs,
+  PoolArgs,
+  QuantitiesArgs,
+  RestartStrategy,
+  SecretKeyRefArgs,
+  TolerationArgs,
+  UpdateStrategyArgs,
+  VNodeRuntimeArgs,
+} from "./args";
+export { DEFAULTS } from "./defaults";
+export { VNodeRuntimeArgsError } from "./validate";

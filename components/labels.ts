@@ -1,0 +1,76 @@
+/** Labels and annotations the component puts on what it creates. */
+import type * as pulumi from "@pulumi/pulumi";
+import { LABEL_PREFIX } from "./contract";
+import type { RuntimePlan } from "./defaults";
+
+/** Pod label with the agent's pool; part of each DaemonSet's selector. */
+export const POOL_LABEL = `${LABEL_PREFIX}/pool`;
+
+/** Pod Security Admission labels of the runtime namespace: the agent mounts host paths. */
+export const POD_SECURITY_LABELS: Record<string, string> = {
+  "pod-security.kubernetes.io/enforce": "privileged",
+  "pod-security.kubernetes.io/audit": "privileged",
+  "pod-security.kubernetes.io/warn": "privileged",
+};
+
+/** Labels on every object of a component named `name`. */
+export function standardLabels(name: string): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": "vnode-agent",
+    "app.kubernetes.io/instance": name,
+    "app.kubernetes.io/part-of": "vnode",
+    "app.kubernetes.io/managed-by": "pulumi",
+  };
+}
+
+/** The immutable selector of a pool's DaemonSet (and of the PodMonitor, without the pool). */
+export function selectorLabels(name: string, pool?: string): Record<string, string> {
+  const labels: Record<string, string> = {
+    "app.kubernetes.io/name": "vnode-agent",
+    "app.kubernetes.io/instance": name,
+  };
+  if (pool !== undefined) {
+    labels[POOL_LABEL] = pool;
+  }
+  return labels;
+}
+
+/** Keys the user's `labels` must not override. */
+export const RESERVED_LABEL_KEYS: readonly string[] = [
+  ...Object.keys(standardLabels("x")),
+  POOL_LABEL,
+];
+
+/** `metadata` of a cluster-scoped object: the user's labels/annotations under the component's own. */
+export function objectMeta(
+  plan: Pick<RuntimePlan, "name" | "labels" | "annotations">,
+  objectName: string,
+  extraLabels: Record<string, string> = {},
+): ObjectMeta {
+  const meta: ObjectMeta = {
+    name: objectName,
+    labels: { ...plan.labels, ...standardLabels(plan.name), ...extraLabels },
+  };
+  if (Object.keys(plan.annotations).length > 0) {
+    meta.annotations = { ...plan.annotations };
+  }
+  return meta;
+}
+
+/** `metadata` of a namespaced object. */
+export function namespacedMeta(
+  plan: Pick<RuntimePlan, "name" | "labels" | "annotations">,
+  objectName: string,
+  namespace: pulumi.Input<string>,
+  extraLabels: Record<string, string> = {},
+): ObjectMeta & { namespace: pulumi.Input<string> } {
+  const { name, ...rest } = objectMeta(plan, objectName, extraLabels);
+  return { name, namespace, ...rest };
+}
+
+/** The metadata fields the builders set. */
+export interface ObjectMeta {
+  name: string;
+  labels: Record<string, string>;
+  annotations?: Record<string, string>;
+}

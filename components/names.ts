@@ -1,0 +1,48 @@
+/**
+ * Names of the Kubernetes objects the component creates. Validation and the builders share these,
+ * so a name is checked exactly as it will be used.
+ */
+import { IsolationMode } from "./args";
+
+/** The pool the component creates when `pools` is not set. */
+export const DEFAULT_POOL = "default";
+
+/** ServiceAccount, ClusterRole(Binding), Role(Binding) and PodMonitor of a component named `name`. */
+export function agentName(name: string): string {
+  return `${name}-agent`;
+}
+
+/**
+ * The DaemonSet of a pool. Without `pools` there is one DaemonSet named `<name>-agent`; with pools
+ * each is `<name>-agent-<pool>`. The agent gets this name through `--daemonset`.
+ */
+export function daemonSetName(name: string, pool: string | undefined): string {
+  return pool === undefined ? agentName(name) : `${agentName(name)}-${pool}`;
+}
+
+/** The Secret holding env values only known at deploy time (possibly Pulumi secrets). */
+export function envSecretName(name: string): string {
+  return `${agentName(name)}-env`;
+}
+
+/**
+ * RuntimeClass name per mode in use: the per-namespace class is `runtimeClassName`; the per-pod
+ * class is `perPodRuntimeClassName`, else `<runtimeClassName>-per-pod` when both modes are in use,
+ * else `runtimeClassName` (a single per-pod cluster keeps the familiar `runtimeClassName: vnode`).
+ */
+export function runtimeClassNames(
+  runtimeClassName: string,
+  perPodRuntimeClassName: string | undefined,
+  modes: readonly IsolationMode[],
+): Partial<Record<IsolationMode, string>> {
+  const both = modes.includes(IsolationMode.PerNamespace) && modes.includes(IsolationMode.PerPod);
+  const names: Partial<Record<IsolationMode, string>> = {};
+  if (modes.includes(IsolationMode.PerNamespace)) {
+    names[IsolationMode.PerNamespace] = runtimeClassName;
+  }
+  if (modes.includes(IsolationMode.PerPod)) {
+    names[IsolationMode.PerPod] =
+      perPodRuntimeClassName ?? (both ? `${runtimeClassName}-per-pod` : runtimeClassName);
+  }
+  return names;
+}

@@ -1,0 +1,67 @@
+/**
+ * The agent's identity and permissions: exactly the API calls listed in the contract, nothing more.
+ * Node, Event and Pod calls are cluster-scoped (ClusterRole); reading its own DaemonSets is
+ * namespaced (Role), restricted to this component's DaemonSets by name.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import type * as k8s from "@pulumi/kubernetes";
+import { AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES } from "./contract";
+import type { RuntimePlan } from "./defaults";
+import { namespacedMeta, objectMeta } from "./labels";
+
+const RBAC_GROUP = "rbac.authorization.k8s.io";
+
+export function buildServiceAccount(
+  plan: RuntimePlan,
+  namespace: pulumi.Input<string>,
+): k8s.core.v1.ServiceAccountArgs {
+  return { metadata: namespacedMeta(plan, plan.agentName, namespace) };
+}
+
+export function buildClusterRole(plan: RuntimePlan): k8s.rbac.v1.ClusterRoleArgs {
+  return {
+    metadata: objectMeta(plan, plan.agentName),
+    rules: AGENT_CLUSTER_RULES.map((rule) => ({
+      apiGroups: [...rule.apiGroups],
+      resources: [...rule.resources],
+      verbs: [...rule.verbs],
+    })),
+  };
+}
+
+export function buildClusterRoleBinding(
+  plan: RuntimePlan,
+  namespace: pulumi.Input<string>,
+): k8s.rbac.v1.ClusterRoleBindingArgs {
+  return {
+    metadata: objectMeta(plan, plan.agentName),
+    roleRef: { apiGroup: RBAC_GROUP, kind: "ClusterRole", name: plan.agentName },
+    subjects: [{ kind: "ServiceAccount", name: plan.agentName, namespace }],
+  };
+}
+
+export function buildRole(
+  plan: RuntimePlan,
+  namespace: pulumi.Input<string>,
+): k8s.rbac.v1.RoleArgs {
+  return {
+    metadata: namespacedMeta(plan, plan.agentName, namespace),
+    rules: AGENT_NAMESPACE_RULES.map((rule) => ({
+      apiGroups: [...rule.apiGroups],
+      resources: [...rule.resources],
+      resourceNames: plan.pools.map((pool) => pool.daemonSetName),
+      verbs: [...rule.verbs],
+    })),
+  };
+}
+
+export function buildRoleBinding(
+  plan: RuntimePlan,
+  namespace: pulumi.Input<string>,
+): k8s.rbac.v1.RoleBindingArgs {
+  return {
+    metadata: namespacedMeta(plan, plan.agentName, namespace),
+    roleRef: { apiGroup: RBAC_GROUP, kind: "Role", name: plan.agentName },
+    subjects: [{ kind: "ServiceAccount", name: plan.agentName, namespace }],
+  };
+}

@@ -1,0 +1,138 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { IsolationMode, MetricsMode, VNodeRuntimeArgs } from "./args";
+import { buildDaemonSet } from "./daemonSet";
+import { resolveArgs } from "./defaults";
+import { buildEnvSecret } from "./envSecret";
+import { buildPodMonitor } from "./metrics";
+import { buildNamespace } from "./namespace";
+import {
+  buildClusterRole,
+  buildClusterRoleBinding,
+  buildRole,
+  buildRoleBinding,
+  buildServiceAccount,
+} from "./rbac";
+import { buildRuntimeClass } from "./runtimeClass";
+import { validateArgs } from "./validate";
+
+/**
+ * Installs the vNode sandboxing container runtime on a Kubernetes cluster: a node agent DaemonSet
+ * per node pool that registers vNode's runtime handler in containerd, its RBAC, and one
+ * RuntimeClass per isolation mode in use, which pins pods to nodes where the runtime is verified
+ * ready in that mode.
+ */
+export class VNodeRuntime extends pulumi.ComponentResource {
+  /** Namespace of the agent. */
+  public readonly namespace!: pulumi.Output<string>;
+  /** RuntimeClass name per isolation mode in use, e.g. `{ "per-namespace": "vnode" }`. */
+  public readonly runtimeClassNames!: pulumi.Output<{ [mode: string]: string }>;
+  /** Names of the agent DaemonSets, one per pool. */
+  public readonly daemonSetNames!: pulumi.Output<string[]>;
+  /** Isolation modes in use (`per-namespace`, `per-pod`). */
+  public readonly isolationModes!: pulumi.Output<string[]>;
+  /** `VNODE_PER_POD` of the nodes as a boolean when every pool uses one mode; unset when pools mix modes. */
+  public readonly vnodePerPod!: pulumi.Output<boolean | undefined>;
+  /** The image reference the agent DaemonSets run. */
+  public readonly agentImageRef!: pulumi.Output<string>;
+
+  constructor(name: string, args: VNodeRuntimeArgs, opts?: pulumi.ComponentResourceOptions) {
+    // Before super(): invalid input registers nothing, not even the component.
+    validateArgs(name, args);
+    super("vnode:index:VNodeRuntime", name, {}, opts);
+    const plan = resolveArgs(name, args);
+    const parent = { parent: this };
+
+    const ns = plan.createNamespace
+      ? new k8s.core.v1.Namespace(`${name}-namespace`, buildNamespace(plan), parent)
+      : undefined;
+    // Through the Namespace's output, so namespaced children wait for it.
+    const namespace = ns !== undefined ? ns.metadata.name : pulumi.output(plan.namespace);
+
+    const serviceAccount = new k8s.core.v1.ServiceAccount(
+      `${name}-service-account`,
+      buildServiceAccount(plan, namespace),
+      parent,
+    );
+    const clusterRole = new k8s.rbac.v1.ClusterRole(
+      `${name}-cluster-role`,
+      buildClusterRole(plan),
+      parent,
+    );
+    const clusterRoleBinding = new k8s.rbac.v1.ClusterRoleBinding(
+      `${name}-cluster-role-binding`,
+      buildClusterRoleBinding(plan, namespace),
+      { parent: this, dependsOn: [clusterRole] },
+    );
+    const role = new k8s.rbac.v1.Role(`${name}-role`, buildRole(plan, namespace), parent);
+    const roleBinding = new k8s.rbac.v1.RoleBinding(
+      `${name}-role-binding`,
+      buildRoleBinding(plan, namespace),
+      {
+        parent: this,
+        dependsOn: [role],
+      },
+    );
+    const envSecret =
+      plan.envSecret !== undefined
+        ? new k8s.core.v1.Secret(
+            `${name}-env`,
+            buildEnvSecret(plan, plan.envSecret, namespace),
+            parent,
+          )
+        : undefined;
+
+    // The agent starts only once it may call the API and read its env.
+    const agentDependencies: pulumi.Resource[] = [serviceAccount, clusterRoleBinding, roleBinding];
+    if (envSecret !== undefined) {
+      agentDependencies.push(envSecret);
+    }
+    const daemonSets = plan.pools.map(
+      (pool) =>
+        new k8s.apps.v1.DaemonSet(
+          `${name}-agent-${pool.name}`,
+          buildDaemonSet(plan, pool, namespace),
+          {
+            parent: this,
+            dependsOn: agentDependencies,
+          },
+        ),
+    );
+    const runtimeClasses = plan.runtimeClasses.map(
+      (runtimeClass) =>
+        new k8s.node.v1.RuntimeClass(
+          `${name}-runtime-class-${runtimeClass.isolationMode}`,
+          buildRuntimeClass(plan, runtimeClass),
+          parent,
+        ),
+    );
+    if (plan.metrics.mode === MetricsMode.PodMonitor) {
+      new k8s.apiextensions.CustomResource(
+        `${name}-pod-monitor`,
+        buildPodMonitor(plan, namespace),
+        parent,
+      );
+    }
+
+    const modes = plan.runtimeClasses.map((runtimeClass) => runtimeClass.isolationMode);
+    this.namespace = namespace;
+    // From the children's outputs, so a consumer of these names depends on the objects.
+    this.runtimeClassNames = pulumi
+      .all(runtimeClasses.map((runtimeClass) => runtimeClass.metadata.name))
+      .apply((names) => Object.fromEntries(modes.map((mode, i) => [mode, names[i]])));
+    this.daemonSetNames = pulumi.all(daemonSets.map((daemonSet) => daemonSet.metadata.name));
+    this.isolationModes = pulumi.output([...modes]);
+    this.vnodePerPod = pulumi.output(
+      modes.length === 1 ? modes[0] === IsolationMode.PerPod : undefined,
+    );
+    this.agentImageRef = pulumi.output(plan.image);
+    this.registerOutputs({
+      namespace: this.namespace,
+      runtimeClassNames: this.runtimeClassNames,
+      daemonSetNames: this.daemonSetNames,
+      isolationModes: this.isolationModes,
+      vnodePerPod: this.vnodePerPod,
+      agentImageRef: this.agentImageRef,
+    });
+  }
+}
