@@ -264,7 +264,7 @@ async function observe(file: string): Promise<Observed | null> {
     const raw = await fsp.readFile(file, "utf8");
     return {
       holder: parseHolder(raw),
-      ageMs: Math.max(0, Date.now() - stat.mtimeMs),
+      ageMs: Math.max(0, Math.round(Date.now() - stat.mtimeMs)),
       raw,
       ino: stat.ino,
       mtimeMs: stat.mtimeMs,
