@@ -378,9 +378,16 @@ export function removeImportEntry(text: string, file: string, entry: string): st
   const cut = (a: number, b: number) => text.slice(0, a) + text.slice(b);
   const nextIsComma = text[skipBlank(text, e)] === ",";
   if (text.slice(s - 2, s) === ", " && !nextIsComma) return cut(s - 2, e);
-  if (text[s - 1] === " " && text[e] === ",") return cut(s - 1, e + 1);
+  if (text.slice(s - 2, s) === ", " && text[e] === ",") return cut(s - 1, e + 1);
   if (text[s - 1] === "[" && text[e] === "]") return cut(s, e);
-  if (nextIsComma) return cut(s, skipBlank(text, e) + 1);
+  if (nextIsComma) {
+    let stop = skipBlank(text, e) + 1;
+    while (text[stop] === " " || text[stop] === "\t") stop++;
+    const lineStart = text.lastIndexOf("\n", s - 1) + 1;
+    const alone =
+      text.slice(lineStart, s).trim() === "" && (text[stop] === "\n" || stop === text.length);
+    return alone ? cut(lineStart, stop + 1) : cut(s, stop);
+  }
   const before = text.slice(0, s).trimEnd();
   if (before.endsWith(",")) return cut(before.length - 1, e);
   return cut(s, e);
