@@ -610,7 +610,7 @@ describe("refused configs", () => {
   const refused: [string, string][] = [
     [
       "v1-no-version",
-      "/etc/containerd/config.toml has no version key, so containerd reads it as the deprecated version 1 format; supported: version 2 (containerd 1.6/1.7) or version 3 or 4 (containerd 2.x) (migrate it with `containerd config migrate`).",
+      "/etc/containerd/config.toml has no version key, so containerd reads it as the deprecated version 1 format; supported: version 2 (containerd 1.6/1.7) or version 3 or 4 (containerd 2.x); convert it (containerd 2.x's `containerd config migrate` does), then rerun.",
     ],
     [
       "malformed",

@@ -87,7 +87,7 @@ export function parseContainerdConfig(text: string, file: string): ParsedConfig 
   if (version === null) {
     throw new ConfigError(
       file,
-      `${file} has no version key, so containerd reads it as the deprecated version 1 format; supported: ${SUPPORTED} (migrate it with \`containerd config migrate\`).`,
+      `${file} has no version key, so containerd reads it as the deprecated version 1 format; supported: ${SUPPORTED}; convert it (containerd 2.x's \`containerd config migrate\` does), then rerun.`,
     );
   }
   if (!configVersionSupported(version)) {

@@ -121,7 +121,8 @@ export function withoutAgent(
       continue;
     }
     t = removeBlock(t, IMPORTS_BLOCK, p, false);
-    if (p === layout.config) t = removeImportEntry(t, p, dropIn);
+    // An unparsable main config keeps its entries; the effective config reports the file.
+    if (p === layout.config && tomlSyntaxError(t) === null) t = removeImportEntry(t, p, dropIn);
     out[p] = t;
   }
   return out;
