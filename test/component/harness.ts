@@ -89,7 +89,7 @@ export async function resolve<T>(output: pulumi.Output<T>): Promise<T> {
  */
 export async function settle(
   recorder: Recorder,
-  component: pulumi.ComponentResource,
+  component: { urn: pulumi.Output<string> },
 ): Promise<void> {
   await resolve(component.urn);
   let stableTurns = 0;

@@ -1,0 +1,122 @@
+/** The DaemonSet builder's pure parts: host mounts per distribution and restart strategy, args, env. */
+import { ContainerdDistribution, IsolationMode, RestartStrategy } from "../../components";
+import { buildDaemonSet, hostMounts, vnodePerPodValue } from "../../components/daemonSet";
+import { resolveArgs } from "../../components/defaults";
+
+const BIN = {
+  volume: "vnode-bin",
+  hostPath: "/opt/vnode/bin",
+  type: "DirectoryOrCreate",
+  readOnly: false,
+};
+const STATE = {
+  volume: "agent-state",
+  hostPath: "/var/lib/vnode-agent",
+  type: "DirectoryOrCreate",
+  readOnly: false,
+};
+const DBUS = { volume: "dbus", hostPath: "/run/dbus", type: "Directory", readOnly: true };
+const config = (hostPath: string): unknown => ({
+  volume: "containerd-config",
+  hostPath,
+  type: "DirectoryOrCreate",
+  readOnly: false,
+});
+const socket = (hostPath: string): unknown => ({
+  volume: "containerd-socket",
+  hostPath,
+  type: "Directory",
+  readOnly: true,
+});
+
+test.each([
+  [
+    ContainerdDistribution.Containerd,
+    RestartStrategy.Systemd,
+    [config("/etc/containerd"), socket("/run/containerd"), BIN, STATE, DBUS],
+  ],
+  [
+    ContainerdDistribution.Containerd,
+    RestartStrategy.Kill,
+    [config("/etc/containerd"), socket("/run/containerd"), BIN, STATE],
+  ],
+  [
+    ContainerdDistribution.K3s,
+    RestartStrategy.None,
+    [
+      config("/var/lib/rancher/k3s/agent/etc/containerd"),
+      socket("/run/k3s/containerd"),
+      BIN,
+      STATE,
+    ],
+  ],
+  [
+    ContainerdDistribution.Rke2,
+    RestartStrategy.Systemd,
+    [
+      config("/var/lib/rancher/rke2/agent/etc/containerd"),
+      socket("/run/k3s/containerd"),
+      BIN,
+      STATE,
+      DBUS,
+    ],
+  ],
+  [
+    ContainerdDistribution.Microk8s,
+    RestartStrategy.Systemd,
+    [
+      config("/var/snap/microk8s/current/args"),
+      socket("/var/snap/microk8s/common/run"),
+      BIN,
+      STATE,
+      DBUS,
+    ],
+  ],
+  // k0s's drop-in dir /etc/k0s/containerd.d lies inside the config dir: one mount covers both.
+  [
+    ContainerdDistribution.K0s,
+    RestartStrategy.Kill,
+    [config("/etc/k0s"), socket("/run/k0s"), BIN, STATE],
+  ],
+])(
+  "%s with restart %s mounts exactly what the agent touches",
+  (distribution, restart, expected) => {
+    expect(hostMounts(distribution, restart)).toEqual(expected);
+  },
+);
+
+test("VNODE_PER_POD is explicit for both modes", () => {
+  expect(vnodePerPodValue(IsolationMode.PerPod)).toBe("true");
+  expect(vnodePerPodValue(IsolationMode.PerNamespace)).toBe("false");
+});
+
+test("the host PID namespace is shared only with restart kill", () => {
+  const hostPID = (restartStrategy: RestartStrategy): unknown => {
+    const plan = resolveArgs("v", { agentImage: { ref: "img" }, restartStrategy });
+    const spec = buildDaemonSet(plan, plan.pools[0], "ns").spec as {
+      template: { spec: { hostPID?: boolean } };
+    };
+    return spec.template.spec.hostPID;
+  };
+  expect(hostPID(RestartStrategy.Kill)).toBe(true);
+  expect(hostPID(RestartStrategy.Systemd)).toBeUndefined();
+  expect(hostPID(RestartStrategy.None)).toBeUndefined();
+});
+
+test("mount paths are the host paths under /host", () => {
+  const plan = resolveArgs("v", {
+    agentImage: { ref: "img" },
+    containerdDistribution: ContainerdDistribution.K0s,
+  });
+  const spec = buildDaemonSet(plan, plan.pools[0], "ns").spec as {
+    template: { spec: { containers: { volumeMounts: { mountPath: string }[] }[] } };
+  };
+  expect(spec.template.spec.containers[0].volumeMounts.map((m) => m.mountPath)).toEqual([
+    "/host/etc/k0s",
+    "/host/run/k0s",
+    "/host/opt/vnode/bin",
+    "/host/var/lib/vnode-agent",
+    "/host/run/dbus",
+    "/tmp",
+  ]);
+});

@@ -1,0 +1,106 @@
+/** The stack program's config reader: typed keys, object keys, secrets, and errors naming the key. */
+import * as pulumi from "@pulumi/pulumi";
+import { VNodeRuntime } from "../../components";
+import { StackConfigError, readStackConfig } from "../../components/stackConfig";
+import { Recorder, containsSecret, settle } from "./harness";
+
+const recorder = new Recorder();
+beforeAll(() => recorder.install("vnode-runtime", "unit"));
+
+const BASE = { "vnode-runtime:agentImage": "img:1" };
+const configure = (values: Record<string, string>, secretKeys: string[] = []): void =>
+  pulumi.runtime.setAllConfig({ ...BASE, ...values }, secretKeys);
+
+test("typed and object keys become the component's args; unset keys stay unset", () => {
+  configure({
+    "vnode-runtime:isolationMode": "per-pod",
+    "vnode-runtime:createNamespace": "false",
+    "vnode-runtime:maxUnavailable": "2",
+    "vnode-runtime:terminationGracePeriodSeconds": "90",
+    "vnode-runtime:perPodRuntimeClassName": "sandbox",
+    "vnode-runtime:pools": JSON.stringify([{ name: "a", nodeSelector: { pool: "a" } }]),
+    "vnode-runtime:env": JSON.stringify([{ name: "A", value: "1" }]),
+    "vnode-runtime:labels": JSON.stringify({ team: "platform" }),
+    "kubernetes:context": "kind-dev",
+  });
+  expect(readStackConfig("vnode-runtime")).toEqual({
+    agentImage: { ref: "img:1" },
+    isolationMode: "per-pod",
+    createNamespace: false,
+    perPodRuntimeClassName: "sandbox",
+    updateStrategy: { maxUnavailable: 2 },
+    terminationGracePeriodSeconds: 90,
+    pools: [{ name: "a", nodeSelector: { pool: "a" } }],
+    env: [{ name: "A", value: "1" }],
+    labels: { team: "platform" },
+  });
+});
+
+test.each<[string, Record<string, string>, string]>([
+  [
+    "an unknown key of the project",
+    { "vnode-runtime:isolationMod": "per-pod" },
+    "Config key vnode-runtime:isolationMod is unknown; known keys: agentImage, isolationMode, namespace, createNamespace, runtimeClassName, handler, containerdDistribution, restartStrategy, priorityClassName, maxUnavailable, terminationGracePeriodSeconds, perPodRuntimeClassName, nodeSelector, tolerations, affinity, resources, overhead, runtimeClassTolerations, pools, env, secretEnv, labels, annotations, metrics.",
+  ],
+  [
+    "no agent image",
+    { "vnode-runtime:agentImage": " " },
+    "Config key vnode-runtime:agentImage is required: the agent image reference, e.g. `pulumi config set agentImage ghcr.io/acme/vnode-agent:0.1.0`.",
+  ],
+  [
+    "maxUnavailable 0",
+    { "vnode-runtime:maxUnavailable": "0" },
+    'Config key vnode-runtime:maxUnavailable must be an integer of at least 1; got "0".',
+  ],
+  [
+    "createNamespace yes",
+    { "vnode-runtime:createNamespace": "yes" },
+    'Config key vnode-runtime:createNamespace must be true or false; got "yes".',
+  ],
+  [
+    "env a map",
+    { "vnode-runtime:env": JSON.stringify({ A: "1" }) },
+    'Config key vnode-runtime:env must be a list of { name, value } or { name, secretKeyRef: { name, key } }; got {"A":"1"}.',
+  ],
+  [
+    "secretEnv a list",
+    { "vnode-runtime:secretEnv": JSON.stringify(["x"]) },
+    "Config key vnode-runtime:secretEnv must be a map of env var names to secret values; got a list.",
+  ],
+  [
+    "secretEnv a number",
+    { "vnode-runtime:secretEnv": JSON.stringify({ A: 1 }) },
+    "Config key vnode-runtime:secretEnv.A must be a string; got a number.",
+  ],
+])("%s", (_what, values, message) => {
+  configure(values);
+  expect(() => readStackConfig("vnode-runtime")).toThrow(new StackConfigError(message));
+});
+
+test("object keys pass through to the component, whose errors name the same key", () => {
+  configure({ "vnode-runtime:pools": JSON.stringify([{ name: "a", isolationMode: "per_pod" }]) });
+  expect(() => new VNodeRuntime("cfg", readStackConfig("vnode-runtime"))).toThrow(
+    'pools[0].isolationMode must be one of per-namespace, per-pod; got "per_pod".',
+  );
+});
+
+test("secretEnv values stay secret and reach the pod only through the Secret", async () => {
+  configure({ "vnode-runtime:secretEnv": JSON.stringify({ LICENSE_TOKEN: "s3cr3t" }) }, [
+    "vnode-runtime:secretEnv",
+  ]);
+  const args = readStackConfig("vnode-runtime");
+  const token = args.env![0];
+  expect(token.name).toBe("LICENSE_TOKEN");
+  expect(await pulumi.isSecret(token.value as pulumi.Output<string>)).toBe(true);
+
+  const runtime = new VNodeRuntime("cfgsec", args);
+  await settle(recorder, runtime);
+  const daemonSet = recorder.one("cfgsec", "kubernetes:apps/v1:DaemonSet").inputs;
+  expect(containsSecret(daemonSet)).toBe(false);
+  expect(JSON.stringify(daemonSet)).not.toContain("s3cr3t");
+  expect(JSON.stringify(daemonSet)).toContain(
+    '"secretKeyRef":{"key":"LICENSE_TOKEN","name":"cfgsec-agent-env"}',
+  );
+  const secret = recorder.one("cfgsec", "kubernetes:core/v1:Secret").inputs;
+  expect(containsSecret(secret.stringData)).toBe(true);
+});

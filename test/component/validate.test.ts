@@ -1,0 +1,383 @@
+/**
+ * Every validation error, with its exact message, and proof that nothing (not even the component)
+ * is registered when the args are invalid.
+ */
+import { VNodeRuntime, VNodeRuntimeArgs, VNodeRuntimeArgsError } from "../../components";
+import { Recorder } from "./harness";
+
+const recorder = new Recorder();
+beforeAll(() => recorder.install());
+
+const IMAGE = { ref: "ghcr.io/acme/vnode-agent:0.1.0" };
+const LABEL_RULE =
+  'a DNS-1123 label (lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters)';
+const SUBDOMAIN_RULE =
+  'a DNS-1123 subdomain (lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters)';
+const LABEL_VALUE_RULE =
+  'a label value (at most 63 characters of letters, digits, "-", "_" and ".", starting and ending with a letter or digit)';
+const POOL_A = { name: "a", nodeSelector: { pool: "a" } };
+const TOLERATION_EFFECTS = "NoSchedule, PreferNoSchedule, NoExecute";
+
+/** [what, args (merged over a valid base unless `raw`), exact message] */
+const cases: [string, Record<string, unknown>, string][] = [
+  [
+    "agentImage missing",
+    { agentImage: undefined },
+    'agentImage is required: set agentImage.ref to the agent image reference, e.g. "ghcr.io/acme/vnode-agent:0.1.0".',
+  ],
+  [
+    "agentImage a string",
+    { agentImage: "img" },
+    'agentImage must be an object like { ref: "ghcr.io/acme/vnode-agent:0.1.0" }; got "img".',
+  ],
+  [
+    "agentImage.ref empty",
+    { agentImage: { ref: "" } },
+    'agentImage.ref is required: the agent image reference, e.g. "ghcr.io/acme/vnode-agent:0.1.0"; got "".',
+  ],
+  [
+    "agentImage.ref missing",
+    { agentImage: {} },
+    'agentImage.ref is required: the agent image reference, e.g. "ghcr.io/acme/vnode-agent:0.1.0"; got nothing.',
+  ],
+  [
+    "agentImage.ref with whitespace",
+    { agentImage: { ref: "ghcr.io/a b" } },
+    'agentImage.ref must be an image reference without whitespace; got "ghcr.io/a b".',
+  ],
+  [
+    "agentImage.ref a number",
+    { agentImage: { ref: 5 } },
+    "agentImage.ref must be a string; got 5.",
+  ],
+  [
+    "agentImage unknown field",
+    { agentImage: { ref: "x", tag: "1" } },
+    'agentImage has an unknown field "tag"; allowed: ref.',
+  ],
+  [
+    "unknown argument",
+    { isolationmode: "per-pod" },
+    'args has an unknown field "isolationmode"; allowed: agentImage, isolationMode, namespace, createNamespace, runtimeClassName, perPodRuntimeClassName, handler, containerdDistribution, restartStrategy, nodeSelector, tolerations, affinity, priorityClassName, resources, updateStrategy, terminationGracePeriodSeconds, overhead, runtimeClassTolerations, pools, env, labels, annotations, metrics.',
+  ],
+  [
+    "isolationMode from YAML with an underscore",
+    { isolationMode: "per_pod" },
+    'isolationMode must be one of per-namespace, per-pod; got "per_pod".',
+  ],
+  ["namespace uppercase", { namespace: "Vnode" }, `namespace must be ${LABEL_RULE}; got "Vnode".`],
+  [
+    "createNamespace a string",
+    { createNamespace: "yes" },
+    'createNamespace must be true or false; got "yes".',
+  ],
+  [
+    "runtimeClassName underscore",
+    { runtimeClassName: "vnode_x" },
+    `runtimeClassName must be ${SUBDOMAIN_RULE}; got "vnode_x".`,
+  ],
+  [
+    "perPodRuntimeClassName uppercase",
+    { perPodRuntimeClassName: "PerPod" },
+    `perPodRuntimeClassName must be ${SUBDOMAIN_RULE}; got "PerPod".`,
+  ],
+  ["handler with a dot", { handler: "vnode.x" }, `handler must be ${LABEL_RULE}; got "vnode.x".`],
+  [
+    "containerdDistribution unknown",
+    { containerdDistribution: "kind" },
+    'containerdDistribution must be one of containerd, k3s, rke2, microk8s, k0s; got "kind".',
+  ],
+  [
+    "restartStrategy unknown",
+    { restartStrategy: "restart" },
+    'restartStrategy must be one of systemd, kill, none; got "restart".',
+  ],
+  [
+    "nodeSelector bad key",
+    { nodeSelector: { "bad key!": "x" } },
+    'nodeSelector key "bad key!" must be a label key ([prefix/]name, name at most 63 characters of letters, digits, "-", "_" and ".").',
+  ],
+  [
+    "nodeSelector bad value",
+    { nodeSelector: { pool: "a b" } },
+    `nodeSelector["pool"] must be ${LABEL_VALUE_RULE}; got "a b".`,
+  ],
+  [
+    "nodeSelector a list",
+    { nodeSelector: ["a"] },
+    'nodeSelector must be a map of label keys to values; got ["a"].',
+  ],
+  [
+    "toleration operator",
+    { tolerations: [{ operator: "Exist" }] },
+    'tolerations[0].operator must be one of Exists, Equal; got "Exist".',
+  ],
+  [
+    "toleration effect",
+    { tolerations: [{ key: "k", effect: "NoRun" }] },
+    `tolerations[0].effect must be one of ${TOLERATION_EFFECTS}; got "NoRun".`,
+  ],
+  [
+    "toleration Exists with a value",
+    { tolerations: [{ operator: "Exists", value: "x" }] },
+    'tolerations[0].value must be empty with operator Exists; got "x".',
+  ],
+  [
+    "toleration Equal without key",
+    { tolerations: [{ value: "x" }] },
+    "tolerations[0].key is required with operator Equal; use operator Exists to tolerate every taint.",
+  ],
+  [
+    "toleration seconds without NoExecute",
+    {
+      tolerations: [{ key: "k", operator: "Exists", effect: "NoSchedule", tolerationSeconds: 30 }],
+    },
+    'tolerations[0].tolerationSeconds only applies with effect NoExecute; got effect "NoSchedule".',
+  ],
+  [
+    "toleration unknown field",
+    { tolerations: [{ operator: "Exists", effects: "NoSchedule" }] },
+    'tolerations[0] has an unknown field "effects"; allowed: key, operator, value, effect, tolerationSeconds.',
+  ],
+  [
+    "tolerations not a list",
+    { tolerations: { operator: "Exists" } },
+    'tolerations must be a list of tolerations; got {"operator":"Exists"}.',
+  ],
+  [
+    "affinity a string",
+    { affinity: "x" },
+    'affinity must be a Kubernetes Affinity object; got "x".',
+  ],
+  [
+    "priorityClassName uppercase",
+    { priorityClassName: "System" },
+    `priorityClassName must be ${SUBDOMAIN_RULE}; got "System".`,
+  ],
+  [
+    "cpu request",
+    { resources: { requests: { cpu: "lots" } } },
+    'resources.requests.cpu must be a Kubernetes quantity such as "100m" or "1"; got "lots".',
+  ],
+  [
+    "memory limit",
+    { resources: { limits: { memory: "1GB" } } },
+    'resources.limits.memory must be a Kubernetes quantity such as "128Mi" or "1Gi"; got "1GB".',
+  ],
+  [
+    "resources unknown field",
+    { resources: { request: {} } },
+    'resources has an unknown field "request"; allowed: requests, limits.',
+  ],
+  [
+    "maxUnavailable 0",
+    { updateStrategy: { maxUnavailable: 0 } },
+    "updateStrategy.maxUnavailable must be an integer of at least 1; got 0.",
+  ],
+  [
+    "grace period fractional",
+    { terminationGracePeriodSeconds: 1.5 },
+    "terminationGracePeriodSeconds must be an integer of at least 1; got 1.5.",
+  ],
+  [
+    "overhead.enabled a string",
+    { overhead: { enabled: "no" } },
+    'overhead.enabled must be true or false; got "no".',
+  ],
+  [
+    "overhead cpu",
+    { overhead: { perPod: { cpu: "x" } } },
+    'overhead.perPod.cpu must be a Kubernetes quantity such as "100m" or "1"; got "x".',
+  ],
+  [
+    "overhead unknown resource",
+    { overhead: { perPod: { gpu: "1" } } },
+    'overhead.perPod has an unknown field "gpu"; allowed: cpu, memory.',
+  ],
+  [
+    "runtimeClassTolerations effect",
+    { runtimeClassTolerations: [{ operator: "Exists", effect: "Never" }] },
+    `runtimeClassTolerations[0].effect must be one of ${TOLERATION_EFFECTS}; got "Never".`,
+  ],
+  [
+    "pools empty",
+    { pools: [] },
+    "pools must be a non-empty list of { name, isolationMode, nodeSelector, tolerations }, or unset for one pool of all nodes; got [].",
+  ],
+  [
+    "pool name uppercase",
+    { pools: [{ name: "A" }] },
+    `pools[0].name must be ${LABEL_RULE}; got "A".`,
+  ],
+  [
+    "pool unknown field",
+    { pools: [{ name: "a", selector: {} }] },
+    'pools[0] has an unknown field "selector"; allowed: name, isolationMode, nodeSelector, tolerations.',
+  ],
+  [
+    "pool names duplicate",
+    { pools: [POOL_A, { name: "a", nodeSelector: { pool: "b" } }] },
+    'pools[1].name "a" is already used by pools[0]; pool names must be unique.',
+  ],
+  [
+    "pool mode from YAML",
+    { pools: [POOL_A, { name: "b", isolationMode: "per_pod", nodeSelector: { pool: "b" } }] },
+    'pools[1].isolationMode must be one of per-namespace, per-pod; got "per_pod".',
+  ],
+  [
+    "pool without selector",
+    { pools: [POOL_A, { name: "b" }] },
+    "pools[1].nodeSelector must not be empty when there is more than one pool: each pool must select its own nodes.",
+  ],
+  [
+    "pools that may overlap",
+    {
+      pools: [
+        { name: "a", nodeSelector: { zone: "x" } },
+        { name: "b", nodeSelector: { pool: "b" } },
+      ],
+    },
+    'pools[1].nodeSelector {"pool":"b"} can select the same nodes as pools[0].nodeSelector {"zone":"x"}; give both pools a common label key with different values (e.g. pool=a and pool=b), so that no node runs two agents.',
+  ],
+  [
+    "pools with the same selector",
+    { pools: [POOL_A, { name: "b", nodeSelector: { pool: "a" } }] },
+    'pools[1].nodeSelector {"pool":"a"} can select the same nodes as pools[0].nodeSelector {"pool":"a"}; give both pools a common label key with different values (e.g. pool=a and pool=b), so that no node runs two agents.',
+  ],
+  [
+    "pool selector contradicting the component's",
+    { nodeSelector: { pool: "x" }, pools: [{ name: "a", nodeSelector: { pool: "y" } }] },
+    `pools[0].nodeSelector["pool"] is "y" but nodeSelector["pool"] is "x"; the pool's nodes would never match both.`,
+  ],
+  [
+    "pool name making the DaemonSet name too long",
+    { pools: [{ name: "p".repeat(52) }] },
+    `pools[0].name is too long: the DaemonSet name "vnode-agent-${"p".repeat(52)}" has 64 characters, at most 63 are allowed.`,
+  ],
+  [
+    "per-pod class named like the per-namespace one",
+    {
+      perPodRuntimeClassName: "vnode",
+      pools: [POOL_A, { name: "b", isolationMode: "per-pod", nodeSelector: { pool: "b" } }],
+    },
+    'perPodRuntimeClassName must differ from runtimeClassName "vnode" when pools use both isolation modes, because each RuntimeClass pins pods to nodes of one mode.',
+  ],
+  [
+    "env not a list",
+    { env: { A: "b" } },
+    'env must be a list of { name, value } or { name, secretKeyRef: { name, key } }; got {"A":"b"}.',
+  ],
+  [
+    "env name",
+    { env: [{ name: "1A", value: "x" }] },
+    'env[0].name must be an environment variable name (letters, digits, "_", "-" and ".", not starting with a digit); got "1A".',
+  ],
+  [
+    "env sets VNODE_PER_POD",
+    { env: [{ name: "VNODE_PER_POD", value: "true" }] },
+    'env[0].name "VNODE_PER_POD" is set by the component from isolationMode; remove it from env.',
+  ],
+  [
+    "env sets NODE_NAME",
+    { env: [{ name: "NODE_NAME", value: "n" }] },
+    `env[0].name "NODE_NAME" is set by the component from the downward API (the node's name); remove it from env.`,
+  ],
+  [
+    "env duplicate",
+    {
+      env: [
+        { name: "A", value: "1" },
+        { name: "A", value: "2" },
+      ],
+    },
+    'env[1].name "A" is already set by env[0]; env names must be unique.',
+  ],
+  [
+    "env value and ref",
+    { env: [{ name: "A", value: "1", secretKeyRef: { name: "s", key: "k" } }] },
+    "env[0] (A) must set exactly one of value and secretKeyRef; got both.",
+  ],
+  [
+    "env neither",
+    { env: [{ name: "A" }] },
+    "env[0] (A) must set exactly one of value and secretKeyRef; got neither.",
+  ],
+  [
+    "env value a number",
+    { env: [{ name: "A", value: 5 }] },
+    "env[0].value must be a string; got 5.",
+  ],
+  [
+    "env secret name",
+    { env: [{ name: "A", secretKeyRef: { name: "My Secret", key: "k" } }] },
+    `env[0].secretKeyRef.name must be ${SUBDOMAIN_RULE}; got "My Secret".`,
+  ],
+  [
+    "env secret key",
+    { env: [{ name: "A", secretKeyRef: { name: "s", key: "a/b" } }] },
+    'env[0].secretKeyRef.key must be a Secret key (letters, digits, "-", "_" and "."); got "a/b".',
+  ],
+  [
+    "labels reserved",
+    { labels: { "app.kubernetes.io/name": "x" } },
+    'labels["app.kubernetes.io/name"] is set by the component; remove it.',
+  ],
+  [
+    "labels node label",
+    { labels: { "vnode.loft.sh/runtime": "ready" } },
+    'labels["vnode.loft.sh/runtime"] is set by the component; remove it.',
+  ],
+  [
+    "annotation value a number",
+    { annotations: { a: 1 } },
+    'annotations["a"] must be a string; got 1.',
+  ],
+  [
+    "metrics mode",
+    { metrics: { mode: "prometheus" } },
+    'metrics.mode must be one of annotations, pod-monitor, none; got "prometheus".',
+  ],
+  [
+    "metrics interval without PodMonitor",
+    { metrics: { interval: "1m" } },
+    "metrics.interval only applies when metrics.mode is pod-monitor; metrics.mode is annotations.",
+  ],
+  [
+    "metrics interval",
+    { metrics: { mode: "pod-monitor", interval: "30 seconds" } },
+    'metrics.interval must be a Prometheus duration such as "30s" or "1m"; got "30 seconds".',
+  ],
+];
+
+test.each(cases)("%s", async (_what, override, message) => {
+  const before = recorder.resources.length;
+  const args = { agentImage: IMAGE, ...override } as unknown as VNodeRuntimeArgs;
+  expect(() => new VNodeRuntime("vnode", args)).toThrow(new VNodeRuntimeArgsError(message));
+  await new Promise((r) => setTimeout(r, 10));
+  expect(recorder.resources.length).toBe(before);
+});
+
+test("invalid component names", () => {
+  expect(() => new VNodeRuntime("My_Runtime", { agentImage: IMAGE })).toThrow(
+    `name must be ${LABEL_RULE}, because it prefixes the Kubernetes object names; got "My_Runtime".`,
+  );
+  expect(() => new VNodeRuntime("n".repeat(58), { agentImage: IMAGE })).toThrow(
+    `name is too long: the DaemonSet name "${"n".repeat(58)}-agent" has 64 characters, at most 63 are allowed.`,
+  );
+});
+
+test("args missing altogether", () => {
+  expect(() => new VNodeRuntime("vnode", undefined as unknown as VNodeRuntimeArgs)).toThrow(
+    'args must be an object with at least agentImage: { ref: "<image>" }; got nothing.',
+  );
+});
+
+test("the error is a VNodeRuntimeArgsError", () => {
+  const attempt = (): unknown => new VNodeRuntime("vnode", { agentImage: IMAGE, namespace: "X" });
+  expect(attempt).toThrow(VNodeRuntimeArgsError);
+});
+
+test("nothing at all was registered by the invalid attempts", async () => {
+  await new Promise((r) => setTimeout(r, 20));
+  expect(recorder.resources).toEqual([]);
+});
