@@ -4,7 +4,7 @@
  * kept, reruns change nothing, unregister restores the bytes; refused configs throw before any
  * change. Version 2 results are cross-checked with the real containerd 1.6 (`config dump`).
  */
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -1004,15 +1004,16 @@ describe("config version", () => {
 // Cross-check with the real containerd 1.6: `containerd config dump` loads a config with its
 // imports the way the daemon does and prints the result, with plugin defaults filled in.
 
-const CONTAINERD = "/usr/bin/containerd";
-const haveContainerd = fs.existsSync(CONTAINERD);
+const CONTAINERD = "containerd";
+const haveContainerd = spawnSync(CONTAINERD, ["--version"]).status === 0;
 if (!haveContainerd) {
-  if (process.env.CI === "true")
+  if (process.env.CI === "true") {
     throw new Error(
-      `${CONTAINERD} is missing on CI; .ci/run installs the Debian containerd package.`,
+      "containerd is not on PATH on CI; .ci/run installs the Debian containerd package.",
     );
+  }
   console.warn(
-    `skipping the containerd config dump cross-check: ${CONTAINERD} is not installed (apt-get install containerd).`,
+    "skipping the containerd config dump cross-check: containerd is not on PATH (apt-get install containerd).",
   );
 }
 
