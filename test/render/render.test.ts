@@ -86,7 +86,7 @@ test("dev: every object written, schema-valid, per-namespace", () => {
   }
 });
 
-test("ci: two pools, two modes, two RuntimeClasses, schema-valid", () => {
+test("ci: two pools, two modes, two RuntimeClasses, a PodMonitor, schema-valid", () => {
   const out = path.join(tmp, "ci");
   const result = render("--stack", "ci", "--out", out);
   expect([result.status, result.stderr]).toEqual([0, ""]);
@@ -103,6 +103,18 @@ test("ci: two pools, two modes, two RuntimeClasses, schema-valid", () => {
   expect(result.stdout).toContain(
     "DaemonSet           vnode-agent-ci-services  vnode-runtime  per-namespace  10-daemonset-vnode-agent-ci-services.yaml",
   );
+  expect(result.stdout).toContain(
+    "PodMonitor          vnode-agent              vnode-runtime                 11-podmonitor-vnode-agent.yaml",
+  );
+  expect(objects["11-podmonitor-vnode-agent.yaml"].spec).toEqual({
+    podMetricsEndpoints: [{ interval: "30s", path: "/metrics", port: "metrics" }],
+    selector: {
+      matchLabels: {
+        "app.kubernetes.io/instance": "vnode",
+        "app.kubernetes.io/name": "vnode-agent",
+      },
+    },
+  });
   expect(objects["08-runtimeclass-vnode-per-pod.yaml"].scheduling).toEqual({
     nodeSelector: { "vnode.loft.sh/isolation-mode": "per-pod", "vnode.loft.sh/runtime": "ready" },
     tolerations: [{ effect: "NoSchedule", key: "node.example.com/ci-builds", operator: "Exists" }],
@@ -166,5 +178,5 @@ test("--check passes on a freshly rendered directory", () => {
   expect(render("--stack", "ci", "--out", out).status).toBe(0);
   const result = render("--check", out);
   expect([result.status, result.stderr]).toEqual([0, ""]);
-  expect(result.stdout.trimEnd().split("\n").pop()).toBe(`10 objects in ${out} are schema-valid.`);
+  expect(result.stdout.trimEnd().split("\n").pop()).toBe(`11 objects in ${out} are schema-valid.`);
 });
