@@ -3,9 +3,10 @@
  * (base images created locally, no registry), then runs the image with podman (runc, cgroupfs,
  * explicit ulimits, no network, read-only root fs) as the DaemonSet would.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { AGENT_DEFAULTS } from "../../components/contract";
+import { AGENT_DEFAULTS, CONTAINERD_DISTRIBUTIONS } from "../../components/contract";
 import {
   type Exec,
   type PayloadFixture,
@@ -31,6 +32,13 @@ const VERSION = (
 const REVISION = "0123456789abcdef0123456789abcdef01234567";
 const SOURCE = "https://example.com/vnode-pulumi";
 const HOST_FIXTURE = path.join(__dirname, "fixtures", "host");
+
+/** The part of `vnode-agent plan --json` this test reads. */
+interface Plan {
+  changes: { path: string; action: string; diff: string }[];
+  artifacts: { target: string; action: string; sha256: string }[];
+  [key: string]: unknown;
+}
 
 describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman run", () => {
   const store = defaultStore();
@@ -122,7 +130,7 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
     expect(got).toEqual(payload.files);
   });
 
-  it("plans against a fixture host root mounted read-only at /host, without network", async () => {
+  it("plans against a fixture host root mounted read-only at /host, with the image's payload, offline", async () => {
     const r = await runImage(
       store,
       tag,
@@ -131,9 +139,32 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
         readOnlyMounts: { [HOST_FIXTURE]: AGENT_DEFAULTS.hostRoot },
       },
     );
-    expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" });
-    expect(() => JSON.parse(r.stdout) as unknown).not.toThrow();
-    expect(r.stdout).toContain(AGENT_DEFAULTS.runtimeType);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    const plan = JSON.parse(r.stdout) as Plan;
+    const { containerd } = CONTAINERD_DISTRIBUTIONS;
+    const byTarget = (a: { target: string }, b: { target: string }) =>
+      a.target < b.target ? -1 : 1;
+    expect({
+      ...plan,
+      changes: plan.changes.map(({ path: p, action }) => ({ path: p, action })),
+      artifacts: [...plan.artifacts].sort(byTarget),
+    }).toEqual({
+      distribution: "containerd",
+      configPath: containerd.config,
+      configVersion: 2,
+      socket: containerd.socket,
+      changes: [{ path: containerd.config, action: "modify" }],
+      // The default --payload-dir is where the image put VNODE_IMAGE's payload.
+      artifacts: Object.entries(payload.files)
+        .map(([name, f]) => ({
+          target: `${AGENT_DEFAULTS.installDir}/${name}`,
+          action: "create",
+          sha256: createHash("sha256").update(f.content).digest("hex"),
+        }))
+        .sort(byTarget),
+      restart: true,
+    });
+    expect(plan.changes[0].diff).toContain(`\n+  runtime_type = "${AGENT_DEFAULTS.runtimeType}"\n`);
   });
 
   it("installs only the agent workspace's dependencies in the build stage, and keeps no npm cache", async () => {

@@ -416,12 +416,17 @@ export interface BuildOptions {
   target?: string;
 }
 
-/** `buildah bud` argv for agent/Dockerfile: layer cache on, never pulls, host network for npm. */
+/**
+ * `buildah bud` argv for agent/Dockerfile: layer cache on, never pulls, host network for npm.
+ * `--force-rm`: buildah 1.28 otherwise leaves a mounted working container behind for a stage
+ * that is only a FROM (the payload selector) and for every failed build.
+ */
 export function budArgs(opts: BuildOptions): string[] {
   const context = opts.context ?? REPO_ROOT;
   const args = [
     "bud",
     "--layers",
+    "--force-rm",
     "--pull-never",
     "--network",
     "host",
