@@ -8,6 +8,8 @@ export interface Registered {
   type: string;
   name: string;
   inputs: Record<string, unknown>;
+  /** `<provider urn>::<provider id>` of the provider the engine was asked to use. */
+  provider: string | undefined;
   /** The URN the mock monitor derives; embeds `Parent$Child` types, which proves parentage. */
   urn: string;
 }
@@ -26,6 +28,7 @@ export class Recorder {
             type: args.type,
             name: args.name,
             inputs: args.inputs,
+            provider: args.provider,
             urn: "",
           });
           return { id: `${args.name}-id`, state: args.inputs };

@@ -440,3 +440,18 @@ test("metrics mode none: no scrape annotations and no PodMonitor", async () => {
     "kubernetes:monitoring.coreos.com/v1:PodMonitor",
   );
 });
+
+test("a Kubernetes provider given through opts reaches every child; the component builds none", async () => {
+  const provider = new k8s.Provider("other-cluster", { kubeconfig: "{}", context: "other" });
+  const runtime = new VNodeRuntime("prov", { agentImage: IMAGE }, { providers: [provider] });
+  await settle(recorder, runtime);
+  const [urn, id] = [await resolve(provider.urn), await resolve(provider.id)];
+  const children = recorder.of("prov").filter((r) => r.type.startsWith("kubernetes:"));
+  expect(children.length).toBe(8);
+  for (const child of children) {
+    expect([child.name, child.provider]).toEqual([child.name, `${urn}::${id}`]);
+  }
+  expect(
+    recorder.resources.filter((r) => r.type === "pulumi:providers:kubernetes").map((r) => r.name),
+  ).toEqual(["other-cluster"]);
+});
