@@ -338,6 +338,7 @@ function checkMetrics(metrics: unknown, fail: Fail): void {
     );
   }
   checkLabels("metrics.podMonitorLabels", m.podMonitorLabels, fail);
+  checkReservedLabels("metrics.podMonitorLabels", m.podMonitorLabels, fail);
 }
 
 function checkTolerations(argument: string, tolerations: unknown, fail: Fail): void {

@@ -343,6 +343,11 @@ const cases: [string, Record<string, unknown>, string][] = [
     "metrics.interval only applies when metrics.mode is pod-monitor; metrics.mode is annotations.",
   ],
   [
+    "PodMonitor label owned by the component",
+    { metrics: { mode: "pod-monitor", podMonitorLabels: { "app.kubernetes.io/instance": "x" } } },
+    'metrics.podMonitorLabels["app.kubernetes.io/instance"] is set by the component; remove it.',
+  ],
+  [
     "metrics interval",
     { metrics: { mode: "pod-monitor", interval: "30 seconds" } },
     'metrics.interval must be a Prometheus duration such as "30s" or "1m"; got "30 seconds".',
