@@ -317,23 +317,40 @@ async function rollbackAndFail(
   log.error({ phase: "rollback", reason }, "rolling back");
   let rollback = "rolled back";
   try {
-    await revertAll(o, layout, log);
+    // The handler never went live, so nothing uses the payload: clean up even when
+    // containerd does not come back (it may have been down from the start).
+    const r = await revertAll(o, layout, log, { cleanupIfRestartFails: true });
+    if (r.restartError) rollback += ` (containerd is still not answering: ${r.restartError})`;
   } catch (err) {
     rollback = `rollback failed too: ${(err as Error).message}`;
   }
-  throw new AgentError(`${reason.replace(/\.$/, "")}; ${rollback}.`, ExitCode.VerificationFailed);
+  throw new AgentError(
+    `${reason.replace(/\.$/, "")}; ${rollback.replace(/\.$/, "")}.`,
+    ExitCode.VerificationFailed,
+  );
 }
 
-/** Undoes everything the ledger records; restarts containerd when a config file changed. */
+interface RevertResult {
+  configChanged: boolean;
+  restart: RestartResult | null;
+  restartError?: string;
+}
+
+/**
+ * Undoes everything the ledger records in the safe order: config files (original bytes, or
+ * only our part when edited since), containerd restart when the effective config changed,
+ * then the payload, then the ledger. When the restart fails, uninstall stops there so a rerun
+ * can finish; a rollback goes on (see rollbackAndFail).
+ */
 async function revertAll(
   o: InstallerOptions,
   layout: ContainerdLayout,
   log: Logger,
-): Promise<{ configChanged: boolean; restart: RestartResult | null }> {
+  { cleanupIfRestartFails = false } = {},
+): Promise<RevertResult> {
   const ledger = await loadLedger(loc(o));
   const files = await collectConfigFiles(layout, hostFiles(o.hostRoot));
   const before = effectiveConfig(layout, files).doc;
-  // When someone edited a file since we wrote it, only our part goes (the planner's view).
   const ours = new Map(planUnregister(layout, files).map((c) => [c.path, c.after]));
   for (const entry of ledger?.files ?? []) {
     const d = await revertFile(loc(o), entry, (cur) => {
@@ -344,12 +361,27 @@ async function revertAll(
   }
   const after = await collectConfigFiles(layout, hostFiles(o.hostRoot));
   const configChanged = !isDeepStrictEqual(before, effectiveConfig(layout, after).doc);
-  const r = configChanged ? await restart(o, layout) : null;
-  if (r) log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
+  let r: RestartResult | null = null;
+  let restartError: string | undefined;
+  if (configChanged) {
+    try {
+      r = await restart(o, layout);
+      log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
+    } catch (err) {
+      restartError = (err as Error).message;
+      log.error({ phase: "restart", reason: restartError }, "containerd restart failed");
+      if (!cleanupIfRestartFails) {
+        throw new AgentError(
+          `the config is restored, but containerd did not restart: ${restartError.replace(/\.$/, "")}; the payload and ledger stay until uninstall is rerun.`,
+          ExitCode.Failure,
+        );
+      }
+    }
+  }
   const removal = await removeArtifacts(o.hostRoot, ledger?.artifacts ?? []);
   for (const k of removal.kept) log.warn({ phase: "artifacts", file: k.path }, k.reason);
   await removeLedger(loc(o));
-  return { configChanged, restart: r };
+  return { configChanged, restart: r, ...(restartError ? { restartError } : {}) };
 }
 
 export interface UninstallResult {
@@ -379,8 +411,8 @@ export async function uninstall(o: InstallerOptions, log: Logger): Promise<Unins
           config: o.containerd.config ?? ledger.containerd.configPath,
         },
       });
-      const r = await revertAll(o, layout, log);
-      return { installed: true, ...r };
+      const { configChanged, restart: r } = await revertAll(o, layout, log);
+      return { installed: true, configChanged, restart: r };
     },
     { timeoutMs: o.lockTimeoutMs ?? 60_000, stateDir: o.stateDir, logger: log },
   );

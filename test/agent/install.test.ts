@@ -1,0 +1,258 @@
+/**
+ * The `vnode-agent` CLI (the esbuild bundle `npm test` builds first) against a real containerd
+ * 1.6: plan, install with a stand-in payload (the runc shim, registered under the `vnode`
+ * handler through `runtime_path`, so a sandbox really runs from the installed file), verify,
+ * idempotent rerun, concurrent installs, rollback when containerd is gone, uninstall.
+ *
+ * The host root is `/`: the harness's containerd keeps its config, socket and state in a temp
+ * dir, and the agent's install and state dirs are in another, so nothing outside is touched.
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import {
+  criStatus,
+  podSandboxStatus,
+  removePodSandbox,
+  runPodSandbox,
+  stopPodSandbox,
+} from "../../agent/src/cri";
+import {
+  describeWithContainerd,
+  startContainerd,
+  type TestContainerd,
+} from "../support/containerd";
+
+const run = promisify(execFile);
+const CLI = path.resolve(__dirname, "../../agent/dist/vnode-agent.js");
+const SHIM = "containerd-shim-runc-v2";
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(args: string[]): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
+      env: { ...process.env, NODE_NAME: "test-node" },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function which(bin: string): string {
+  for (const dir of [...(process.env.PATH ?? "").split(":"), "/usr/bin", "/usr/sbin"]) {
+    const p = path.join(dir, bin);
+    if (dir && fs.existsSync(p)) return p;
+  }
+  throw new Error(`${bin} not found`);
+}
+
+describeWithContainerd(
+  "vnode-agent install/uninstall against a real containerd",
+  () => {
+    let ctrd: TestContainerd;
+    let work: string;
+    let payload: string;
+    let installDir: string;
+    let stateDir: string;
+    let flags: string[];
+
+    beforeAll(async () => {
+      ctrd = await startContainerd({ pauseImage: true });
+      work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-install-"));
+      payload = path.join(work, "payload");
+      installDir = path.join(work, "opt/vnode/bin");
+      stateDir = path.join(work, "state");
+      fs.mkdirSync(payload);
+      fs.copyFileSync(which(SHIM), path.join(payload, SHIM));
+      flags = [
+        "--host-root",
+        "/",
+        "--containerd-config",
+        ctrd.configPath,
+        "--containerd-socket",
+        ctrd.socket,
+        "--payload-dir",
+        payload,
+        "--install-dir",
+        installDir,
+        "--state-dir",
+        stateDir,
+        "--runtime-type",
+        "io.containerd.runc.v2",
+        "--runtime-path",
+        path.join(installDir, SHIM),
+        "--restart",
+        "command",
+        "--restart-command",
+        ctrd.restartScript,
+        // This sandbox has hybrid cgroups and Debian's containerd 1.6; real nodes get all checks.
+        "--skip-preflight",
+        "cgroup",
+        "--min-containerd",
+        "1.6",
+      ];
+    }, 180_000);
+
+    afterAll(async () => {
+      await ctrd?.cleanup();
+      if (work) fs.rmSync(work, { recursive: true, force: true });
+    });
+
+    const config = () => fs.readFileSync(ctrd.configPath, "utf8");
+
+    it("plans without touching anything", async () => {
+      const r = await cli(["plan", ...flags, "--json"]);
+      expect(r.code).toBe(0);
+      const p = JSON.parse(r.stdout);
+      expect(p.configVersion).toBe(2);
+      expect(p.restart).toBe(true);
+      expect(p.changes.map((c: { path: string; action: string }) => [c.path, c.action])).toEqual([
+        [ctrd.configPath, "modify"],
+      ]);
+      expect(p.artifacts).toEqual([
+        expect.objectContaining({ target: path.join(installDir, SHIM), action: "create" }),
+      ]);
+      expect(config()).toBe(ctrd.originalConfig);
+      expect(fs.existsSync(installDir)).toBe(false);
+      expect(fs.existsSync(stateDir)).toBe(false);
+    });
+
+    it("installs, restarts containerd once and the CRI reports the handler", async () => {
+      const pidBefore = ctrd.pid;
+      const r = await cli(["install", ...flags]);
+      expect(r.stderr).not.toMatch(/"level":50/);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(
+        "installed handler vnode: 2 change(s), containerd restarted, CRI handlers: runc, vnode\n",
+      );
+      expect(ctrd.pid).not.toBe(pidBefore);
+      expect(config()).toBe(
+        ctrd.originalConfig +
+          "\n# BEGIN vnode-agent (managed, do not edit)\n" +
+          '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.vnode]\n' +
+          '  runtime_type = "io.containerd.runc.v2"\n' +
+          `  runtime_path = "${path.join(installDir, SHIM)}"\n` +
+          "# END vnode-agent\n",
+      );
+      // Buffer.equals: jest's toEqual walks a 10 MB buffer byte by byte for a minute.
+      const installed = fs.readFileSync(path.join(installDir, SHIM));
+      expect(installed.equals(fs.readFileSync(path.join(payload, SHIM)))).toBe(true);
+      expect((await criStatus(ctrd.socket)).handlers).toEqual(["runc", "vnode"]);
+      const ledger = JSON.parse(fs.readFileSync(path.join(stateDir, "ledger.json"), "utf8"));
+      expect(ledger.files.map((f: { path: string; kind: string }) => [f.path, f.kind])).toEqual([
+        [ctrd.configPath, "modified"],
+      ]);
+      expect(ledger.artifacts.map((a: { path: string }) => a.path)).toEqual([
+        path.join(installDir, SHIM),
+      ]);
+    });
+
+    it("runs a pod sandbox on the vnode handler from the installed shim", async () => {
+      const id = await runPodSandbox(
+        ctrd.socket,
+        {
+          metadata: {
+            name: "vnode-probe",
+            uid: "vnode-probe-uid",
+            namespace: "default",
+            attempt: 0,
+          },
+          logDirectory: path.join(work, "pods"),
+          linux: { securityContext: { namespaceOptions: { network: "NODE" } } },
+        },
+        "vnode",
+        { timeoutMs: 60_000 },
+      );
+      try {
+        expect((await podSandboxStatus(ctrd.socket, id)).state).toBe("SANDBOX_READY");
+      } finally {
+        await stopPodSandbox(ctrd.socket, id);
+        await removePodSandbox(ctrd.socket, id);
+      }
+    });
+
+    it("a second install with the same inputs changes nothing and restarts nothing", async () => {
+      const pidBefore = ctrd.pid;
+      const bytes = config();
+      const r = await cli(["install", ...flags]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(
+        "installed handler vnode: 0 change(s), containerd not restarted, CRI handlers: runc, vnode\n",
+      );
+      expect(ctrd.pid).toBe(pidBefore);
+      expect(config()).toBe(bytes);
+    });
+
+    it("status reports the ledger, the config and the live handler", async () => {
+      const r = await cli(["status", ...flags]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(
+        "ledger: installed by agent 0.1.0 (per-namespace), 1 file(s), 1 artifact(s)\n" +
+          "config: handler vnode registered\n" +
+          "cri: handler vnode live\n",
+      );
+    });
+
+    it("uninstalls: config byte-identical, handler gone, payload and ledger removed; twice is harmless", async () => {
+      const r = await cli(["uninstall", ...flags]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe("uninstalled: config restored, containerd restarted\n");
+      expect(config()).toBe(ctrd.originalConfig);
+      expect((await criStatus(ctrd.socket)).handlers).toEqual(["runc"]);
+      expect(fs.existsSync(path.join(installDir, SHIM))).toBe(false);
+      expect(fs.existsSync(path.join(stateDir, "ledger.json"))).toBe(false);
+
+      const again = await cli(["uninstall", ...flags]);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toBe("nothing to uninstall\n");
+      expect(config()).toBe(ctrd.originalConfig);
+    });
+
+    it("two concurrent installs serialise on the host lock and give one result", async () => {
+      const [a, b] = await Promise.all([cli(["install", ...flags]), cli(["install", ...flags])]);
+      expect([a.code, b.code]).toEqual([0, 0]);
+      const outs = [a.stdout, b.stdout].sort();
+      expect(outs).toEqual([
+        "installed handler vnode: 0 change(s), containerd not restarted, CRI handlers: runc, vnode\n",
+        "installed handler vnode: 2 change(s), containerd restarted, CRI handlers: runc, vnode\n",
+      ]);
+      expect(config().split("# BEGIN vnode-agent").length).toBe(2);
+      expect((await cli(["uninstall", ...flags])).code).toBe(0);
+      expect(config()).toBe(ctrd.originalConfig);
+    });
+
+    it("rolls back and exits 4 when containerd does not come back", async () => {
+      await ctrd.stop();
+      try {
+        const noRestart = flags.map((f) => (f === ctrd.restartScript ? "true" : f));
+        const r = await cli([...["install", ...noRestart], "--skip-preflight", "all"]);
+        expect(r.code).toBe(4);
+        expect(r.stderr).toMatch(
+          /^vnode-agent: containerd restart failed: containerd did not come back after the restart command "true": containerd did not answer on .* after 40 attempt\(s\) 250 ms apart; .*; rolled back \(containerd is still not answering: .*\)\.$/m,
+        );
+        expect(config()).toBe(ctrd.originalConfig);
+        expect(fs.existsSync(path.join(installDir, SHIM))).toBe(false);
+        expect(fs.existsSync(path.join(stateDir, "ledger.json"))).toBe(false);
+      } finally {
+        await ctrd.start();
+      }
+    });
+
+    it("refuses bad input with exit 2 and one sentence naming the flag", async () => {
+      const r = await cli(["install", ...flags, "--handler", "Bad_Name"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^vnode-agent: --handler must be .*; got "Bad_Name"\.$/m);
+      expect(config()).toBe(ctrd.originalConfig);
+    });
+  },
+  { pauseImage: true },
+);
