@@ -75,7 +75,7 @@ export function agentArgs(plan: RuntimePlan, pool: PoolPlan): string[] {
     "run",
     "--host-root",
     AGENT_DEFAULTS.hostRoot,
-    "--distribution",
+    "--containerd-distribution",
     plan.distribution,
     "--handler",
     plan.handler,

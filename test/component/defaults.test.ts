@@ -107,7 +107,7 @@ test("the DaemonSet runs the agent with every default, exactly", () => {
                 "run",
                 "--host-root",
                 "/host",
-                "--distribution",
+                "--containerd-distribution",
                 "containerd",
                 "--handler",
                 "vnode",

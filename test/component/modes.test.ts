@@ -337,7 +337,7 @@ describe("every other knob", () => {
       "run",
       "--host-root",
       "/host",
-      "--distribution",
+      "--containerd-distribution",
       "k3s",
       "--handler",
       "vnode-sandbox",
