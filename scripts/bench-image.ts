@@ -170,7 +170,8 @@ async function main(): Promise<void> {
     console.log(`(${store.driver} storage, ${os.cpus().length} cores, node ${process.version})`);
     if (img.Size > 180 * MIB || warm.seconds > 30 || !bundleOnly) process.exitCode = 1;
   } finally {
-    await podman(store, ["rmi", "--force", TAG]);
+    // Untag, never rmi: removing an image also removes its untagged parents, i.e. the cache.
+    await podman(store, ["untag", TAG]);
     fs.rmSync(context, { recursive: true, force: true });
   }
 }

@@ -73,7 +73,8 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
   }, 900_000);
 
   afterAll(async () => {
-    await podman(store, ["rmi", "--force", tag, localTag, buildStageTag]);
+    // Untag, never rmi: removing an image also removes its untagged parents, i.e. the cache.
+    for (const t of [tag, localTag, buildStageTag]) await podman(store, ["untag", t]);
   });
 
   it("prints the agent's version", async () => {
