@@ -14,11 +14,12 @@ import {
   removeArtifacts,
   type ArtifactPlanItem,
 } from "./artifacts";
-import { type ConfigVersion, type HandlerSpec, parseContainerdConfig } from "./containerd/config";
+import { type ConfigVersion, type HandlerSpec, readConfigVersion } from "./containerd/config";
 import { effectiveConfig, mainConfigText, registeredHandler } from "./containerd/effective";
 import { type ContainerdLayout, type DetectOptions, detectLayout } from "./containerd/layout";
 import { type FileChange, planRegister, planUnregister } from "./containerd/plan";
 import { type RestartResult, type RestartStrategy, restartContainerd } from "./containerd/restart";
+import type { FileSnapshot } from "./containerd/imports";
 import { collectConfigFiles, hostFiles } from "./containerd/snapshot";
 import { criStatus, criVersion, type CriVersion, waitForHandler } from "./cri";
 import { AgentError, ExitCode } from "./errors";
@@ -98,10 +99,24 @@ export function resolveLayout(o: InstallerOptions): ContainerdLayout {
   return detectLayout((p) => existsSync(hostPath(o.hostRoot, p)), o.containerd);
 }
 
-/** Computes what `install` would do. Reads the host, changes nothing. */
-export async function plan(o: InstallerOptions, ledger?: Ledger | null): Promise<Plan> {
+/** The node as the installer sees it: containerd's layout and its config files. */
+interface HostView {
+  layout: ContainerdLayout;
+  files: FileSnapshot;
+}
+
+async function inspectHost(o: InstallerOptions): Promise<HostView> {
   const layout = resolveLayout(o);
-  const files = await collectConfigFiles(layout, hostFiles(o.hostRoot));
+  return { layout, files: await collectConfigFiles(layout, hostFiles(o.hostRoot)) };
+}
+
+/** Computes what `install` would do. Reads the host, changes nothing. */
+export async function plan(
+  o: InstallerOptions,
+  ledger?: Ledger | null,
+  host?: HostView,
+): Promise<Plan> {
+  const { layout, files } = host ?? (await inspectHost(o));
   const before = effectiveConfig(layout, files);
   const changes = planRegister(layout, files, o.handler);
   const after = { ...files };
@@ -161,19 +176,29 @@ export function planJson(p: Plan): object {
   };
 }
 
-/** Runs the preflight checks against this host's containerd. */
-export async function preflight(o: InstallerOptions): Promise<CheckResult[]> {
-  const layout = resolveLayout(o);
+/**
+ * Runs the preflight checks against this host's containerd. `version` is the CRI's answer
+ * when the caller already asked (install needs it for the ledger too).
+ */
+export async function preflight(
+  o: InstallerOptions,
+  host?: HostView,
+  version?: CriVersion | Error,
+): Promise<CheckResult[]> {
+  const { layout, files } = host ?? (await inspectHost(o));
   return runPreflight({
     hostRoot: o.hostRoot,
     skip: o.skipPreflight,
     minContainerd: o.minContainerd,
-    containerdVersion: () => criVersion(socketOf(o, layout)),
-    configVersion: async () => {
-      const files = await collectConfigFiles(layout, hostFiles(o.hostRoot));
-      const text = mainConfigText(layout, files);
-      return { path: layout.config, version: parseContainerdConfig(text, layout.config).version };
+    containerdVersion: async () => {
+      const v = version ?? (await criVersion(socketOf(o, layout)));
+      if (v instanceof Error) throw v;
+      return v;
     },
+    configVersion: async () => ({
+      path: layout.config,
+      version: readConfigVersion(mainConfigText(layout, files), layout.config),
+    }),
   });
 }
 
@@ -210,10 +235,12 @@ export async function install(o: InstallerOptions, log: Logger): Promise<Install
       const t0 = Date.now();
       let ledger = await loadLedger(loc(o));
       await removeLeftovers(loc(o), ledger);
-      const p = await plan(o, ledger);
+      const host = await inspectHost(o);
+      const p = await plan(o, ledger, host);
       log.info({ phase: "plan", changes: p.changes.length, restart: p.restart }, "planned");
 
-      const checks = await preflight(o);
+      const version = await criVersion(socketOf(o, p.layout)).catch((e: Error) => e);
+      const checks = await preflight(o, host, version);
       for (const c of checks) log.info({ phase: "preflight", check: c.name, ok: c.ok }, c.detail);
       if (!preflightPassed(checks)) {
         const failed = checks.filter((c) => !c.ok);
@@ -223,10 +250,11 @@ export async function install(o: InstallerOptions, log: Logger): Promise<Install
         );
       }
 
-      const version = await criVersion(socketOf(o, p.layout)).catch(() => null);
-      const meta = ledgerMeta(o, p, version);
-      ledger = ledger === null ? newLedger(meta) : withMeta(ledger, meta);
-      await saveLedger(loc(o), ledger);
+      const meta = ledgerMeta(o, p, version instanceof Error ? null : version);
+      if (ledger === null || !sameMeta(ledger, meta)) {
+        ledger = ledger === null ? newLedger(meta) : withMeta(ledger, meta);
+        await saveLedger(loc(o), ledger);
+      }
       for (const c of p.changes) ledger = await applyChange(o, ledger, c);
       if (o.payloadDir !== undefined) {
         ({ ledger } = await installArtifacts(loc(o), ledger, {
@@ -268,6 +296,11 @@ function ledgerMeta(o: InstallerOptions, p: Plan, version: CriVersion | null): L
       distribution: p.layout.distribution,
     },
   };
+}
+
+function sameMeta(ledger: Ledger, meta: LedgerMeta): boolean {
+  const { agentVersion, handler, isolationMode, containerd } = ledger;
+  return isDeepStrictEqual({ agentVersion, handler, isolationMode, containerd }, meta);
 }
 
 async function applyChange(o: InstallerOptions, ledger: Ledger, c: FileChange): Promise<Ledger> {

@@ -5,26 +5,32 @@
 import { existsSync, statSync } from "node:fs";
 import * as os from "node:os";
 import { Command, CommanderError, Option } from "commander";
-import { AGENT_DEFAULTS, AGENT_IMAGE, NODE_NAME_ENV } from "../../components/contract";
-import { ConfigError } from "./containerd/config";
-import { DISTRIBUTIONS } from "./containerd/layout";
-import { RESTART_STRATEGIES } from "./containerd/restart";
-import { CriError } from "./cri";
-import { AgentError, ExitCode, badInput } from "./errors";
 import {
-  agentVersion,
-  formatPlan,
-  install,
-  type InstallerOptions,
-  plan,
-  planJson,
-  preflight,
-  status,
-  uninstall,
-} from "./installer";
-import { createLogger } from "./log";
-import { formatPreflight, parseMinContainerd, parseSkipList, preflightPassed } from "./preflight";
+  AGENT_DEFAULTS,
+  AGENT_IMAGE,
+  CONTAINERD_DISTRIBUTIONS,
+  NODE_NAME_ENV,
+} from "../../components/contract";
+import type { RestartStrategy } from "./containerd/restart";
+import { AgentError, ExitCode, badInput } from "./errors";
+import type { InstallerOptions } from "./installer";
 import { parsePerPod } from "./isolationMode";
+import { formatPreflight, parseMinContainerd, parseSkipList, preflightPassed } from "./preflight";
+
+declare const AGENT_VERSION: string;
+
+// Heavy modules (gRPC, TOML, the installer) load on first use, inside the command that needs
+// them: `--version`, `--help` and bad flags answer at bare-node speed.
+const installer = () => import("./installer");
+const logger = async () =>
+  (await import("./log")).createLogger(process.env[NODE_NAME_ENV] ?? os.hostname());
+
+const RESTART_STRATEGIES = [
+  "systemd",
+  "kill",
+  "command",
+  "none",
+] as const satisfies readonly RestartStrategy[];
 
 interface Flags {
   hostRoot: string;
@@ -55,7 +61,7 @@ export function withCommonFlags(cmd: Command): Command {
     .option("--containerd-socket <path>", "containerd CRI socket (host path); default: per layout")
     .addOption(
       new Option("--containerd-distribution <name>", "containerd layout")
-        .choices(["auto", ...DISTRIBUTIONS])
+        .choices(["auto", ...Object.keys(CONTAINERD_DISTRIBUTIONS)])
         .default("auto"),
     )
     .option(
@@ -141,20 +147,19 @@ export function installerOptions(f: Flags, env = process.env): InstallerOptions 
   };
 }
 
-const log = () => createLogger(process.env[NODE_NAME_ENV] ?? os.hostname());
 const print = (text: string) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 
 export function buildProgram(): Command {
   const program = new Command("vnode-agent")
     .description("Installs, verifies and removes the vNode runtime handler in containerd.")
-    .version(agentVersion())
+    .version(typeof AGENT_VERSION === "string" ? AGENT_VERSION : "0.0.0-dev")
     .exitOverride()
     .showHelpAfterError("(run vnode-agent <command> --help for usage)");
 
   withCommonFlags(program.command("preflight"))
     .description("check kernel, cgroup v2, containerd version and config version")
     .action(async (f: Flags) => {
-      const results = await preflight(installerOptions(f));
+      const results = await (await installer()).preflight(installerOptions(f));
       print(formatPreflight(results));
       if (!preflightPassed(results)) process.exitCode = ExitCode.PreflightFailed;
     });
@@ -163,6 +168,7 @@ export function buildProgram(): Command {
     .description("dry run: the diff of every file install would change, and whether it restarts")
     .option("--json", "machine-readable output")
     .action(async (f: Flags) => {
+      const { plan, planJson, formatPlan } = await installer();
       const p = await plan(installerOptions(f));
       print(f.json ? JSON.stringify(planJson(p), null, 2) : formatPlan(p));
     });
@@ -170,7 +176,7 @@ export function buildProgram(): Command {
   withCommonFlags(program.command("install"))
     .description("register the handler, install the payload, restart containerd, verify")
     .action(async (f: Flags) => {
-      const r = await install(installerOptions(f), log());
+      const r = await (await installer()).install(installerOptions(f), await logger());
       const changed =
         r.plan.changes.length + r.plan.artifacts.filter((a) => a.action !== "unchanged").length;
       print(
@@ -184,7 +190,7 @@ export function buildProgram(): Command {
   withCommonFlags(program.command("uninstall"))
     .description("remove the handler and the payload, restoring the original config")
     .action(async (f: Flags) => {
-      const r = await uninstall(installerOptions(f), log());
+      const r = await (await installer()).uninstall(installerOptions(f), await logger());
       print(
         r.installed
           ? `uninstalled: config ${r.configChanged ? "restored" : "unchanged"}, containerd ${r.restart?.restarted ? "restarted" : "not restarted"}`
@@ -196,7 +202,7 @@ export function buildProgram(): Command {
     .description("what the ledger says is installed, and whether the CRI reports the handler")
     .option("--json", "machine-readable output")
     .action(async (f: Flags) => {
-      const s = await status(installerOptions(f));
+      const s = await (await installer()).status(installerOptions(f));
       if (f.json) {
         print(JSON.stringify(s, null, 2));
         return;
@@ -220,8 +226,8 @@ export function exitCodeFor(err: unknown): number {
     // --help / --version end through here too, with code 0.
     return err.exitCode === 0 ? ExitCode.Ok : ExitCode.BadInput;
   }
+  // ConfigError is an AgentError too (exit 2).
   if (err instanceof AgentError) return err.exitCode;
-  if (err instanceof ConfigError) return ExitCode.BadInput;
   return ExitCode.Failure;
 }
 
@@ -233,7 +239,7 @@ if (require.main === module) {
       if (!(err instanceof CommanderError)) {
         console.error(`vnode-agent: ${err instanceof Error ? err.message : String(err)}`);
         // An unexpected error is a bug: keep its stack. CRI errors are already one sentence.
-        if (code === ExitCode.Failure && err instanceof Error && !(err instanceof CriError)) {
+        if (code === ExitCode.Failure && err instanceof Error && err.name !== "CriError") {
           console.error(err.stack);
         }
       }

@@ -1,0 +1,140 @@
+/**
+ * `npm run bench:agent`: the installer against a real containerd 1.6 (private, as in the tests),
+ * measured in one run so the numbers are comparable:
+ *   (a) `install` wall time next to the bare cost of one containerd restart plus a CRI Status;
+ *   (b) a no-op rerun: wall time and containerd restarts;
+ *   (c) peak RSS of the agent process;
+ *   (d) cold start of `vnode-agent --version` next to `node -e 0`.
+ * Needs root and Debian's containerd + runc (what `.ci/run` installs). Run `npm run build` first.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { criStatus } from "../agent/src/cri";
+import { containerdUnavailable, startContainerd } from "../test/support/containerd";
+
+const CLI = path.resolve(__dirname, "../agent/dist/vnode-agent.js");
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Runs the CLI once; returns wall ms and the process's peak RSS (MiB) from resourceUsage. */
+function runCli(args: string[]): { ms: number; rssMiB: number; stdout: string } {
+  const rssFile = path.join(os.tmpdir(), `vnode-bench-rss-${process.pid}`);
+  const hook = `${rssFile}.js`;
+  fs.writeFileSync(
+    hook,
+    `process.on("exit", () => require("fs").writeFileSync(${JSON.stringify(rssFile)}, String(process.resourceUsage().maxRSS)));`,
+  );
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, ["--require", hook, CLI, ...args], { encoding: "utf8" });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`vnode-agent ${args[0]} exited ${r.status}: ${r.stderr}`);
+  const rssMiB = Number(fs.readFileSync(rssFile, "utf8")) / 1024;
+  return { ms, rssMiB, stdout: r.stdout };
+}
+
+function timeMs(cmd: string, args: string[]): number {
+  const t0 = process.hrtime.bigint();
+  execFileSync(cmd, args, { stdio: "ignore" });
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+async function main(): Promise<void> {
+  const why = containerdUnavailable();
+  if (why) throw new Error(`bench:agent needs a real containerd: ${why}.`);
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing; run npm run build first.`);
+  const ctrd = await startContainerd();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-bench-"));
+  try {
+    const payload = path.join(work, "payload");
+    fs.mkdirSync(payload);
+    fs.copyFileSync(
+      execFileSync("sh", ["-c", "command -v containerd-shim-runc-v2"], { encoding: "utf8" }).trim(),
+      path.join(payload, "containerd-shim-runc-v2"),
+    );
+    const installDir = path.join(work, "opt/vnode/bin");
+    const flags = [
+      ...["--host-root", "/", "--containerd-config", ctrd.configPath],
+      ...["--containerd-socket", ctrd.socket, "--payload-dir", payload],
+      ...["--install-dir", installDir, "--state-dir", path.join(work, "state")],
+      ...["--runtime-type", "io.containerd.runc.v2"],
+      ...["--runtime-path", path.join(installDir, "containerd-shim-runc-v2")],
+      ...["--restart", "command", "--restart-command", ctrd.restartScript],
+      ...["--skip-preflight", "cgroup", "--min-containerd", "1.6"],
+    ];
+
+    const bare: number[] = [];
+    const installs: number[] = [];
+    const noops: number[] = [];
+    const rss: number[] = [];
+    let noopRestarts = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      // The floor: what any installer must pay, one restart and one CRI Status.
+      const t0 = process.hrtime.bigint();
+      await ctrd.restart();
+      await criStatus(ctrd.socket);
+      bare.push(Number(process.hrtime.bigint() - t0) / 1e6);
+
+      const inst = runCli(["install", ...flags]);
+      installs.push(inst.ms);
+      rss.push(inst.rssMiB);
+      const pid = ctrd.pid;
+      const noop = runCli(["install", ...flags]);
+      noops.push(noop.ms);
+      rss.push(noop.rssMiB);
+      if (ctrd.pid !== pid || !noop.stdout.includes("not restarted")) noopRestarts++;
+      runCli(["uninstall", ...flags]);
+    }
+    const nodeStart: number[] = [];
+    const agentStart: number[] = [];
+    for (let i = 0; i < ROUNDS * 2; i++) {
+      nodeStart.push(timeMs(process.execPath, ["-e", "0"]));
+      agentStart.push(timeMs(process.execPath, [CLI, "--version"]));
+    }
+
+    const ratio = median(installs) / median(bare);
+    const startRatio = median(agentStart) / median(nodeStart);
+    const rows: [string, string, string, string][] = [
+      ["(a) install wall time", `${median(installs).toFixed(0)} ms`, "", ""],
+      ["    bare restart + CRI Status", `${median(bare).toFixed(0)} ms`, "", ""],
+      ["    ratio install / bare", ratio.toFixed(2), "<= 1.5", ratio <= 1.5 ? "met" : "MISSED"],
+      [
+        "(b) no-op rerun wall time",
+        `${median(noops).toFixed(0)} ms`,
+        "<= 300 ms",
+        median(noops) <= 300 ? "met" : "MISSED",
+      ],
+      [
+        "    no-op reruns that restarted",
+        `${noopRestarts}/${ROUNDS}`,
+        "0",
+        noopRestarts === 0 ? "met" : "MISSED",
+      ],
+      [
+        "(c) peak RSS of the agent",
+        `${Math.max(...rss).toFixed(1)} MiB`,
+        "<= 80 MiB",
+        Math.max(...rss) <= 80 ? "met" : "MISSED",
+      ],
+      ["(d) vnode-agent --version", `${median(agentStart).toFixed(0)} ms`, "", ""],
+      ["    node -e 0", `${median(nodeStart).toFixed(0)} ms`, "", ""],
+      ["    ratio", startRatio.toFixed(2), "<= 2", startRatio <= 2 ? "met" : "MISSED"],
+    ];
+    console.log(
+      `bench:agent, containerd ${execFileSync("containerd", ["--version"], { encoding: "utf8" }).split(" ")[2]}, ${os.cpus().length} CPUs, median of ${ROUNDS} rounds`,
+    );
+    const w = [34, 12, 10, 6];
+    console.log(["measure", "value", "target", ""].map((c, i) => c.padEnd(w[i])).join("  "));
+    for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join("  "));
+  } finally {
+    await ctrd.cleanup();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
