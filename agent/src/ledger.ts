@@ -16,7 +16,8 @@
  */
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { z } from "zod";
+import { en } from "zod/locales";
+import * as z from "zod/mini";
 import { AGENT_DEFAULTS } from "../../components/contract";
 import {
   errno,
@@ -40,8 +41,12 @@ export interface LedgerLocation {
   stateDir?: string;
 }
 
-const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, "must be a hex sha256");
-const HostFilePath = z.string().startsWith("/", "must be an absolute host path");
+// zod/mini: the same validation as classic zod, but tree-shaken to the parts used here, so the
+// CLI loads a small fraction of zod's code. Mini loads no locale; English messages are set below.
+z.config(en());
+
+const Sha256 = z.string().check(z.regex(/^[0-9a-f]{64}$/, "must be a hex sha256"));
+const HostFilePath = z.string().check(z.startsWith("/", "must be an absolute host path"));
 const Timestamp = z.iso.datetime();
 
 const FileEntrySchema = z
@@ -51,11 +56,11 @@ const FileEntrySchema = z
     /** `intent`: recorded before the write; `done`: the write happened. */
     state: z.enum(["intent", "done"]),
     /** null when the agent created the file. */
-    originalSha256: Sha256.nullable(),
-    originalBase64: z.string().optional(),
-    originalMode: z.number().int().min(0).max(0o7777).optional(),
+    originalSha256: z.nullable(Sha256),
+    originalBase64: z.optional(z.string()),
+    originalMode: z.optional(z.int().check(z.minimum(0), z.maximum(0o7777))),
     /** Host path of the backup copy of the original under the state dir. */
-    backup: HostFilePath.optional(),
+    backup: z.optional(HostFilePath),
     writtenSha256: Sha256,
     /** False once someone else changed the file after our write: the original would clobber it. */
     restorable: z.boolean(),
@@ -63,60 +68,62 @@ const FileEntrySchema = z
     createdDirs: z.array(HostFilePath),
     updatedAt: Timestamp,
   })
-  .superRefine((e, ctx) => {
-    if (e.kind === "created" && (e.originalSha256 !== null || e.originalBase64 !== undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        message: "a created file has no original",
-        path: ["originalSha256"],
-      });
-    }
-    if (e.kind === "modified") {
-      if (e.originalBase64 === undefined || e.originalSha256 === null) {
+  .check(
+    z.superRefine((e, ctx) => {
+      if (e.kind === "created" && (e.originalSha256 !== null || e.originalBase64 !== undefined)) {
         ctx.addIssue({
           code: "custom",
-          message: "a modified file needs its original",
-          path: ["originalBase64"],
-        });
-      } else if (sha256(Buffer.from(e.originalBase64, "base64")) !== e.originalSha256) {
-        ctx.addIssue({
-          code: "custom",
-          message: "original bytes do not match originalSha256",
-          path: ["originalBase64"],
+          message: "a created file has no original",
+          path: ["originalSha256"],
         });
       }
-    }
-  });
+      if (e.kind === "modified") {
+        if (e.originalBase64 === undefined || e.originalSha256 === null) {
+          ctx.addIssue({
+            code: "custom",
+            message: "a modified file needs its original",
+            path: ["originalBase64"],
+          });
+        } else if (sha256(Buffer.from(e.originalBase64, "base64")) !== e.originalSha256) {
+          ctx.addIssue({
+            code: "custom",
+            message: "original bytes do not match originalSha256",
+            path: ["originalBase64"],
+          });
+        }
+      }
+    }),
+  );
 
 const ArtifactEntrySchema = z.object({
   path: HostFilePath,
   sha256: Sha256,
   state: z.enum(["intent", "done"]),
   /** Hash of a file the artifact replaced (not backed up: the install dir is the agent's own). */
-  previousSha256: Sha256.nullable(),
+  previousSha256: z.nullable(Sha256),
   createdDirs: z.array(HostFilePath),
   updatedAt: Timestamp,
 });
 
 const MetaSchema = z.object({
-  agentVersion: z.string().min(1),
+  agentVersion: z.string().check(z.minLength(1)),
   handler: z.object({
-    name: z.string().min(1),
-    runtimeType: z.string().min(1),
-    runtimePath: z.string().optional(),
-    podAnnotations: z.array(z.string()).optional(),
+    name: z.string().check(z.minLength(1)),
+    runtimeType: z.string().check(z.minLength(1)),
+    runtimePath: z.optional(z.string()),
+    podAnnotations: z.optional(z.array(z.string())),
   }),
   isolationMode: z.enum(["per-namespace", "per-pod"]),
   containerd: z.object({
     configPath: HostFilePath,
-    configVersion: z.number().int(),
+    configVersion: z.int(),
     /** As the CRI reports it, e.g. `1.7.27`; null when containerd was not reachable. */
-    version: z.string().nullable(),
-    distribution: z.string().optional(),
+    version: z.nullable(z.string()),
+    distribution: z.optional(z.string()),
   }),
 });
 
-const LedgerSchema = MetaSchema.extend({
+const LedgerSchema = z.extend(MetaSchema, {
   schemaVersion: z.literal(LEDGER_SCHEMA_VERSION),
   createdAt: Timestamp,
   updatedAt: Timestamp,
