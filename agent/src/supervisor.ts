@@ -29,6 +29,27 @@ export interface ManagerExit {
   restartInMs: number | null;
 }
 
+/** One sentence on an exit, for the daemon's Event message and log line. */
+export function describeExit(exit: ManagerExit): string {
+  const how =
+    exit.error !== undefined
+      ? `could not be started (${exit.error})`
+      : exit.signal
+        ? `was killed by ${exit.signal}`
+        : `exited with code ${exit.code}`;
+  const after = `after ${(exit.runtimeMs / 1000).toFixed(1)} s`;
+  const next =
+    exit.restartInMs === null
+      ? "not restarting: the agent is stopping"
+      : `restarting in ${(exit.restartInMs / 1000).toFixed(1)} s`;
+  return `vNode manager (pid ${exit.pid ?? "none"}) ${how} ${after}, exit ${exit.exits}; ${next}.`;
+}
+
+/** Labels of the `vnode_agent_manager_exits_total` series for an exit. */
+export function exitMetricLabels(exit: ManagerExit): { code: string; signal: string } {
+  return { code: exit.code === null ? "" : String(exit.code), signal: exit.signal ?? "" };
+}
+
 /** Where the manager's stdout/stderr lines go: one log line each (pino's shape). */
 export interface SupervisorLogger {
   info(obj: object, msg: string): void;

@@ -4,6 +4,8 @@ import * as path from "node:path";
 import { backoffDelay, retry } from "../../agent/src/backoff";
 import { IsolationMode } from "../../agent/src/isolationMode";
 import {
+  describeExit,
+  exitMetricLabels,
   ManagerSupervisor,
   type ManagerExit,
   type SupervisorOptions,
@@ -81,6 +83,30 @@ describe("retry", () => {
         { ...opts, isRetryable: () => true },
       ),
     ).rejects.toThrow("try 2");
+  });
+});
+
+describe("describeExit and exitMetricLabels", () => {
+  const base = { pid: 42, code: null, signal: null, runtimeMs: 1234, exits: 3, restartInMs: 4000 };
+  it.each([
+    [
+      { ...base, code: 3 },
+      "vNode manager (pid 42) exited with code 3 after 1.2 s, exit 3; restarting in 4.0 s.",
+      { code: "3", signal: "" },
+    ],
+    [
+      { ...base, signal: "SIGKILL" as const, restartInMs: null },
+      "vNode manager (pid 42) was killed by SIGKILL after 1.2 s, exit 3; not restarting: the agent is stopping.",
+      { code: "", signal: "SIGKILL" },
+    ],
+    [
+      { ...base, pid: undefined, error: "spawn /x ENOENT", runtimeMs: 2 },
+      "vNode manager (pid none) could not be started (spawn /x ENOENT) after 0.0 s, exit 3; restarting in 4.0 s.",
+      { code: "", signal: "" },
+    ],
+  ])("%j", (exit, sentence, labels) => {
+    expect(describeExit(exit)).toBe(sentence);
+    expect(exitMetricLabels(exit)).toEqual(labels);
   });
 });
 
