@@ -1,26 +1,40 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { criVersion } from "../../agent/src/cri";
+import type { ContainerdDistribution } from "../../components/contract";
 import {
   RestartError,
+  type RestartOptions,
+  SYSTEMD_UNITS,
+  chooseSystemdUnit,
   containerdConfigFromArgv,
   findContainerd,
   listContainerdProcesses,
   parseRestartStrategy,
   parseStat,
   restartContainerd,
-  systemctlRestart,
-  systemdUnit,
   tail,
 } from "../../agent/src/containerd/restart";
 import {
+  containerdUnavailable,
   describeWithContainerd,
   type TestContainerd,
   startContainerd,
 } from "../support/containerd";
-import { BUSYBOX, isStaticElf } from "../support/pause";
+import {
+  type FakeSystemd,
+  type FakeSystemdCall,
+  type FakeUnit,
+  type TestBus,
+  dbusUnavailable,
+  describeIf,
+  describeWithDbus,
+  startDbusDaemon,
+  startFakeSystemd,
+  unitObjectPath,
+} from "../support/dbus";
 
 const tmpDirs: string[] = [];
 function tmpDir(): string {
@@ -193,122 +207,315 @@ describe("none and command strategies", () => {
   });
 });
 
-describe("systemd strategy: unit choice and the systemctl call", () => {
-  it("uses containerd.service for plain containerd", () => {
-    expect(systemdUnit(tmpDir(), "containerd")).toBe("containerd.service");
+const active = (): FakeUnit => ({ loadState: "loaded", activeState: "active" });
+const MANAGER = "org.freedesktop.systemd1.Manager";
+const PROPERTIES = "org.freedesktop.DBus.Properties";
+const UNIT = "org.freedesktop.systemd1.Unit";
+const SYSTEMD = "/org/freedesktop/systemd1";
+
+/** The calls the agent makes to check one unit: LoadUnit, then its two states. */
+function unitCalls(unit: string): FakeSystemdCall[] {
+  return [
+    { interface: MANAGER, member: "LoadUnit", path: SYSTEMD, args: [unit] },
+    { interface: PROPERTIES, member: "Get", path: unitObjectPath(unit), args: [UNIT, "LoadState"] },
+    {
+      interface: PROPERTIES,
+      member: "Get",
+      path: unitObjectPath(unit),
+      args: [UNIT, "ActiveState"],
+    },
+  ];
+}
+
+/** The calls the agent makes to restart a unit: Subscribe (for JobRemoved), RestartUnit. */
+function restartCalls(unit: string): FakeSystemdCall[] {
+  return [
+    { interface: MANAGER, member: "Subscribe", path: SYSTEMD, args: [] },
+    { interface: MANAGER, member: "RestartUnit", path: SYSTEMD, args: [unit, "replace"] },
+  ];
+}
+
+describe("systemd strategy: unit names, unit choice, the bus socket", () => {
+  const state = (unit: string, loadState: string, activeState: string) => ({
+    unit,
+    path: unitObjectPath(unit),
+    loadState,
+    activeState,
   });
 
-  it("picks the k3s unit whose unit file the host has", () => {
-    const agent = tmpDir();
-    write(path.join(agent, "etc/systemd/system/k3s-agent.service"), "[Unit]\n");
-    expect(systemdUnit(agent, "k3s")).toBe("k3s-agent.service");
-    const server = tmpDir();
-    write(path.join(server, "usr/local/lib/systemd/system/rke2-server.service"), "[Unit]\n");
-    expect(systemdUnit(server, "rke2")).toBe("rke2-server.service");
-  });
-
-  it("refuses to guess when no or both k3s units exist", () => {
-    const none = tmpDir();
-    expect(() => systemdUnit(none, "k3s")).toThrow(
-      new RestartError(
-        "Cannot tell which systemd unit runs k3s's containerd: none of k3s.service, k3s-agent.service exists under " +
-          "/etc/systemd/system, /run/systemd/system, /usr/local/lib/systemd/system, /usr/lib/systemd/system, " +
-          "/lib/systemd/system; name the unit explicitly.",
-      ),
-    );
-    write(path.join(none, "etc/systemd/system/k3s.service"), "");
-    write(path.join(none, "lib/systemd/system/k3s-agent.service"), "");
-    expect(() => systemdUnit(none, "k3s")).toThrow(
-      /both k3s\.service and k3s-agent\.service exist/,
-    );
-  });
-
-  it("chroots into the host root to run the host's systemctl, or runs it directly on /", () => {
-    expect(systemctlRestart("/host", "containerd.service")).toEqual({
-      file: "chroot",
-      args: ["/host", "systemctl", "restart", "containerd.service"],
-    });
-    expect(systemctlRestart("/", "k3s-agent.service")).toEqual({
-      file: "systemctl",
-      args: ["restart", "k3s-agent.service"],
-    });
-  });
-
-  it("rejects unit names that are not unit names", () => {
+  it("rejects --restart-unit values that are not unit names, before connecting", async () => {
     for (const unit of ["--force", "a b", "x;reboot", ""]) {
-      expect(() => systemctlRestart("/host", unit)).toThrow(
+      await expect(
+        restartContainerd({ strategy: "systemd", hostRoot: tmpDir(), unit }),
+      ).rejects.toThrow(
         new RestartError(
-          `The systemd unit must be a unit name such as containerd.service; got "${unit}".`,
+          `--restart-unit must be a systemd unit name such as containerd.service; got "${unit}".`,
         ),
       );
     }
   });
 
-  it("refuses a host without systemd before running anything", async () => {
+  it("chooses the first active candidate, else the only loaded one", () => {
+    expect(
+      chooseSystemdUnit("k3s", [
+        state("k3s.service", "not-found", "inactive"),
+        state("k3s-agent.service", "loaded", "active"),
+      ]),
+    ).toBe("k3s-agent.service");
+    expect(
+      chooseSystemdUnit("rke2", [
+        state("rke2-server.service", "loaded", "active"),
+        state("rke2-agent.service", "loaded", "active"),
+      ]),
+    ).toBe("rke2-server.service");
+    expect(
+      chooseSystemdUnit("k0s", [
+        state("k0scontroller.service", "not-found", "inactive"),
+        state("k0sworker.service", "loaded", "failed"),
+      ]),
+    ).toBe("k0sworker.service");
+  });
+
+  it("refuses to guess, naming every candidate's states", () => {
+    expect(() =>
+      chooseSystemdUnit("k3s", [
+        state("k3s.service", "not-found", "inactive"),
+        state("k3s-agent.service", "not-found", "inactive"),
+      ]),
+    ).toThrow(
+      new RestartError(
+        "Cannot tell which systemd unit runs k3s's containerd: none is loaded (k3s.service (not-found, inactive), " +
+          "k3s-agent.service (not-found, inactive)); set --restart-unit to the unit that runs containerd.",
+      ),
+    );
+    expect(() =>
+      chooseSystemdUnit("rke2", [
+        state("rke2-server.service", "loaded", "inactive"),
+        state("rke2-agent.service", "loaded", "failed"),
+      ]),
+    ).toThrow(
+      new RestartError(
+        "Cannot tell which systemd unit runs rke2's containerd: none is active and several are loaded " +
+          "(rke2-server.service (loaded, inactive), rke2-agent.service (loaded, failed)); set --restart-unit to " +
+          "the unit that runs containerd.",
+      ),
+    );
+  });
+
+  it("has candidates for every distribution", () => {
+    expect(SYSTEMD_UNITS).toEqual({
+      containerd: ["containerd.service"],
+      k3s: ["k3s.service", "k3s-agent.service"],
+      rke2: ["rke2-server.service", "rke2-agent.service"],
+      microk8s: ["snap.microk8s.daemon-containerd.service"],
+      k0s: ["k0scontroller.service", "k0sworker.service"],
+    });
+  });
+
+  it("escapes unit names into object paths as systemd does (the fake's paths)", () => {
+    expect(unitObjectPath("containerd.service")).toBe(
+      "/org/freedesktop/systemd1/unit/containerd_2eservice",
+    );
+    expect(unitObjectPath("k3s-agent.service")).toBe(
+      "/org/freedesktop/systemd1/unit/k3s_2dagent_2eservice",
+    );
+    expect(unitObjectPath("0x.service")).toBe("/org/freedesktop/systemd1/unit/_30x_2eservice");
+  });
+
+  it("says to check the /run/dbus mount when the bus socket is missing", async () => {
     const host = tmpDir();
     await expect(restartContainerd({ strategy: "systemd", hostRoot: host })).rejects.toThrow(
       new RestartError(
-        `The host at ${host} does not run systemd (no /run/systemd/system); use --restart kill or command.`,
+        `The D-Bus system bus socket ${host}/run/dbus/system_bus_socket does not exist; check that the host's ` +
+          `/run/dbus is mounted at ${host}/run/dbus (the DaemonSet mounts it for --restart systemd).`,
+      ),
+    );
+  });
+
+  it("says nothing listens when the socket path is not a listening socket", async () => {
+    const host = tmpDir();
+    write(path.join(host, "run/dbus/system_bus_socket"), "");
+    await expect(restartContainerd({ strategy: "systemd", hostRoot: host })).rejects.toThrow(
+      new RestartError(
+        `Nothing listens on the D-Bus system bus socket ${host}/run/dbus/system_bus_socket (connection refused); ` +
+          "check that dbus runs on the host.",
       ),
     );
   });
 });
 
-// chroot needs root, and the fake host's shell is the static busybox.
-const chrootReason =
-  process.getuid?.() !== 0
-    ? "chroot needs root"
-    : !fs.existsSync(BUSYBOX) || !isStaticElf(BUSYBOX)
-      ? `${BUSYBOX} is not a static busybox (Debian package busybox-static)`
-      : undefined;
-const describeChroot = chrootReason && process.env.CI !== "true" ? describe.skip : describe;
-if (chrootReason) console.warn(`systemd strategy against a fake host: ${chrootReason}.`);
-
-describeChroot("systemd strategy against a fake host root with its own systemctl", () => {
-  let host: string;
-  beforeAll(() => {
-    if (chrootReason) throw new Error(`Cannot run on CI: ${chrootReason}.`);
-    host = tmpDir();
-    fs.mkdirSync(path.join(host, "bin"), { recursive: true });
-    fs.copyFileSync(BUSYBOX, path.join(host, "bin/busybox"));
-    fs.chmodSync(path.join(host, "bin/busybox"), 0o755);
-    fs.symlinkSync("busybox", path.join(host, "bin/sh"));
-    fs.mkdirSync(path.join(host, "run/systemd/system"), { recursive: true });
-    // Stands in for the host's systemctl: records its arguments, fails on demand.
-    write(
-      path.join(host, "usr/bin/systemctl"),
-      '#!/bin/sh\necho "$@" >> /systemctl.calls\nif [ -f /fail ]; then echo "Job for $2 failed." >&2; exit 1; fi\n',
-      0o755,
-    );
-    write(path.join(host, "etc/systemd/system/k3s.service"), "[Unit]\n");
+describeWithDbus("systemd strategy over D-Bus against a fake systemd", () => {
+  let bus: TestBus;
+  let systemd: FakeSystemd;
+  beforeAll(async () => {
+    bus = await startDbusDaemon();
+    systemd = await startFakeSystemd(bus.socket, { units: {} });
+  });
+  afterAll(async () => {
+    await systemd?.stop();
+    await bus?.stop();
+  });
+  beforeEach(() => {
+    systemd.reset();
+    systemd.onRestart = undefined;
   });
 
-  it("restarts the distribution's unit through the host's systemctl", async () => {
-    const result = await restartContainerd({
-      strategy: "systemd",
-      hostRoot: host,
-      distribution: "k3s",
-    });
-    expect(result.restarted).toBe(true);
-    expect(result.detail).toBe("restarted systemd unit k3s.service.");
-    expect(fs.readFileSync(path.join(host, "systemctl.calls"), "utf8")).toBe(
-      "restart k3s.service\n",
-    );
+  const restart = (o: Partial<RestartOptions> = {}) =>
+    restartContainerd({ strategy: "systemd", hostRoot: bus.hostRoot, ...o });
+
+  it.each<[ContainerdDistribution, string, Record<string, FakeUnit>, string[]]>([
+    [
+      "containerd",
+      "containerd.service",
+      { "containerd.service": active() },
+      ["containerd.service"],
+    ],
+    // The first active candidate wins: k3s-agent on an agent node.
+    [
+      "k3s",
+      "k3s-agent.service",
+      { "k3s-agent.service": active() },
+      ["k3s.service", "k3s-agent.service"],
+    ],
+    // rke2-server is active: rke2-agent is not even asked.
+    [
+      "rke2",
+      "rke2-server.service",
+      {
+        "rke2-server.service": active(),
+        "rke2-agent.service": { loadState: "loaded", activeState: "inactive" },
+      },
+      ["rke2-server.service"],
+    ],
+    [
+      "microk8s",
+      "snap.microk8s.daemon-containerd.service",
+      { "snap.microk8s.daemon-containerd.service": active() },
+      ["snap.microk8s.daemon-containerd.service"],
+    ],
+    // None active: the only loaded one (a failed k0sworker is started by the restart).
+    [
+      "k0s",
+      "k0sworker.service",
+      { "k0sworker.service": { loadState: "loaded", activeState: "failed" } },
+      ["k0scontroller.service", "k0sworker.service"],
+    ],
+  ])(
+    "%s: restarts %s, the first active candidate or else the only loaded one",
+    async (distribution, unit, units, asked) => {
+      systemd.units = units;
+      const result = await restart({ distribution });
+      expect(result.restarted).toBe(true);
+      expect(result.detail).toBe(`restarted systemd unit ${unit}.`);
+      expect(systemd.calls).toEqual([...asked.flatMap(unitCalls), ...restartCalls(unit)]);
+      // EXTERNAL authentication made the agent uid 0 on the bus.
+      expect(systemd.restartCallers).toEqual([0]);
+      expect(systemd.units[unit].activeState).toBe("active");
+    },
+  );
+
+  it("restarts --restart-unit after checking it exists, whatever the distribution", async () => {
+    systemd.units = { "my-containerd.service": active() };
+    const result = await restart({ unit: "my-containerd.service", distribution: "k3s" });
+    expect(result.detail).toBe("restarted systemd unit my-containerd.service.");
+    expect(systemd.calls).toEqual([
+      ...unitCalls("my-containerd.service"),
+      ...restartCalls("my-containerd.service"),
+    ]);
   });
 
-  it("surfaces systemctl's exit code and stderr", async () => {
-    write(path.join(host, "fail"), "");
+  it("names --restart-unit and the unit when systemd has no such unit, and restarts nothing", async () => {
+    systemd.units = { "containerd.service": active() };
+    await expect(restart({ unit: "contaienrd.service" })).rejects.toThrow(
+      new RestartError(
+        "--restart-unit contaienrd.service cannot be restarted: systemd has no such unit (LoadState not-found); " +
+          "name the unit that runs containerd, e.g. containerd.service.",
+      ),
+    );
+    expect(systemd.calls).toEqual(unitCalls("contaienrd.service"));
+  });
+
+  it("refuses a masked unit", async () => {
+    systemd.units = { "containerd.service": { loadState: "masked", activeState: "inactive" } };
+    await expect(restart({ unit: "containerd.service" })).rejects.toThrow(
+      new RestartError(
+        "--restart-unit containerd.service cannot be restarted: the unit is masked (LoadState masked); " +
+          "name the unit that runs containerd, e.g. containerd.service.",
+      ),
+    );
+    expect(systemd.calls.map((c) => c.member)).toEqual(["LoadUnit", "Get", "Get"]);
+  });
+
+  it("refuses to guess the k3s unit when systemd has neither, and restarts nothing", async () => {
+    systemd.units = {};
+    await expect(restart({ distribution: "k3s" })).rejects.toThrow(
+      new RestartError(
+        "Cannot tell which systemd unit runs k3s's containerd: none is loaded (k3s.service (not-found, inactive), " +
+          "k3s-agent.service (not-found, inactive)); set --restart-unit to the unit that runs containerd.",
+      ),
+    );
+    expect(systemd.calls).toEqual([...unitCalls("k3s.service"), ...unitCalls("k3s-agent.service")]);
+  });
+
+  it("returns only after systemd's job finished, not when RestartUnit returns", async () => {
+    systemd.units = { "containerd.service": active() };
+    let jobFinished = false;
+    systemd.onRestart = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      jobFinished = true;
+    };
+    const result = await restart();
+    expect(jobFinished).toBe(true);
+    expect(result.durationMs).toBeGreaterThanOrEqual(290);
+  });
+
+  it("fails when the restart job fails, pointing at the unit's journal", async () => {
+    systemd.units = { "containerd.service": active() };
+    systemd.onRestart = () => {
+      throw new Error("containerd exited with status 1");
+    };
+    await expect(restart()).rejects.toThrow(
+      new RestartError(
+        'systemd\'s restart job for containerd.service finished with result "failed" instead of "done"; ' +
+          "see journalctl -u containerd.service on the node.",
+      ),
+    );
+    expect(systemd.units["containerd.service"].activeState).toBe("failed");
+  });
+
+  it("gives up on a job that does not finish within the timeout", async () => {
+    systemd.units = { "containerd.service": active() };
+    let release = () => undefined as void;
+    systemd.onRestart = () => new Promise<void>((resolve) => (release = resolve));
     try {
-      await expect(
-        restartContainerd({ strategy: "systemd", hostRoot: host, unit: "containerd.service" }),
-      ).rejects.toThrow(
-        new RestartError(
-          "systemctl restart containerd.service failed with exit code 1; stderr: Job for containerd.service failed.",
-        ),
+      await expect(restart({ timeoutMs: 300 })).rejects.toThrow(
+        /^systemd's restart job \/org\/freedesktop\/systemd1\/job\/[0-9]+ for containerd\.service did not finish within 300 ms\.$/,
       );
     } finally {
-      fs.rmSync(path.join(host, "fail"));
+      release();
     }
+  });
+});
+
+describeWithDbus("systemd strategy on a bus without systemd", () => {
+  let bus: TestBus;
+  beforeAll(async () => {
+    bus = await startDbusDaemon();
+  });
+  afterAll(async () => {
+    await bus?.stop();
+  });
+
+  it("says the host does not run systemd", async () => {
+    await expect(
+      restartContainerd({ strategy: "systemd", hostRoot: bus.hostRoot }),
+    ).rejects.toThrow(
+      new RestartError(
+        `Nothing owns org.freedesktop.systemd1 on the D-Bus system bus at ${bus.socket} ` +
+          "(org.freedesktop.DBus.Error.ServiceUnknown: The name org.freedesktop.systemd1 was not provided by any " +
+          ".service files); the host does not run systemd, use --restart kill or command.",
+      ),
+    );
   });
 });
 
@@ -541,3 +748,110 @@ describeWithContainerd("restart strategies against a real containerd", () => {
     }
   });
 });
+
+describeIf(
+  dbusUnavailable() ?? containerdUnavailable(),
+  "systemd strategy: D-Bus call -> containerd restarts -> CRI answers",
+  () => {
+    let ctrd: TestContainerd;
+    let bus: TestBus;
+    let systemd: FakeSystemd;
+    beforeAll(async () => {
+      ctrd = await startContainerd();
+      // The harness dir is the host root: the bus socket under its run/dbus, the CRI socket at
+      // host path /containerd.sock.
+      bus = await startDbusDaemon({ hostRoot: ctrd.dir });
+      // The fake's restart job is the harness's real restart script.
+      systemd = await startFakeSystemd(bus.socket, {
+        units: { "containerd.service": active() },
+        onRestart: () => ctrd.restart(),
+      });
+    }, 60_000);
+    afterAll(async () => {
+      await systemd?.stop();
+      await bus?.stop();
+      await ctrd?.cleanup();
+    });
+
+    it("restarts containerd through RestartUnit and waits until the CRI answers", async () => {
+      const before = ctrd.pid;
+      const result = await restartContainerd({
+        strategy: "systemd",
+        hostRoot: bus.hostRoot,
+        socket: `/${path.relative(ctrd.dir, ctrd.socket)}`,
+      });
+      expect(result.detail).toBe("restarted systemd unit containerd.service.");
+      expect(systemd.calls).toEqual([
+        ...unitCalls("containerd.service"),
+        ...restartCalls("containerd.service"),
+      ]);
+      expect(alive(before)).toBe(false);
+      expect(ctrd.pid).not.toBe(before);
+      expect((await criVersion(ctrd.socket)).runtimeName).toBe("containerd");
+    });
+
+    it("the bundled CLI installs and uninstalls with --restart systemd through the bus", async () => {
+      const payload = tmpDir();
+      write(path.join(payload, "vnode-standin"), "#!/bin/sh\n", 0o755);
+      const flags = [
+        "--host-root",
+        ctrd.dir,
+        "--containerd-config",
+        `/${path.relative(ctrd.dir, ctrd.configPath)}`,
+        "--containerd-socket",
+        `/${path.relative(ctrd.dir, ctrd.socket)}`,
+        "--payload-dir",
+        payload,
+        "--runtime-type",
+        "io.containerd.runc.v2",
+        "--skip-preflight",
+        "all",
+        "--restart",
+        "systemd",
+      ];
+      systemd.reset();
+      let before = ctrd.pid;
+      const install = await cli(["install", ...flags]);
+      expect(install.stderr).not.toMatch(/"level":(50|60)/);
+      expect(install.code).toBe(0);
+      expect(install.stdout).toMatch(
+        /^installed handler vnode: [0-9]+ change\(s\), containerd restarted, CRI handlers: runc, vnode\n$/,
+      );
+      expect(systemd.calls).toEqual([
+        ...unitCalls("containerd.service"),
+        ...restartCalls("containerd.service"),
+      ]);
+      expect(ctrd.pid).not.toBe(before);
+
+      systemd.reset();
+      before = ctrd.pid;
+      const uninstall = await cli(["uninstall", ...flags]);
+      expect(uninstall.code).toBe(0);
+      expect(uninstall.stdout).toBe("uninstalled: config restored, containerd restarted\n");
+      expect(systemd.calls).toEqual([
+        ...unitCalls("containerd.service"),
+        ...restartCalls("containerd.service"),
+      ]);
+      expect(ctrd.pid).not.toBe(before);
+      expect(fs.readFileSync(ctrd.configPath, "utf8")).toBe(ctrd.originalConfig);
+    });
+  },
+);
+
+const CLI = path.resolve(__dirname, "../../agent/dist/vnode-agent.js");
+
+/** Runs the bundled agent (`npm run build`), as the image does. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing; run npm run build first.`);
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, NODE_NAME: "test-node" } },
+      (err, stdout, stderr) => {
+        const code = err ? Number((err as { code?: number }).code ?? 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}

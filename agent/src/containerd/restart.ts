@@ -1,11 +1,12 @@
 /**
  * Restarting containerd so it loads a changed config, by one of four strategies:
  *
- * - `systemd`: `systemctl restart <unit>` chrooted into the host root. The host's own systemctl
- *   talks to the host's systemd over the host's bus (`/run/dbus/system_bus_socket`, or systemd's
- *   private socket), waits for the restart job like an operator's `systemctl restart` does, and
- *   needs no D-Bus client in the image (the NVIDIA container toolkit restarts containerd the same
- *   way). Needs CAP_SYS_CHROOT, which the privileged DaemonSet has.
+ * - `systemd`: `RestartUnit(<unit>, "replace")` on systemd's D-Bus API, over the host's system
+ *   bus socket (`<host-root>/run/dbus/system_bus_socket`, the only host path the DaemonSet mounts
+ *   for it), then waiting for the restart job to finish as `systemctl restart` does. The unit is
+ *   checked first (`LoadUnit`, `LoadState`), and the default unit per distribution is picked by
+ *   asking systemd which candidate is active, so no host file is read. systemd authorizes uid 0
+ *   without polkit: no chroot, no host binaries, no capability.
  * - `kill`: SIGTERM the containerd process found in `<host-root>/proc` (the DaemonSet runs with
  *   hostPID) and let its supervisor (systemd, k3s) start it again.
  * - `command`: run an operator-given command through `sh -c`.
@@ -19,6 +20,13 @@ import * as path from "node:path";
 import type { ContainerdDistribution } from "../../../components/contract";
 import { type RetryOptions, waitForCri } from "../cri";
 import { hostPath } from "../host";
+import {
+  type JobResult,
+  SYSTEM_BUS_SOCKET,
+  SystemdBusError,
+  SystemdClient,
+  type UnitState,
+} from "./systemd";
 
 export const RESTART_STRATEGIES = ["systemd", "kill", "command", "none"] as const;
 export type RestartStrategy = (typeof RESTART_STRATEGIES)[number];
@@ -44,7 +52,10 @@ export interface RestartOptions {
    * config is signalled, so another containerd on the host (Docker's, a test's) is never hit.
    */
   configPath?: string;
-  /** Limit for the command, for systemctl, and for the killed process to exit. Defaults to 120 s. */
+  /**
+   * Limit for the command, for systemd's restart job (D-Bus calls included), and for the killed
+   * process to exit. Defaults to 120 s.
+   */
   timeoutMs?: number;
   /** Retries while waiting for the CRI to answer again. */
   wait?: RetryOptions;
@@ -99,11 +110,8 @@ export async function restartContainerd(opts: RestartOptions): Promise<RestartRe
       return done(true, `ran the restart command "${command}".`);
     }
     case "systemd": {
-      const unit = opts.unit ?? systemdUnit(opts.hostRoot, opts.distribution ?? "containerd");
-      const { file, args } = systemctlRestart(opts.hostRoot, unit);
-      assertSystemdHost(opts.hostRoot);
-      await runCommand(file, args, `systemctl restart ${unit}`, opts.timeoutMs);
-      await waitForSocket(opts, `systemctl restart ${unit}`);
+      const { unit } = await restartSystemdUnit(opts);
+      await waitForSocket(opts, `systemd restarted ${unit}`);
       return done(true, `restarted systemd unit ${unit}.`);
     }
     case "kill": {
@@ -219,60 +227,107 @@ export const SYSTEMD_UNITS: Record<ContainerdDistribution, readonly string[]> = 
   k0s: ["k0scontroller.service", "k0sworker.service"],
 };
 
-/** Where unit files live on a host, most specific first. */
-const UNIT_DIRS = [
-  "/etc/systemd/system",
-  "/run/systemd/system",
-  "/usr/local/lib/systemd/system",
-  "/usr/lib/systemd/system",
-  "/lib/systemd/system",
-];
+const UNIT_NAME = /^[A-Za-z0-9:_.@\\-]+$/;
 
-/**
- * The unit that runs containerd for a distribution: its only candidate, or the one candidate
- * whose unit file exists on the host (k3s server vs agent). Throws when it cannot tell.
- */
-export function systemdUnit(hostRoot: string, distribution: ContainerdDistribution): string {
+/** Checks `--restart-unit` is a unit name, before anything is sent to systemd. */
+export function assertUnitName(unit: string): void {
+  if (!UNIT_NAME.test(unit) || unit.startsWith("-")) {
+    throw new RestartError(
+      `--restart-unit must be a systemd unit name such as containerd.service; got "${unit}".`,
+    );
+  }
+}
+
+/** The distribution's candidate units; throws for an unknown distribution. */
+export function systemdCandidates(distribution: ContainerdDistribution): readonly string[] {
   const candidates = SYSTEMD_UNITS[distribution];
   if (!candidates) {
     throw new RestartError(
       `Unknown containerd distribution "${distribution}"; expected one of ${Object.keys(SYSTEMD_UNITS).join(", ")}.`,
     );
   }
-  if (candidates.length === 1) return candidates[0];
-  const present = candidates.filter((unit) =>
-    UNIT_DIRS.some((dir) => fs.existsSync(hostPath(hostRoot, path.posix.join(dir, unit)))),
-  );
-  if (present.length === 1) return present[0];
+  return candidates;
+}
+
+const describeState = (s: UnitState) => `${s.unit} (${s.loadState}, ${s.activeState})`;
+
+/**
+ * The unit to restart among a distribution's candidates, given what systemd says about each (in
+ * candidate order): the first active one; else the only loaded one (a stopped or failed
+ * containerd is started by the restart). Throws naming every candidate's state otherwise.
+ */
+export function chooseSystemdUnit(
+  distribution: ContainerdDistribution,
+  states: readonly UnitState[],
+): string {
+  const active = states.find((s) => s.activeState === "active");
+  if (active) return active.unit;
+  const loaded = states.filter((s) => s.loadState === "loaded");
+  if (loaded.length === 1) return loaded[0].unit;
   throw new RestartError(
     `Cannot tell which systemd unit runs ${distribution}'s containerd: ${
-      present.length
-        ? `both ${present.join(" and ")} exist`
-        : `none of ${candidates.join(", ")} exists`
-    } under ${UNIT_DIRS.join(", ")}; name the unit explicitly.`,
+      loaded.length ? "none is active and several are loaded" : "none is loaded"
+    } (${states.map(describeState).join(", ")}); set --restart-unit to the unit that runs containerd.`,
   );
 }
 
-const UNIT_NAME = /^[A-Za-z0-9:_.@\\-]+$/;
-
-/** The exact command the systemd strategy runs: the host's systemctl, chrooted into the host. */
-export function systemctlRestart(hostRoot: string, unit: string): { file: string; args: string[] } {
-  if (!UNIT_NAME.test(unit) || unit.startsWith("-")) {
-    throw new RestartError(
-      `The systemd unit must be a unit name such as containerd.service; got "${unit}".`,
-    );
+/** Why systemd cannot restart a unit with this LoadState, or undefined when it can. */
+function unitProblem(state: UnitState): string | undefined {
+  switch (state.loadState) {
+    case "loaded":
+      return undefined;
+    case "not-found":
+      return "systemd has no such unit (LoadState not-found)";
+    case "masked":
+      return "the unit is masked (LoadState masked)";
+    default:
+      return `systemd could not load the unit (LoadState ${state.loadState})`;
   }
-  const args = ["restart", unit];
-  if (path.resolve(hostRoot) === "/") return { file: "systemctl", args };
-  return { file: "chroot", args: [hostRoot, "systemctl", ...args] };
 }
 
-/** systemd's own test for "booted with systemd" (sd_booted): /run/systemd/system exists. */
-function assertSystemdHost(hostRoot: string): void {
-  if (!fs.existsSync(hostPath(hostRoot, "/run/systemd/system"))) {
-    throw new RestartError(
-      `The host at ${hostRoot} does not run systemd (no /run/systemd/system); use --restart kill or command.`,
-    );
+/**
+ * The systemd strategy up to the end of the restart job: connect to the host's system bus,
+ * settle the unit (`opts.unit`, checked to exist, or the distribution's active candidate), restart
+ * it and wait for systemd's job. Every failure is a {@link RestartError} sentence.
+ */
+async function restartSystemdUnit(opts: RestartOptions): Promise<{ unit: string; job: JobResult }> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (opts.unit !== undefined) assertUnitName(opts.unit);
+  const candidates = opts.unit ? [] : systemdCandidates(opts.distribution ?? "containerd");
+  const socket = hostPath(opts.hostRoot, SYSTEM_BUS_SOCKET);
+  let systemd: SystemdClient | undefined;
+  try {
+    systemd = await SystemdClient.connect(socket, { callTimeoutMs: timeoutMs });
+    let unit: string;
+    if (opts.unit) {
+      unit = opts.unit;
+      const problem = unitProblem(await systemd.unitState(unit));
+      if (problem) {
+        throw new RestartError(
+          `--restart-unit ${unit} cannot be restarted: ${problem}; name the unit that runs containerd, e.g. containerd.service.`,
+        );
+      }
+    } else {
+      const states: UnitState[] = [];
+      for (const candidate of candidates) {
+        const state = await systemd.unitState(candidate);
+        states.push(state);
+        if (state.activeState === "active") break; // the first active one wins
+      }
+      unit = chooseSystemdUnit(opts.distribution ?? "containerd", states);
+    }
+    const job = await systemd.restartUnit(unit, timeoutMs);
+    if (job.result !== "done") {
+      throw new RestartError(
+        `systemd's restart job for ${unit} finished with result "${job.result}" instead of "done"; see journalctl -u ${unit} on the node.`,
+      );
+    }
+    return { unit, job };
+  } catch (err) {
+    if (err instanceof SystemdBusError) throw new RestartError(err.message);
+    throw err;
+  } finally {
+    systemd?.close();
   }
 }
 
