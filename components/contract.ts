@@ -108,3 +108,26 @@ export const AGENT_IMAGE = {
   /** The vNode payload (shim and helper binaries) the image carries: `--payload-dir`'s default. */
   payloadDir: "/opt/vnode-payload",
 } as const;
+
+/**
+ * Namespace label that picks the isolation mode (`per-namespace` or `per-pod`) of a tenant
+ * namespace's pods under tenancy enforcement. Unset or another value: the default mode.
+ */
+export const NAMESPACE_ISOLATION_LABEL = `${LABEL_PREFIX}/isolation`;
+
+/** Namespaces tenancy enforcement never touches, whatever the user configures. */
+export const ALWAYS_EXCLUDED_NAMESPACES = ["kube-system", "kube-node-lease"] as const;
+
+/**
+ * The admission webhook server (`vnode-agent webhook`), HTTPS only. `mutate` serves the default
+ * mode's RuntimeClass, `mutate/<mode>` that mode's; the component routes each namespace to one
+ * of them by namespaceSelector, since a webhook never sees namespace labels.
+ */
+export const WEBHOOK_HTTPS = {
+  port: 8443,
+  portName: "https",
+  mutate: "/mutate",
+  validate: "/validate",
+  healthz: "/healthz",
+  readyz: "/readyz",
+} as const;
