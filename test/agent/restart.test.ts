@@ -469,6 +469,17 @@ describeWithDbus("systemd strategy over D-Bus against a fake systemd", () => {
     expect(result.durationMs).toBeGreaterThanOrEqual(290);
   });
 
+  it("gives up on a systemd that does not answer, naming the call", async () => {
+    systemd.units = { "containerd.service": active() };
+    systemd.hang.add("LoadUnit");
+    await expect(restart({ timeoutMs: 200 })).rejects.toThrow(
+      new RestartError(
+        `Manager.LoadUnit("containerd.service") on the D-Bus system bus at ${bus.socket} got no answer within 200 ms.`,
+      ),
+    );
+    expect(systemd.calls.map((c) => c.member)).toEqual(["LoadUnit"]);
+  });
+
   it("fails when the restart job fails, pointing at the unit's journal", async () => {
     systemd.units = { "containerd.service": active() };
     systemd.onRestart = () => {

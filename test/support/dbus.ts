@@ -219,6 +219,8 @@ export interface FakeSystemd {
   /** Units by name; edit to change what the next call sees. */
   units: Record<string, FakeUnit>;
   onRestart: FakeSystemdOptions["onRestart"];
+  /** Manager methods that get no answer at all (a stuck systemd); recorded all the same. */
+  hang: Set<string>;
   /** Forgets recorded calls. */
   reset(): void;
   /** Releases the name and disconnects. Safe to call twice. */
@@ -293,9 +295,11 @@ export async function startFakeSystemd(
     restartCallers,
     units: Object.fromEntries(Object.entries(opts.units).map(([k, v]) => [k, { ...v }])),
     onRestart: opts.onRestart,
+    hang: new Set(),
     reset() {
       calls.length = 0;
       restartCallers.length = 0;
+      fake.hang.clear();
     },
     async stop() {
       if (stopped) return;
@@ -375,6 +379,7 @@ export async function startFakeSystemd(
       return unitObject(unit);
     },
     LoadUnit(unit: string) {
+      if (fake.hang.has("LoadUnit")) return new Promise<never>(() => undefined);
       validUnit(unit);
       return unitObject(unit);
     },

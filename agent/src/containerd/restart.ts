@@ -80,6 +80,7 @@ export class RestartError extends Error {
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
+const SYSTEMD_CALL_TIMEOUT_MS = 25_000;
 const DEFAULT_CONFIG = "/etc/containerd/config.toml";
 const SIGTERM_EXIT_POLL_MS = 50;
 
@@ -297,7 +298,10 @@ async function restartSystemdUnit(opts: RestartOptions): Promise<{ unit: string;
   const socket = hostPath(opts.hostRoot, SYSTEM_BUS_SOCKET);
   let systemd: SystemdClient | undefined;
   try {
-    systemd = await SystemdClient.connect(socket, { callTimeoutMs: timeoutMs });
+    // Each call gets D-Bus's usual 25 s at most; the restart job gets the whole timeout.
+    systemd = await SystemdClient.connect(socket, {
+      callTimeoutMs: Math.min(timeoutMs, SYSTEMD_CALL_TIMEOUT_MS),
+    });
     let unit: string;
     if (opts.unit) {
       unit = opts.unit;
