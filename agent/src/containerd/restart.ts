@@ -42,7 +42,10 @@ export interface RestartOptions {
   socket?: string;
   /** `command`: the shell command (`--restart-command`), run with `sh -c`. */
   command?: string;
-  /** `systemd`: the unit to restart. Defaults to the distribution's unit, see {@link systemdUnit}. */
+  /**
+   * `systemd`: the unit to restart (`--restart-unit`). Defaults to the distribution's active
+   * unit, see {@link chooseSystemdUnit}.
+   */
   unit?: string;
   /** Picks the default systemd unit. Defaults to `containerd`. */
   distribution?: ContainerdDistribution;
