@@ -131,3 +131,9 @@ export const WEBHOOK_HTTPS = {
   healthz: "/healthz",
   readyz: "/readyz",
 } as const;
+
+/**
+ * The host's D-Bus system bus socket: `--restart systemd` asks systemd over it to restart
+ * containerd, and the DaemonSet mounts its directory read-only for that strategy only.
+ */
+export const SYSTEM_BUS_SOCKET = "/run/dbus/system_bus_socket";

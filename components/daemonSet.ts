@@ -10,6 +10,7 @@ import {
   CONTAINERD_DISTRIBUTIONS,
   NODE_NAME_ENV,
   POD_NAMESPACE_ENV,
+  SYSTEM_BUS_SOCKET,
   VNODE_PER_POD_ENV,
 } from "./contract";
 import { ContainerdDistribution, IsolationMode, RestartStrategy } from "./args";
@@ -20,8 +21,8 @@ import { scrapeAnnotations } from "./metrics";
 /** Name of the agent container. */
 export const AGENT_CONTAINER = "agent";
 
-/** The host's systemd D-Bus socket directory (restart strategy `systemd`). */
-export const DBUS_DIR = "/run/dbus";
+/** The host's D-Bus socket directory (restart strategy `systemd`). */
+export const DBUS_DIR = SYSTEM_BUS_SOCKET.slice(0, SYSTEM_BUS_SOCKET.lastIndexOf("/"));
 
 /** A host directory the agent sees at `<hostRoot><hostPath>`. */
 export interface HostMount {

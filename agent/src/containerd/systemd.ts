@@ -13,8 +13,6 @@ import type { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import * as dbusNative from "@homebridge/dbus-native";
 
-/** The host's system bus socket (host path). */
-export const SYSTEM_BUS_SOCKET = "/run/dbus/system_bus_socket";
 export const SYSTEMD_BUS_NAME = "org.freedesktop.systemd1";
 export const SYSTEMD_OBJECT = "/org/freedesktop/systemd1";
 export const MANAGER_INTERFACE = "org.freedesktop.systemd1.Manager";
