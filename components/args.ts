@@ -52,13 +52,122 @@ export enum MetricsMode {
   None = "none",
 }
 
-/** The agent image the DaemonSets run. */
+/**
+ * Platforms the agent image can be built for. The agent and vNode run on Linux nodes only. The
+ * Dockerfile's build stage runs on the build machine's platform (the bundle is plain JavaScript),
+ * so only the small runtime stage is built per platform.
+ */
+export enum AgentImagePlatform {
+  /** x86-64 nodes. */
+  LinuxAmd64 = "linux/amd64",
+  /**
+   * 64-bit ARM nodes (AWS Graviton, Ampere). Building it on an x86-64 machine needs an arm64
+   * builder or QEMU registered through binfmt_misc for the runtime stage, and the vNode payload
+   * (build arg `VNODE_IMAGE`) must carry arm64 binaries; the local `agent/payload/` directory holds
+   * one platform only.
+   */
+  LinuxArm64 = "linux/arm64",
+}
+
+/** The registry the built agent image is pushed to, and the credentials to push with. */
+export interface AgentImageRegistryArgs {
+  /**
+   * Host (and port) of the registry, without scheme or path, e.g. `ghcr.io`, `docker.io`,
+   * `123456789012.dkr.ecr.eu-west-1.amazonaws.com` or `registry.example.com:5000`. Required.
+   * Becomes the first part of the image name and the Image's `registries[0].address`.
+   */
+  address: pulumi.Input<string>;
+  /**
+   * User name to push with. Set together with `password`; with neither, the builder uses the
+   * credentials it already has (e.g. `docker login`).
+   */
+  username?: pulumi.Input<string>;
+  /**
+   * Password or token to push with, set together with `username`. Always handled as a Pulumi
+   * secret: encrypted in state, never part of a Kubernetes object.
+   */
+  password?: pulumi.Input<string>;
+}
+
+/**
+ * Builds the agent image from this repository's `agent/Dockerfile` with `@pulumi/docker-build`
+ * and pushes it. The DaemonSets run the pushed image by digest (`<name>:<tag>@sha256:...`), so a
+ * build whose content changed rolls the agents and an unchanged one does not, whatever the tag.
+ */
+export interface AgentImageBuildArgs {
+  /** Where the image is pushed. Required. */
+  registry: AgentImageRegistryArgs;
+  /**
+   * Repository path inside the registry, e.g. `acme/vnode-agent`; the image name is
+   * `<registry.address>/<repository>`. Required. Lowercase path components separated by `/`.
+   */
+  repository: pulumi.Input<string>;
+  /**
+   * Tag pushed, e.g. `0.1.0`. Defaults to the agent package's version (`agent/package.json`). Also
+   * becomes the image's `org.opencontainers.image.version` label (build arg `VERSION`) unless
+   * `buildArgs.VERSION` is set. Pushing new content under an existing tag still rolls the
+   * agents, because they run the image by digest.
+   */
+  tag?: string;
+  /**
+   * Push the image. Defaults to `true`, and must be `true`: the nodes pull the agent image from
+   * the registry, and the DaemonSets run it by the digest the push returns, so an image that is
+   * only built cannot run. `false` is rejected; to check that the image builds without pushing,
+   * run `pulumi preview` (docker-build builds on preview and never pushes then).
+   */
+  push?: boolean;
+  /**
+   * Platforms built into one multi-platform image. Defaults to `["linux/amd64"]`. Add
+   * `linux/arm64` for ARM nodes (see `AgentImagePlatform`). The cache of a multi-platform build is
+   * unreliable (docker/buildx discussion 1382); prefer one platform when `cacheTo` is set.
+   */
+  platforms?: AgentImagePlatform[];
+  /**
+   * Registry cache images to import layers from, e.g. `["ghcr.io/acme/vnode-agent:cache"]`
+   * (docker-build `cacheFrom[].registry.ref`). Defaults to none.
+   */
+  cacheFrom?: pulumi.Input<string>[];
+  /**
+   * Registry cache image to export every layer to, including the build stage's (`mode: max`, an
+   * OCI image manifest, so ECR and every OCI registry accept it), e.g.
+   * `ghcr.io/acme/vnode-agent:cache`. Defaults to none. Usually also listed in `cacheFrom`.
+   */
+  cacheTo?: pulumi.Input<string>;
+  /**
+   * `ARG` values of the Dockerfile. With the default Dockerfile the keys are its ARGs:
+   * `BUILD_IMAGE` and `BASE_IMAGE` (base images, for mirrors and air-gapped registries),
+   * `VNODE_IMAGE` and `VNODE_PAYLOAD_PATH` (the upstream image holding the vNode payload and the
+   * directory in it; empty `VNODE_IMAGE` takes `agent/payload/`), `NPM_CONFIG_REGISTRY`,
+   * `VERSION`, `REVISION` and `SOURCE` (OCI labels). Build args are stored in the image: never put
+   * a secret here. Defaults to `VERSION` = the tag.
+   */
+  buildArgs?: { [key: string]: string };
+  /**
+   * Build context directory, relative to the Pulumi program's working directory or absolute.
+   * Defaults to the repository that contains this package (the directory above `components/`),
+   * relative when the program runs inside it, so the state holds no machine-specific path.
+   */
+  context?: string;
+  /**
+   * Dockerfile path, relative to the Pulumi program's working directory or absolute. Defaults to
+   * `agent/Dockerfile` under `context`.
+   */
+  dockerfile?: string;
+}
+
+/** The agent image the DaemonSets run: exactly one of `ref` and `build`. */
 export interface AgentImageArgs {
   /**
-   * Image reference of the node agent, e.g. `ghcr.io/acme/vnode-agent:0.1.0` or a digest-pinned
-   * `...@sha256:...`. Required. Becomes the DaemonSet container's `image`.
+   * Image reference of a prebuilt node agent image, e.g. `ghcr.io/acme/vnode-agent:0.1.0` or a
+   * digest-pinned `...@sha256:...`. Becomes the DaemonSet container's `image`. Exclusive with
+   * `build`.
    */
-  ref: pulumi.Input<string>;
+  ref?: pulumi.Input<string>;
+  /**
+   * Builds and pushes the agent image from this repository instead; the DaemonSets run the pushed
+   * image by digest. Exclusive with `ref`.
+   */
+  build?: AgentImageBuildArgs;
 }
 
 /** A Kubernetes toleration (`core/v1 Toleration`). */
@@ -172,7 +281,7 @@ export interface MetricsArgs {
 
 /** Arguments of `VNodeRuntime`. Only `agentImage` is required. */
 export interface VNodeRuntimeArgs {
-  /** The node agent image. Required. */
+  /** The node agent image: a prebuilt `ref`, or a `build` of this repository. Required. */
   agentImage: AgentImageArgs;
   /**
    * Isolation mode of the nodes (of every pool that sets none). Defaults to `per-namespace`. Becomes

@@ -7,6 +7,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import { AGENT_DEFAULTS } from "./contract";
 import {
   AgentEnvArgs,
+  AgentImagePlatform,
   ContainerdDistribution,
   IsolationMode,
   MetricsMode,
@@ -41,7 +42,26 @@ export const DEFAULTS = {
   } as Record<IsolationMode, Required<QuantitiesArgs>>,
   metricsMode: MetricsMode.Annotations,
   metricsInterval: "30s",
+  /** `agentImage.build`; its tag defaults to the agent package's version, its context to this repository. */
+  agentImageBuild: {
+    push: true,
+    platforms: [AgentImagePlatform.LinuxAmd64] as AgentImagePlatform[],
+    /** Relative to the build context. */
+    dockerfile: "agent/Dockerfile",
+  },
 };
+
+/** The ARGs `agent/Dockerfile` declares, in file order; a test keeps this list equal to the file. */
+export const AGENT_DOCKERFILE_ARGS = [
+  "BUILD_IMAGE",
+  "BASE_IMAGE",
+  "VNODE_IMAGE",
+  "VNODE_PAYLOAD_PATH",
+  "NPM_CONFIG_REGISTRY",
+  "VERSION",
+  "REVISION",
+  "SOURCE",
+];
 
 /** One agent DaemonSet. */
 export interface PoolPlan {
@@ -79,6 +99,7 @@ export interface RuntimePlan {
   handler: string;
   distribution: ContainerdDistribution;
   restart: RestartStrategy;
+  /** The image the DaemonSets run: `agentImage.ref`, or the pushed build's digest-pinned ref. */
   image: pulumi.Input<string>;
   /** ServiceAccount, ClusterRole(Binding), Role(Binding) name. */
   agentName: string;
@@ -106,8 +127,18 @@ export function modesInUse(pools: readonly { isolationMode: IsolationMode }[]): 
   );
 }
 
-/** Turns validated args into a plan. Call `validateArgs` first: this trusts its input. */
-export function resolveArgs(name: string, args: VNodeRuntimeArgs): RuntimePlan {
+/**
+ * Turns validated args into a plan. Call `validateArgs` first: this trusts its input. `image` is
+ * the built image's ref with `agentImage.build`; it defaults to `agentImage.ref`.
+ */
+export function resolveArgs(
+  name: string,
+  args: VNodeRuntimeArgs,
+  image: pulumi.Input<string> | undefined = args.agentImage.ref,
+): RuntimePlan {
+  if (image === undefined) {
+    throw new Error("resolveArgs: with agentImage.build, pass the built image's ref as `image`.");
+  }
   const isolationMode = args.isolationMode ?? DEFAULTS.isolationMode;
   const baseSelector = { ...DEFAULTS.nodeSelector, ...(args.nodeSelector ?? {}) };
   const pools: PoolPlan[] = (args.pools ?? [{ name: DEFAULT_POOL }]).map((pool) => ({
@@ -151,7 +182,7 @@ export function resolveArgs(name: string, args: VNodeRuntimeArgs): RuntimePlan {
     handler: args.handler ?? DEFAULTS.handler,
     distribution: args.containerdDistribution ?? DEFAULTS.containerdDistribution,
     restart: args.restartStrategy ?? DEFAULTS.restartStrategy,
-    image: args.agentImage.ref,
+    image,
     agentName: agentName(name),
     tolerations: args.tolerations ?? DEFAULTS.tolerations,
     affinity: args.affinity,

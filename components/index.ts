@@ -6,6 +6,9 @@ export { VNodeRuntime } from "./vnodeRuntime";
 export {
   AgentEnvArgs,
   AgentImageArgs,
+  AgentImageBuildArgs,
+  AgentImagePlatform,
+  AgentImageRegistryArgs,
   AgentResourcesArgs,
   ContainerdDistribution,
   IsolationMode,

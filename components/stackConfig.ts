@@ -4,12 +4,11 @@
  * are passed through untyped and checked by `validateArgs`, whose messages name the same keys.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { AgentEnvArgs, VNodeRuntimeArgs } from "./args";
+import type { AgentEnvArgs, AgentImageArgs, VNodeRuntimeArgs } from "./args";
 import { show } from "./validate";
 
 /** Keys typed in Pulumi.yaml (with their defaults there), and how they are read. */
 export const TYPED_KEYS = {
-  agentImage: "string",
   isolationMode: "string",
   namespace: "string",
   createNamespace: "boolean",
@@ -23,10 +22,12 @@ export const TYPED_KEYS = {
 } as const;
 
 /**
- * Optional keys Pulumi.yaml cannot declare (objects, lists of objects, and a string without a
- * default: a declared key without a default is required), documented in Pulumi.yaml comments.
+ * Keys Pulumi.yaml cannot declare (objects, lists of objects, a string without a default: a
+ * declared key without a default is required, and `agentImage`, a string or an object),
+ * documented in Pulumi.yaml comments.
  */
 export const UNTYPED_KEYS = [
+  "agentImage",
   "perPodRuntimeClassName",
   "nodeSelector",
   "tolerations",
@@ -67,12 +68,7 @@ export function readStackConfig(project: string): VNodeRuntimeArgs {
     }
   }
 
-  const agentImage = config.get("agentImage");
-  if (agentImage === undefined || agentImage.trim() === "") {
-    throw new StackConfigError(
-      `Config key ${project}:agentImage is required: the agent image reference, e.g. \`pulumi config set agentImage ghcr.io/acme/vnode-agent:0.1.0\`.`,
-    );
-  }
+  const agentImage = readAgentImage(config, project);
   const maxUnavailable = readInteger(config, project, "maxUnavailable");
   const terminationGracePeriodSeconds = readInteger(
     config,
@@ -81,7 +77,7 @@ export function readStackConfig(project: string): VNodeRuntimeArgs {
   );
 
   const args: Record<string, unknown> = {
-    agentImage: { ref: agentImage },
+    agentImage,
     isolationMode: config.get("isolationMode"),
     namespace: config.get("namespace"),
     createNamespace: readBoolean(config, project, "createNamespace"),
@@ -112,6 +108,46 @@ export function readStackConfig(project: string): VNodeRuntimeArgs {
     }
   }
   return args as unknown as VNodeRuntimeArgs;
+}
+
+/**
+ * `agentImage` is the image reference as a string, or an object like the component's arg:
+ * `{ build: { registry, repository, ... } }`, so the component's errors name the config path. The
+ * registry password (`pulumi config set --secret --path agentImage.build.registry.password ...`)
+ * is read as a secret; the rest stays plain, so the image ref the DaemonSets get is no secret.
+ */
+function readAgentImage(config: pulumi.Config, project: string): AgentImageArgs {
+  const raw = config.get("agentImage");
+  if (raw === undefined || raw.trim() === "") {
+    throw new StackConfigError(
+      `Config key ${project}:agentImage is required: the agent image reference, e.g. \`pulumi config set agentImage ghcr.io/acme/vnode-agent:0.1.0\`, or { build: { registry, repository } } to build and push it from this repository.`,
+    );
+  }
+  if (!raw.trimStart().startsWith("{")) {
+    return { ref: raw };
+  }
+  const image = config.getObject<Record<string, unknown>>("agentImage") as Record<string, unknown>;
+  const build = image.build as Record<string, unknown> | undefined;
+  const registry = build?.registry as Record<string, unknown> | undefined;
+  if (!isRecord(build) || !isRecord(registry) || registry.password === undefined) {
+    return image as AgentImageArgs;
+  }
+  if (typeof registry.password !== "string") {
+    throw new StackConfigError(
+      `Config key ${project}:agentImage.build.registry.password must be a string; got a ${typeof registry.password}.`,
+    );
+  }
+  const password = config
+    .requireSecretObject<{ build: { registry: { password: string } } }>("agentImage")
+    .apply((value) => value.build.registry.password);
+  return {
+    ...image,
+    build: { ...build, registry: { ...registry, password } },
+  } as unknown as AgentImageArgs;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**

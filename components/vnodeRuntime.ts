@@ -1,5 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
+import * as dockerBuild from "@pulumi/docker-build";
 import * as k8s from "@pulumi/kubernetes";
+import {
+  buildAgentImage,
+  hostBuildEnvironment,
+  pinnedImageRef,
+  planAgentImageBuild,
+} from "./agentImage";
 import { IsolationMode, MetricsMode, VNodeRuntimeArgs } from "./args";
 import { buildDaemonSet } from "./daemonSet";
 import { resolveArgs } from "./defaults";
@@ -20,7 +27,7 @@ import { validateArgs } from "./validate";
  * Installs the vNode sandboxing container runtime on a Kubernetes cluster: a node agent DaemonSet
  * per node pool that registers vNode's runtime handler in containerd, its RBAC, and one
  * RuntimeClass per isolation mode in use, which pins pods to nodes where the runtime is verified
- * ready in that mode.
+ * ready in that mode. Optionally builds and pushes the agent image from this repository.
  */
 export class VNodeRuntime extends pulumi.ComponentResource {
   /** Namespace of the agent. */
@@ -33,15 +40,33 @@ export class VNodeRuntime extends pulumi.ComponentResource {
   public readonly isolationModes!: pulumi.Output<string[]>;
   /** `VNODE_PER_POD` of the nodes as a boolean when every pool uses one mode; unset when pools mix modes. */
   public readonly vnodePerPod!: pulumi.Output<boolean | undefined>;
-  /** The image reference the agent DaemonSets run. */
+  /**
+   * The image reference the agent DaemonSets run: `agentImage.ref`, or with `agentImage.build` the
+   * pushed image pinned by digest (`<registry>/<repository>:<tag>@sha256:...`).
+   */
   public readonly agentImageRef!: pulumi.Output<string>;
 
   constructor(name: string, args: VNodeRuntimeArgs, opts?: pulumi.ComponentResourceOptions) {
     // Before super(): invalid input registers nothing, not even the component.
     validateArgs(name, args);
+    // Also before super(): the default tag is read from the agent package and may fail.
+    const build = args.agentImage.build ?? undefined;
+    const imageBuild =
+      build !== undefined ? planAgentImageBuild(build, hostBuildEnvironment()) : undefined;
     super("vnode:index:VNodeRuntime", name, {}, opts);
-    const plan = resolveArgs(name, args);
     const parent = { parent: this };
+
+    let image = args.agentImage.ref ?? undefined;
+    if (imageBuild !== undefined) {
+      const agentImage = new dockerBuild.Image(`${name}-agent-image`, buildAgentImage(imageBuild), {
+        parent: this,
+        // Nodes may still run this image (a DaemonSet being replaced, another stack using the
+        // ref): never delete it from the registry with the resource.
+        retainOnDelete: true,
+      });
+      image = pinnedImageRef(imageBuild, agentImage.digest);
+    }
+    const plan = resolveArgs(name, args, image);
 
     const ns = plan.createNamespace
       ? new k8s.core.v1.Namespace(`${name}-namespace`, buildNamespace(plan), parent)

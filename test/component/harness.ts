@@ -2,6 +2,7 @@
  * Pulumi mock harness for component tests: records every registered resource, and waits until
  * registrations have settled so late children are not missed.
  */
+import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 
 export interface Registered {
@@ -31,7 +32,7 @@ export class Recorder {
             provider: args.provider,
             urn: "",
           });
-          return { id: `${args.name}-id`, state: args.inputs };
+          return { id: `${args.name}-id`, state: { ...args.inputs, ...computed(args) } };
         },
         call: (args: pulumi.runtime.MockCallArgs) => args.inputs,
       },
@@ -79,6 +80,33 @@ export class Recorder {
     }
     return found[0];
   }
+}
+
+/**
+ * Outputs a provider computes, which the mock must play: docker-build's Image pushes and reports
+ * the digest of what it built, and `ref`, its first tag pinned to that digest.
+ */
+function computed(args: pulumi.runtime.MockResourceArgs): Record<string, unknown> {
+  if (args.type !== "docker-build:index:Image") {
+    return {};
+  }
+  const digest = mockImageDigest(args.inputs);
+  const tags = args.inputs.tags as string[];
+  return { digest, ref: `${tags[0]}@${digest}`, contextHash: `mock-${digest.slice(7, 19)}` };
+}
+
+/**
+ * Stands in for the registry digest: a hash of what decides the image's content (the context,
+ * the Dockerfile, build args, platforms), not of the tags or credentials, as for a real build.
+ */
+export function mockImageDigest(inputs: Record<string, unknown>): string {
+  const content = JSON.stringify([
+    inputs.context,
+    inputs.dockerfile,
+    inputs.buildArgs,
+    inputs.platforms,
+  ]);
+  return `sha256:${createHash("sha256").update(content).digest("hex")}`;
 }
 
 /** Resolves an Output's value (and whether it is secret) under mocks. */

@@ -30,12 +30,11 @@ test("every typed key is declared with its type and a description, and nothing e
   }
 });
 
-test("the declared defaults are the component's defaults; agentImage is required", () => {
+test("the declared defaults are the component's defaults", () => {
   const defaults = Object.fromEntries(
     Object.entries(project.config).map(([key, value]) => [key, value.default]),
   );
   expect(defaults).toEqual({
-    agentImage: undefined,
     isolationMode: DEFAULTS.isolationMode,
     namespace: DEFAULTS.namespace,
     createNamespace: DEFAULTS.createNamespace,

@@ -8,10 +8,15 @@ import * as fs from "fs";
 import { Analyzer, AnalyzeResult } from "@pulumi/pulumi/provider/experimental/analyzer";
 import { ComponentProvider } from "@pulumi/pulumi/provider/experimental";
 import { VNodeRuntime } from "../../components";
-import { Recorder, settle } from "./harness";
+import { Recorder, SECRET_SIG, SECRET_VALUE, mockImageDigest, settle } from "./harness";
 
 const DIR = path.join(__dirname, "..", "..", "components");
 let result: AnalyzeResult;
+
+const withoutDescriptions = (properties: Record<string, object>): Record<string, object> =>
+  Object.fromEntries(
+    Object.entries(properties).map(([key, value]) => [key, { ...value, description: undefined }]),
+  );
 
 beforeAll(() => {
   const packageJSON = JSON.parse(fs.readFileSync(path.join(DIR, "package.json"), "utf8"));
@@ -69,10 +74,6 @@ test("isolationMode is an enum of per-namespace and per-pod, plain (it decides c
 });
 
 test("pools is a list of PoolArgs with name, isolationMode, nodeSelector, tolerations", () => {
-  const withoutDescriptions = (properties: Record<string, object>): Record<string, object> =>
-    Object.fromEntries(
-      Object.entries(properties).map(([key, value]) => [key, { ...value, description: undefined }]),
-    );
   const pools = result.components.VNodeRuntime.inputs.pools;
   expect(withoutDescriptions({ pools })).toEqual({
     pools: {
@@ -108,11 +109,81 @@ test("pools is a list of PoolArgs with name, isolationMode, nodeSelector, tolera
   });
 });
 
-test("the agent image ref is an input (may come from another resource), the other enums are enums", () => {
-  expect(result.typeDefinitions.AgentImageArgs.properties!.ref).toEqual({
-    type: "string",
-    description: expect.stringMatching(/^Image reference of the node agent/),
+test("agentImage is a ref (an input: may come from another resource) or a build", () => {
+  const { typeDefinitions } = result;
+  expect(withoutDescriptions(typeDefinitions.AgentImageArgs.properties!)).toEqual({
+    ref: { type: "string", optional: true, description: undefined },
+    build: {
+      $ref: "#/types/vnode:index:AgentImageBuildArgs",
+      optional: true,
+      plain: true,
+      description: undefined,
+    },
   });
+  expect(typeDefinitions.AgentImageArgs.properties!.ref.description).toMatch(
+    /^Image reference of a prebuilt node agent image.*Exclusive with\s+`build`/s,
+  );
+  // Registry coordinates and credentials may come from other resources (e.g. an ECR repository
+  // and its authorization token); what validation must see is plain.
+  expect(withoutDescriptions(typeDefinitions.AgentImageBuildArgs.properties!)).toEqual({
+    registry: {
+      $ref: "#/types/vnode:index:AgentImageRegistryArgs",
+      plain: true,
+      description: undefined,
+    },
+    repository: { type: "string", description: undefined },
+    tag: { type: "string", optional: true, plain: true, description: undefined },
+    push: { type: "boolean", optional: true, plain: true, description: undefined },
+    platforms: {
+      type: "array",
+      items: { $ref: "#/types/vnode:index:AgentImagePlatform", plain: true },
+      optional: true,
+      plain: true,
+      description: undefined,
+    },
+    cacheFrom: {
+      type: "array",
+      items: { type: "string" },
+      optional: true,
+      plain: true,
+      description: undefined,
+    },
+    cacheTo: { type: "string", optional: true, description: undefined },
+    buildArgs: {
+      type: "object",
+      additionalProperties: { type: "string", plain: true },
+      optional: true,
+      plain: true,
+      description: undefined,
+    },
+    context: { type: "string", optional: true, plain: true, description: undefined },
+    dockerfile: { type: "string", optional: true, plain: true, description: undefined },
+  });
+  expect(withoutDescriptions(typeDefinitions.AgentImageRegistryArgs.properties!)).toEqual({
+    address: { type: "string", description: undefined },
+    username: { type: "string", optional: true, description: undefined },
+    password: { type: "string", optional: true, description: undefined },
+  });
+  expect(typeDefinitions.AgentImagePlatform.type).toBe("string");
+  expect(typeDefinitions.AgentImagePlatform.enum?.map(({ name, value }) => [name, value])).toEqual([
+    ["LinuxAmd64", "linux/amd64"],
+    ["LinuxArm64", "linux/arm64"],
+  ]);
+  const described = Object.entries(typeDefinitions.AgentImageBuildArgs.properties!).map(
+    ([key, value]) => [key, typeof value.description],
+  );
+  expect(described).toEqual(
+    Object.keys(typeDefinitions.AgentImageBuildArgs.properties!).map((key) => [key, "string"]),
+  );
+  expect(typeDefinitions.AgentImageBuildArgs.properties!.tag.description).toMatch(
+    /Defaults to the agent package's version/,
+  );
+  expect(typeDefinitions.AgentImageBuildArgs.properties!.platforms.description).toMatch(
+    /Defaults to `\["linux\/amd64"\]`/,
+  );
+});
+
+test("the other enums are enums", () => {
   expect(result.typeDefinitions.ContainerdDistribution.enum?.map((member) => member.value)).toEqual(
     ["containerd", "k3s", "rke2", "microk8s", "k0s"],
   );
@@ -198,6 +269,40 @@ describe("through the component provider, as another language would", () => {
       name: "VNODE_PER_POD",
       value: "true",
     });
+  });
+
+  test("a build from plain inputs pushes with the password as a secret", async () => {
+    const constructed = await provider.construct(
+      "pybuild",
+      "vnode:index:VNodeRuntime",
+      {
+        agentImage: {
+          build: {
+            registry: { address: "ghcr.io", username: "bot", password: "py-token-0a7e" },
+            repository: "acme/vnode-agent",
+            tag: "0.1.0",
+            platforms: ["linux/arm64"],
+          },
+        },
+      },
+      {},
+    );
+    await settle(recorder, { urn: constructed.urn as pulumi.Output<string> });
+    const image = recorder.one("pybuild", "docker-build:index:Image").inputs;
+    expect([image.tags, image.platforms]).toEqual([
+      ["ghcr.io/acme/vnode-agent:0.1.0"],
+      ["linux/arm64"],
+    ]);
+    expect(image.registries).toEqual({
+      [SECRET_SIG]: SECRET_VALUE,
+      value: [{ address: "ghcr.io", username: "bot", password: "py-token-0a7e" }],
+    });
+    const daemonSet = recorder.one("pybuild", "kubernetes:apps/v1:DaemonSet").inputs as {
+      spec: { template: { spec: { containers: { image: string }[] } } };
+    };
+    expect(daemonSet.spec.template.spec.containers[0].image).toBe(
+      `ghcr.io/acme/vnode-agent:0.1.0@${mockImageDigest(image)}`,
+    );
   });
 
   test("a bad enum value from another language fails with the sentence", async () => {

@@ -57,7 +57,10 @@ test("the stack's settings reach the objects", () => {
     "kubernetes.io/os": "linux",
     "node.example.com/pool": "ci-builds",
   });
-  expect(spec.template.spec.containers[0].args.slice(3, 5)).toEqual(["--containerd-distribution", "k3s"]);
+  expect(spec.template.spec.containers[0].args.slice(3, 5)).toEqual([
+    "--containerd-distribution",
+    "k3s",
+  ]);
   expect(spec.template.spec.containers[0].env.slice(2)).toEqual([
     { name: "VNODE_PER_POD", value: "true" },
     { name: "VNODE_LOG_LEVEL", value: "info" },

@@ -2,7 +2,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import { VNodeRuntime } from "../../components";
 import { StackConfigError, readStackConfig } from "../../components/stackConfig";
-import { Recorder, containsSecret, settle } from "./harness";
+import {
+  Recorder,
+  SECRET_SIG,
+  SECRET_VALUE,
+  containsSecret,
+  mockImageDigest,
+  resolve,
+  settle,
+} from "./harness";
 
 const recorder = new Recorder();
 beforeAll(() => recorder.install("vnode-runtime", "unit"));
@@ -40,12 +48,24 @@ test.each<[string, Record<string, string>, string]>([
   [
     "an unknown key of the project",
     { "vnode-runtime:isolationMod": "per-pod" },
-    "Config key vnode-runtime:isolationMod is unknown; known keys: agentImage, isolationMode, namespace, createNamespace, runtimeClassName, handler, containerdDistribution, restartStrategy, priorityClassName, maxUnavailable, terminationGracePeriodSeconds, perPodRuntimeClassName, nodeSelector, tolerations, affinity, resources, overhead, runtimeClassTolerations, pools, env, secretEnv, labels, annotations, metrics.",
+    "Config key vnode-runtime:isolationMod is unknown; known keys: isolationMode, namespace, createNamespace, runtimeClassName, handler, containerdDistribution, restartStrategy, priorityClassName, maxUnavailable, terminationGracePeriodSeconds, agentImage, perPodRuntimeClassName, nodeSelector, tolerations, affinity, resources, overhead, runtimeClassTolerations, pools, env, secretEnv, labels, annotations, metrics.",
   ],
   [
     "no agent image",
     { "vnode-runtime:agentImage": " " },
-    "Config key vnode-runtime:agentImage is required: the agent image reference, e.g. `pulumi config set agentImage ghcr.io/acme/vnode-agent:0.1.0`.",
+    "Config key vnode-runtime:agentImage is required: the agent image reference, e.g. `pulumi config set agentImage ghcr.io/acme/vnode-agent:0.1.0`, or { build: { registry, repository } } to build and push it from this repository.",
+  ],
+  [
+    "a registry password that is not a string",
+    {
+      "vnode-runtime:agentImage": JSON.stringify({
+        build: {
+          registry: { address: "ghcr.io", username: "u", password: 1234 },
+          repository: "a/b",
+        },
+      }),
+    },
+    "Config key vnode-runtime:agentImage.build.registry.password must be a string; got a number.",
   ],
   [
     "maxUnavailable 0",
@@ -103,4 +123,57 @@ test("secretEnv values stay secret and reach the pod only through the Secret", a
   );
   const secret = recorder.one("cfgsec", "kubernetes:core/v1:Secret").inputs;
   expect(containsSecret(secret.stringData)).toBe(true);
+});
+
+describe("agentImage as an object builds the image", () => {
+  const BUILD = {
+    registry: { address: "ghcr.io", username: "acme-bot", password: "cfg-token-51c2" },
+    repository: "acme/vnode-agent",
+    tag: "0.1.0",
+    platforms: ["linux/amd64", "linux/arm64"],
+  };
+  const setBuild = (build: object): void =>
+    configure({ "vnode-runtime:agentImage": JSON.stringify({ build }) }, [
+      "vnode-runtime:agentImage",
+    ]);
+
+  test("only the password is a secret; the rest is plain for validation", async () => {
+    setBuild(BUILD);
+    const { agentImage } = readStackConfig("vnode-runtime");
+    const { password, ...registry } = agentImage.build!.registry;
+    expect({ ...agentImage.build, registry }).toEqual({
+      registry: { address: "ghcr.io", username: "acme-bot" },
+      repository: "acme/vnode-agent",
+      tag: "0.1.0",
+      platforms: ["linux/amd64", "linux/arm64"],
+    });
+    expect(agentImage.ref).toBeUndefined();
+    expect(await pulumi.isSecret(password as pulumi.Output<string>)).toBe(true);
+  });
+
+  test("the component pushes with the secret and the DaemonSet holds no secret", async () => {
+    setBuild(BUILD);
+    const runtime = new VNodeRuntime("cfgimg", readStackConfig("vnode-runtime"));
+    await settle(recorder, runtime);
+    const image = recorder.one("cfgimg", "docker-build:index:Image").inputs;
+    expect(image.tags).toEqual(["ghcr.io/acme/vnode-agent:0.1.0"]);
+    expect(image.platforms).toEqual(["linux/amd64", "linux/arm64"]);
+    expect(image.registries).toEqual({
+      [SECRET_SIG]: SECRET_VALUE,
+      value: [{ address: "ghcr.io", username: "acme-bot", password: "cfg-token-51c2" }],
+    });
+    const daemonSet = recorder.one("cfgimg", "kubernetes:apps/v1:DaemonSet").inputs;
+    expect(containsSecret(daemonSet)).toBe(false);
+    expect(JSON.stringify(daemonSet)).not.toContain("cfg-token-51c2");
+    expect(await resolve(runtime.agentImageRef)).toBe(
+      `ghcr.io/acme/vnode-agent:0.1.0@${mockImageDigest(image)}`,
+    );
+  });
+
+  test("the component's errors name the config path", () => {
+    setBuild({ ...BUILD, push: false });
+    expect(() => new VNodeRuntime("cfgbad", readStackConfig("vnode-runtime"))).toThrow(
+      /^agentImage\.build\.push is false, but the nodes pull the agent image/,
+    );
+  });
 });

@@ -23,22 +23,22 @@ const cases: [string, Record<string, unknown>, string][] = [
   [
     "agentImage missing",
     { agentImage: undefined },
-    'agentImage is required: set agentImage.ref to the agent image reference, e.g. "ghcr.io/acme/vnode-agent:0.1.0".',
+    'agentImage is required: set agentImage.ref to a prebuilt agent image reference, e.g. "ghcr.io/acme/vnode-agent:0.1.0", or agentImage.build to build and push it from this repository.',
   ],
   [
     "agentImage a string",
     { agentImage: "img" },
-    'agentImage must be an object like { ref: "ghcr.io/acme/vnode-agent:0.1.0" }; got "img".',
+    'agentImage must be an object like { ref: "ghcr.io/acme/vnode-agent:0.1.0" } or { build: { registry, repository } }; got "img".',
   ],
   [
     "agentImage.ref empty",
     { agentImage: { ref: "" } },
-    'agentImage.ref is required: the agent image reference, e.g. "ghcr.io/acme/vnode-agent:0.1.0"; got "".',
+    'agentImage.ref must be an image reference, e.g. "ghcr.io/acme/vnode-agent:0.1.0"; got "".',
   ],
   [
-    "agentImage.ref missing",
+    "agentImage with neither ref nor build",
     { agentImage: {} },
-    'agentImage.ref is required: the agent image reference, e.g. "ghcr.io/acme/vnode-agent:0.1.0"; got nothing.',
+    'agentImage needs exactly one of agentImage.ref (a prebuilt image reference, e.g. "ghcr.io/acme/vnode-agent:0.1.0") and agentImage.build (build and push it from this repository); got neither.',
   ],
   [
     "agentImage.ref with whitespace",
@@ -53,7 +53,7 @@ const cases: [string, Record<string, unknown>, string][] = [
   [
     "agentImage unknown field",
     { agentImage: { ref: "x", tag: "1" } },
-    'agentImage has an unknown field "tag"; allowed: ref.',
+    'agentImage has an unknown field "tag"; allowed: ref, build.',
   ],
   [
     "unknown argument",
@@ -373,7 +373,7 @@ test("invalid component names", () => {
 
 test("args missing altogether", () => {
   expect(() => new VNodeRuntime("vnode", undefined as unknown as VNodeRuntimeArgs)).toThrow(
-    'args must be an object with at least agentImage: { ref: "<image>" }; got nothing.',
+    'args must be an object with at least agentImage: { ref: "<image>" } or agentImage: { build: { registry, repository } }; got nothing.',
   );
 });
 
