@@ -10,8 +10,10 @@ import {
   AGENT_IMAGE,
   CONTAINERD_DISTRIBUTIONS,
   NODE_NAME_ENV,
+  POD_NAMESPACE_ENV,
 } from "../../components/contract";
 import type { RestartStrategy } from "./containerd/restart";
+import { RUN_DEFAULTS, type RunFlags } from "./daemonOptions";
 import { AgentError, ExitCode, badInput } from "./errors";
 import type { InstallerOptions } from "./installer";
 import { parsePerPod } from "./isolationMode";
@@ -215,6 +217,41 @@ export function buildProgram(): Command {
           `cri: ${s.criHandlers === null ? `unreachable (${s.criError})` : `handler ${f.handler} ${live ? "live" : "missing"}`}`,
         ].join("\n"),
       );
+    });
+
+  withCommonFlags(program.command("run"))
+    .description(
+      "the DaemonSet's daemon: install, label the node, serve health and metrics, repair drift, " +
+        "uninstall on SIGTERM when the node leaves the runtime",
+    )
+    .option("--listen <addr>", "HTTP address for /healthz, /readyz, /metrics", RUN_DEFAULTS.listen)
+    .option("--interval <duration>", "time between reconcile passes", RUN_DEFAULTS.interval)
+    .option("--daemonset <name>", "the agent's DaemonSet, to tell a rolling update from a removal")
+    .option("--namespace <ns>", `the DaemonSet's namespace (default: $${POD_NAMESPACE_ENV})`)
+    .option(
+      "--runtime-classes <list>",
+      "comma-separated RuntimeClasses using the handler (default: <handler> and <handler>-*)",
+    )
+    .option("--manager-command <cmd>", "the runtime's manager process to supervise (sh -c)")
+    .option("--force-uninstall", "uninstall on removal even while vNode pods run on the node")
+    .option(
+      "--max-restarts <n>",
+      "containerd restarts allowed per --restart-window",
+      RUN_DEFAULTS.maxRestarts,
+    )
+    .option("--restart-window <duration>", "window of --max-restarts", RUN_DEFAULTS.restartWindow)
+    .option(
+      "--uninstall-pod-wait <duration>",
+      "on removal, how long to wait for vNode pods to go before refusing",
+      RUN_DEFAULTS.uninstallPodWait,
+    )
+    .option("--kube-api-server <url>", "API server URL instead of the in-cluster config")
+    .option("--kube-token-file <path>", "bearer token file for --kube-api-server")
+    .action(async (f: Flags & RunFlags) => {
+      const { runAgent } = await import("./daemon");
+      const code = await runAgent(f, () => installerOptions(f));
+      // Keep-alive sockets (API server, CRI) would hold the event loop open.
+      process.exit(code);
     });
 
   return program;

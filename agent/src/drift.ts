@@ -1,0 +1,131 @@
+/**
+ * The daemon's cheap look at the node between installs: would install change containerd's
+ * config (the handler vanished: k3s re-rendered it, an admin edited it), are the payload files
+ * still there, and does the CRI still report the handler. Reads only; no lock, no ledger
+ * write. Also the one repair install cannot do: restarting containerd when its config is right
+ * but the running containerd does not have the handler.
+ */
+import * as fsp from "node:fs/promises";
+import type { ContainerdLayout } from "./containerd/layout";
+import { planRegister } from "./containerd/plan";
+import { type RestartResult, restartContainerd } from "./containerd/restart";
+import { collectConfigFiles, hostFiles } from "./containerd/snapshot";
+import { criStatus, waitForHandler } from "./cri";
+import { AgentError, ExitCode } from "./errors";
+import { hostPath } from "./host";
+import type { InstallerOptions } from "./installer";
+import { resolveLayout } from "./installer";
+import { withHostLock } from "./lock";
+import type { Logger } from "./log";
+import type { CriView, DriftReport } from "./reconcile";
+
+/** Per CRI call in a drift check: a reconcile pass must not hang on a stuck containerd. */
+const CRI_TIMEOUT_MS = 3000;
+
+/** A drift report and the layout it was read with (a restart needs it). */
+export type NodeLook = DriftReport & { layout: ContainerdLayout };
+
+/**
+ * Remembers the last config snapshot that needed no change, so a pass over unchanged files
+ * skips the TOML parsing and planning (the steady state, once per interval).
+ */
+export class DriftChecker {
+  private cleanSnapshot: string | undefined;
+
+  constructor(private readonly o: InstallerOptions) {}
+
+  /** `artifacts`: host paths of the payload files the ledger records. */
+  async check(artifacts: readonly string[]): Promise<NodeLook> {
+    const layout = resolveLayout(this.o);
+    const files = await collectConfigFiles(layout, hostFiles(this.o.hostRoot));
+    const key = JSON.stringify(files);
+    let configChanges: string[] = [];
+    if (key !== this.cleanSnapshot) {
+      configChanges = planRegister(layout, files, this.o.handler).map(
+        (c) => `${c.path}: ${c.purpose}`,
+      );
+      this.cleanSnapshot = configChanges.length === 0 ? key : undefined;
+    }
+    const missingArtifacts: string[] = [];
+    for (const a of artifacts) {
+      if (!(await exists(hostPath(this.o.hostRoot, a)))) missingArtifacts.push(a);
+    }
+    const cri = await criView(hostPath(this.o.hostRoot, layout.socket), this.o.handler.name);
+    return { layout, configChanges, missingArtifacts, cri };
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One CRI Status call, no retries: the next pass looks again. */
+export async function criView(socket: string, handler: string): Promise<CriView> {
+  let status;
+  try {
+    status = await criStatus(socket, { timeoutMs: CRI_TIMEOUT_MS });
+  } catch (err) {
+    return { state: "unreachable", reason: err instanceof Error ? err.message : String(err) };
+  }
+  if (!status.ready) {
+    const cond = status.conditions.find((c) => c.type === "RuntimeReady");
+    return {
+      state: "not-ready",
+      reason: `containerd on ${socket} answers but its runtime is not ready${cond ? `: ${`${cond.reason} ${cond.message}`.trim()}` : ""}.`,
+    };
+  }
+  return status.handlers.includes(handler)
+    ? { state: "live" }
+    : { state: "missing", handlers: status.handlers };
+}
+
+/**
+ * Restarts containerd so it loads the config that already registers the handler, then
+ * verifies the handler through the CRI. Under the host lock, like install. Throws an
+ * AgentError when the strategy is `none` (the agent may not restart containerd) or the
+ * handler is still missing afterwards.
+ */
+export async function restartForDrift(
+  o: InstallerOptions,
+  layout: ContainerdLayout,
+  log: Logger,
+): Promise<RestartResult> {
+  if (o.restart.strategy === "none") {
+    throw new AgentError(
+      `containerd runs without runtime handler "${o.handler.name}" although its config registers it, and --restart none forbids the restart that would load it.`,
+      ExitCode.Failure,
+    );
+  }
+  const wait = { attempts: o.verifyAttempts ?? 40, delayMs: o.verifyDelayMs ?? 250 };
+  return withHostLock(
+    o.hostRoot,
+    async () => {
+      // The same options as the installer's restart: strategy, unit, socket, config.
+      const r = await restartContainerd({
+        strategy: o.restart.strategy,
+        command: o.restart.command,
+        unit: o.restart.unit,
+        hostRoot: o.hostRoot,
+        socket: layout.socket,
+        distribution: layout.distribution,
+        configPath: layout.config,
+        wait,
+      });
+      log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
+      const check = await waitForHandler(hostPath(o.hostRoot, layout.socket), o.handler.name, wait);
+      if (!check.live) {
+        throw new AgentError(
+          `containerd was restarted, but ${check.reason.replace(/\.$/, "")}.`,
+          ExitCode.VerificationFailed,
+        );
+      }
+      return r;
+    },
+    { timeoutMs: o.lockTimeoutMs ?? 60_000, stateDir: o.stateDir, logger: log },
+  );
+}
