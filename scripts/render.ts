@@ -40,6 +40,13 @@ const CRD_MODEL_PACKAGES: Record<string, string> = {
   "monitoring.coreos.com": "@kubernetes-models/prometheus-operator",
 };
 
+/**
+ * The digest docker-build reports once it pushed the agent image (`agentImage.build`). Offline
+ * nothing is built or pushed, so the DaemonSets get this marked placeholder; `pulumi up` pins the
+ * real digest.
+ */
+export const OFFLINE_IMAGE_DIGEST = `sha256:${"0".repeat(64)}`;
+
 export class UsageError extends Error {}
 export class RenderError extends Error {}
 
@@ -208,7 +215,7 @@ export async function runProgram(
     {
       newResource: (args) => {
         registered.push({ type: args.type, inputs: args.inputs });
-        return { id: `${args.name}-id`, state: args.inputs };
+        return { id: `${args.name}-id`, state: { ...args.inputs, ...offlineOutputs(args) } };
       },
       call: (args) => args.inputs,
     },
@@ -232,6 +239,19 @@ export async function runProgram(
   return registered
     .filter((resource) => resource.type.startsWith("kubernetes:"))
     .map((resource) => toManifest(resource.inputs));
+}
+
+/** Outputs a provider would compute, where the program needs them: docker-build's pushed digest. */
+function offlineOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unknown> {
+  if (args.type !== "docker-build:index:Image") {
+    return {};
+  }
+  const tags = (args.inputs.tags as string[] | undefined) ?? [];
+  return {
+    digest: OFFLINE_IMAGE_DIGEST,
+    ref: tags.length > 0 ? `${tags[0]}@${OFFLINE_IMAGE_DIGEST}` : "",
+    contextHash: "",
+  };
 }
 
 /** A registered object's inputs as a manifest: apiVersion/kind/metadata first, secrets redacted. */
@@ -425,6 +445,11 @@ export async function main(argv: string[]): Promise<number> {
     const files = manifests.map((manifest, i) => ({ file: fileName(i, manifest), manifest }));
     const problems = await validateManifests(files);
     console.log(table(files));
+    if (manifests.some((manifest) => JSON.stringify(manifest).includes(OFFLINE_IMAGE_DIGEST))) {
+      console.log(
+        `The agent image is built and pushed by pulumi up (agentImage.build); its digest here, ${OFFLINE_IMAGE_DIGEST.slice(0, 15)}..., is a placeholder.`,
+      );
+    }
     if (problems.length > 0) {
       return report(problems, "", " nothing written.");
     }
