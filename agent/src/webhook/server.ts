@@ -1,0 +1,393 @@
+/**
+ * The HTTPS server of `vnode-agent webhook`: AdmissionReview v1 on `POST /mutate`,
+ * `/mutate/<mode>` and `/validate`, health on `GET /healthz` and `/readyz`, all on one TLS port.
+ * Bad requests get a 4xx with a one-line reason, never a crash. The certificate and key are
+ * re-read every few seconds and swapped in when they change (a Secret rotation swaps kubelet's
+ * `..data` symlink, so both files change at once), without a restart.
+ */
+import { createHash, X509Certificate } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import * as https from "node:https";
+import type { AddressInfo } from "node:net";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { WEBHOOK_HTTPS } from "../../../components/contract";
+import { ENFORCED_MODES, type EnforcementRules } from "../../../components/enforcement/rules";
+import { mutatePath } from "../../../components/enforcement/webhookRoutes";
+import { AgentError, ExitCode } from "../errors";
+import { type ListenAddress, parseListen } from "../health";
+import {
+  type AdmissionReviewResponse,
+  compilePolicy,
+  mutate,
+  parseAdmissionReview,
+  ReviewError,
+  validate,
+} from "./policy";
+
+/** The logging the server does; a pino logger fits. */
+export interface WebhookLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+const silent: WebhookLog = { info() {}, warn() {}, debug() {} };
+
+export interface WebhookServerOptions {
+  /** `--listen` as given, or already parsed. */
+  listen: string | ListenAddress;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  rules: EnforcementRules;
+  /**
+   * Largest request body accepted. A pod may be up to etcd's 1.5 MiB, and the review wraps it,
+   * so the default is 3 MiB; larger bodies get a 413.
+   */
+  maxBodyBytes?: number;
+  /** How often the certificate files are checked for a change. Default 5 s. */
+  reloadIntervalMs?: number;
+  log?: WebhookLog;
+}
+
+export const WEBHOOK_DEFAULTS = {
+  maxBodyBytes: 3 * 1024 * 1024,
+  reloadIntervalMs: 5000,
+} as const;
+
+export interface WebhookServer {
+  address: { host: string; port: number };
+  /** Base URL, for tests and logs. */
+  url: string;
+  /** SHA-256 fingerprint of the certificate served to new connections. */
+  fingerprint(): string;
+  /** Checks the files now; resolves true when a new certificate was swapped in. */
+  reload(): Promise<boolean>;
+  /** Makes /readyz answer 503 (shutdown in progress) so the Service drains this replica. */
+  setNotReady(reason: string): void;
+  /**
+   * Stops accepting connections and the reload timer; requests in flight may finish for
+   * `graceMs` (default 0), then every connection is dropped. Resolves when closed.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+  hash: string;
+  fingerprint: string;
+  notAfter: string;
+}
+
+/** Reads and checks the pair; throws an Error naming the flag and file at fault. */
+async function loadTls(certFile: string, keyFile: string): Promise<TlsMaterial> {
+  const read = async (flag: string, file: string) => {
+    try {
+      return await readFile(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      throw new Error(`${flag} ${file}: cannot read (${code}).`);
+    }
+  };
+  const [cert, key] = await Promise.all([
+    read("--tls-cert-file", certFile),
+    read("--tls-key-file", keyFile),
+  ]);
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch (err) {
+    throw new Error(
+      `--tls-cert-file ${certFile}: not a PEM certificate (${(err as Error).message}).`,
+    );
+  }
+  try {
+    // Also proves that the key matches the certificate.
+    tls.createSecureContext({ cert, key });
+  } catch (err) {
+    throw new Error(
+      `--tls-cert-file ${certFile} and --tls-key-file ${keyFile} are not a usable certificate and key pair (${(err as Error).message}).`,
+    );
+  }
+  return {
+    cert,
+    key,
+    hash: createHash("sha256").update(cert).update("\0").update(key).digest("hex"),
+    fingerprint: x509.fingerprint256,
+    notAfter: new Date(x509.validTo).toISOString(),
+  };
+}
+
+type Route = { kind: "mutate"; cls: string } | { kind: "validate" } | { kind: "health" };
+
+function routesOf(rules: EnforcementRules): Map<string, Route> {
+  const routes = new Map<string, Route>([
+    [WEBHOOK_HTTPS.mutate, { kind: "mutate", cls: rules.classes[rules.defaultMode] as string }],
+    [WEBHOOK_HTTPS.validate, { kind: "validate" }],
+    [WEBHOOK_HTTPS.healthz, { kind: "health" }],
+    [WEBHOOK_HTTPS.readyz, { kind: "health" }],
+  ]);
+  for (const mode of ENFORCED_MODES) {
+    const cls = rules.classes[mode];
+    if (cls !== undefined) routes.set(mutatePath(mode), { kind: "mutate", cls });
+  }
+  return routes;
+}
+
+/** Starts the server; rejects with an AgentError naming the flag when TLS or --listen is bad. */
+export async function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
+  const listen = typeof opts.listen === "string" ? parseListen(opts.listen) : opts.listen;
+  const log = opts.log ?? silent;
+  const maxBody = opts.maxBodyBytes ?? WEBHOOK_DEFAULTS.maxBodyBytes;
+  const policy = compilePolicy(opts.rules);
+  const routes = routesOf(opts.rules);
+  const known = [...routes.keys()].join(", ");
+  let notReady: string | undefined;
+
+  let material: TlsMaterial;
+  try {
+    material = await loadTls(opts.tlsCertFile, opts.tlsKeyFile);
+  } catch (err) {
+    throw new AgentError((err as Error).message, ExitCode.BadInput);
+  }
+
+  const server = https.createServer({
+    cert: material.cert,
+    key: material.key,
+    minVersion: "TLSv1.2",
+    // The API server keeps connections to webhooks open and reuses them; close idle ones only
+    // well after its own idle timeout (90 s) so it never writes to a socket we just closed.
+    keepAliveTimeout: 120_000,
+    // A client that trickles its headers or body cannot hold a connection for long.
+    headersTimeout: 15_000,
+    requestTimeout: 30_000,
+  });
+  server.keepAliveTimeout = 120_000;
+
+  const text = (
+    res: ServerResponse,
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+  ) => {
+    res.writeHead(status, {
+      "content-type": "text/plain; charset=utf-8",
+      "cache-control": "no-store",
+      ...headers,
+    });
+    res.end(`${body}\n`);
+  };
+
+  const handleReview = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Extract<Route, { kind: "mutate" | "validate" }>,
+    body: Buffer,
+  ) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString("utf8"));
+    } catch (err) {
+      return text(res, 400, `malformed JSON body: ${(err as Error).message}`);
+    }
+    let out: AdmissionReviewResponse;
+    try {
+      const review = parseAdmissionReview(parsed);
+      out = route.kind === "mutate" ? mutate(review, route.cls, policy) : validate(review, policy);
+      const r = review.request;
+      if (!out.response.allowed) {
+        log.info(
+          {
+            uid: r.uid,
+            namespace: r.namespace,
+            path: req.url,
+            reason: out.response.status?.message,
+          },
+          "pod denied",
+        );
+      } else if (out.response.patch) {
+        log.debug(
+          { uid: r.uid, namespace: r.namespace, runtimeClass: (route as { cls: string }).cls },
+          "pod mutated",
+        );
+      }
+    } catch (err) {
+      if (err instanceof ReviewError) return text(res, 400, err.message);
+      throw err;
+    }
+    const json = JSON.stringify(out);
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(json)),
+    });
+    res.end(json);
+  };
+
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const pathname = (req.url ?? "/").split("?")[0];
+    const route = routes.get(pathname);
+    if (route === undefined) {
+      const mode = pathname.startsWith(`${WEBHOOK_HTTPS.mutate}/`)
+        ? pathname.slice(WEBHOOK_HTTPS.mutate.length + 1)
+        : undefined;
+      const why =
+        mode !== undefined && (ENFORCED_MODES as readonly string[]).includes(mode)
+          ? `no RuntimeClass is configured for mode ${mode} (--class ${mode}=NAME)`
+          : `not found`;
+      return text(res, 404, `${why}: ${pathname}; served paths: ${known}`);
+    }
+    if (route.kind === "health") {
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        return text(res, 405, `method ${req.method} not allowed on ${pathname}`, {
+          allow: "GET, HEAD",
+        });
+      }
+      if (pathname === WEBHOOK_HTTPS.readyz && notReady !== undefined) {
+        return text(res, 503, notReady);
+      }
+      return text(res, 200, "ok");
+    }
+    if (req.method !== "POST") {
+      return text(res, 405, `method ${req.method} not allowed on ${pathname}; use POST`, {
+        allow: "POST",
+      });
+    }
+    const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+    if (type !== "application/json") {
+      return text(
+        res,
+        400,
+        `content-type must be application/json; got ${JSON.stringify(req.headers["content-type"] ?? "")}`,
+      );
+    }
+    const tooLarge = () =>
+      // Stop reading: the connection closes after this answer, the rest of the body is dropped.
+      text(res, 413, `request body exceeds the limit of ${maxBody} bytes`, { connection: "close" });
+    const declared = Number(req.headers["content-length"] ?? NaN);
+    if (declared > maxBody) return tooLarge();
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let rejected = false;
+    req.on("data", (chunk: Buffer) => {
+      if (rejected) return;
+      size += chunk.length;
+      if (size > maxBody) {
+        rejected = true;
+        chunks.length = 0;
+        tooLarge();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (rejected) return;
+      try {
+        handleReview(req, res, route, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      } catch (err) {
+        // A bug, not a bad request: say so and keep serving.
+        log.warn({ path: pathname, reason: (err as Error).stack }, "review failed");
+        if (!res.headersSent) text(res, 500, `internal error: ${(err as Error).message}`);
+      }
+    });
+    req.on("error", () => {
+      /* the client went away; nothing to answer */
+    });
+  });
+  // A TLS or parser error on one connection (a port scanner, a plain-HTTP client) must not crash
+  // the process; the connection is dropped.
+  server.on("tlsClientError", (err, socket) => {
+    log.debug({ reason: err.message }, "TLS handshake failed");
+    socket.destroy();
+  });
+  server.on("clientError", (err, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    else socket.destroy();
+    log.debug({ reason: err.message }, "bad HTTP request");
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        new AgentError(
+          `--listen ${formatListen(listen)}: cannot listen (${err.code ?? err.message}).`,
+          ExitCode.Failure,
+        ),
+      ),
+    );
+    server.listen(listen.port, listen.host, () => resolve());
+  });
+
+  let reloading: Promise<boolean> | undefined;
+  const reload = (): Promise<boolean> => {
+    reloading ??= (async () => {
+      try {
+        const next = await loadTls(opts.tlsCertFile, opts.tlsKeyFile);
+        if (next.hash === material.hash) return false;
+        server.setSecureContext({ cert: next.cert, key: next.key, minVersion: "TLSv1.2" });
+        log.info(
+          {
+            fingerprint: next.fingerprint,
+            previous: material.fingerprint,
+            notAfter: next.notAfter,
+          },
+          "certificate reloaded",
+        );
+        material = next;
+        return true;
+      } catch (err) {
+        // Mid-rotation (new cert, old key) or a broken Secret: keep serving the old pair, retry.
+        log.warn(
+          { reason: (err as Error).message },
+          "certificate not reloaded; serving the previous one",
+        );
+        return false;
+      } finally {
+        reloading = undefined;
+      }
+    })();
+    return reloading;
+  };
+  const timer = setInterval(
+    () => void reload(),
+    opts.reloadIntervalMs ?? WEBHOOK_DEFAULTS.reloadIntervalMs,
+  );
+  timer.unref();
+
+  const addr = server.address() as AddressInfo;
+  const urlHost = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  log.info(
+    {
+      host: addr.address,
+      port: addr.port,
+      fingerprint: material.fingerprint,
+      notAfter: material.notAfter,
+    },
+    "webhook listening",
+  );
+  return {
+    address: { host: addr.address, port: addr.port },
+    url: `https://${urlHost}:${addr.port}`,
+    fingerprint: () => material.fingerprint,
+    reload,
+    setNotReady(reason: string) {
+      notReady = reason;
+    },
+    close: (graceMs = 0) =>
+      new Promise<void>((resolve, reject) => {
+        clearInterval(timer);
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeIdleConnections();
+        const force = setTimeout(() => server.closeAllConnections(), graceMs);
+        force.unref();
+        server.once("close", () => clearTimeout(force));
+      }),
+  };
+}
+
+function formatListen(listen: ListenAddress): string {
+  const host =
+    listen.host === undefined ? "" : net.isIPv6(listen.host) ? `[${listen.host}]` : listen.host;
+  return `"${host}:${listen.port}"`;
+}
