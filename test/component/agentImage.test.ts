@@ -246,6 +246,27 @@ test("without credentials the builder's own login is used: no registries", async
   });
 });
 
+test("registry coordinates may come from other resources (e.g. an ECR repository)", async () => {
+  await built("ecr", {
+    registry: {
+      address: pulumi.output("123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+      username: pulumi.output("AWS"),
+      password: pulumi.output("ecr-token-2c4f"),
+    },
+    repository: pulumi.output("vnode-agent"),
+    tag: "0.1.0",
+    cacheTo: pulumi.output("123456789012.dkr.ecr.eu-west-1.amazonaws.com/vnode-agent:cache"),
+  });
+  const image = recorder.one("ecr", IMAGE_TYPE);
+  expect(image.inputs.tags).toEqual([
+    "123456789012.dkr.ecr.eu-west-1.amazonaws.com/vnode-agent:0.1.0",
+  ]);
+  expect(containsSecret(image.inputs.registries)).toBe(true);
+  expect(containerImage("ecr")).toBe(
+    `123456789012.dkr.ecr.eu-west-1.amazonaws.com/vnode-agent:0.1.0@${mockImageDigest(image.inputs)}`,
+  );
+});
+
 test("new content under the same tag rolls the agents; an unchanged build does not", async () => {
   const base = { ...BUILD, tag: "0.1.0" };
   await built("roll-a", base);
