@@ -9,7 +9,14 @@
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { AGENT_DEFAULTS } from "../../components/contract";
-import { copyFileAtomic, errno, removeFile, removeTempLeftovers, sha256File } from "./fsAtomic";
+import {
+  copyFileAtomic,
+  errno,
+  removeFile,
+  removeTempLeftovers,
+  sha256File,
+  sha256FileComparing,
+} from "./fsAtomic";
 import { hostPath } from "./host";
 import {
   addArtifactIntent,
@@ -98,8 +105,8 @@ export function planArtifacts(
   return items;
 }
 
-/** The regular files of `payloadDir` (symlinks followed), sorted by name, with their hashes. */
-export async function readPayload(payloadDir: string): Promise<PayloadFile[]> {
+/** The regular files of `payloadDir` (symlinks followed), sorted by name, not yet hashed. */
+async function listPayload(payloadDir: string): Promise<Omit<PayloadFile, "sha256">[]> {
   let names: string[];
   try {
     names = (await fsp.readdir(payloadDir)).sort();
@@ -109,7 +116,7 @@ export async function readPayload(payloadDir: string): Promise<PayloadFile[]> {
     }
     throw err;
   }
-  const files: PayloadFile[] = [];
+  const files: Omit<PayloadFile, "sha256">[] = [];
   for (const name of names) {
     const source = path.join(payloadDir, name);
     const stat = await fsp.stat(source);
@@ -118,9 +125,18 @@ export async function readPayload(payloadDir: string): Promise<PayloadFile[]> {
         `--payload-dir ${payloadDir} contains ${name}, which is not a regular file; only files are installed.`,
       );
     }
-    files.push({ name, source, sha256: await sha256File(source), size: stat.size });
+    files.push({ name, source, size: stat.size });
   }
   if (files.length === 0) throw new Error(`--payload-dir ${payloadDir} has no files to install.`);
+  return files;
+}
+
+/** The regular files of `payloadDir` (symlinks followed), sorted by name, with their hashes. */
+export async function readPayload(payloadDir: string): Promise<PayloadFile[]> {
+  const files: PayloadFile[] = [];
+  for (const f of await listPayload(payloadDir)) {
+    files.push({ ...f, sha256: await sha256File(f.source) });
+  }
   return files;
 }
 
@@ -143,6 +159,46 @@ export async function inspectInstalled(
   return states;
 }
 
+/**
+ * Hashes one payload file and reads the state of its installed copy (host path `target`). An
+ * installed copy holding the same bytes has the same hash: one pass compares and hashes, and
+ * only a copy that differs is hashed on its own.
+ */
+async function hashAgainstInstalled(
+  hostRoot: string,
+  source: string,
+  target: string,
+): Promise<{ sha256: string; installed: InstalledState | null }> {
+  const full = hostPath(hostRoot, target);
+  let mode: number;
+  try {
+    mode = (await fsp.stat(full)).mode & 0o7777;
+  } catch (err) {
+    if (errno(err) !== "ENOENT") throw err;
+    return { sha256: await sha256File(source), installed: null };
+  }
+  let compared: { sha256: string; identical: boolean };
+  try {
+    compared = await sha256FileComparing(source, full);
+  } catch (err) {
+    // The installed copy vanished after the stat (sha256FileComparing opens it first).
+    if (errno(err) !== "ENOENT" || !(await missing(full))) throw err;
+    return { sha256: await sha256File(source), installed: null };
+  }
+  const installedSha = compared.identical ? compared.sha256 : await sha256File(full);
+  return { sha256: compared.sha256, installed: { sha256: installedSha, mode } };
+}
+
+async function missing(file: string): Promise<boolean> {
+  try {
+    await fsp.stat(file);
+    return false;
+  } catch (err) {
+    if (errno(err) === "ENOENT") return true;
+    throw err;
+  }
+}
+
 export interface ArtifactOptions {
   payloadDir: string;
   /** Host path. Defaults to `AGENT_DEFAULTS.installDir`. */
@@ -156,29 +212,41 @@ export async function planArtifactsOnHost(
   opts: ArtifactOptions,
 ): Promise<ArtifactPlanItem[]> {
   const installDir = opts.installDir ?? AGENT_DEFAULTS.installDir;
-  const payload = await readPayload(opts.payloadDir);
   const recorded = ledger?.artifacts ?? [];
-  const targets = [
-    ...payload.map((f) => path.posix.join(installDir, f.name)),
-    ...recorded.map((e) => e.path),
-  ];
-  return planArtifacts(payload, installDir, await inspectInstalled(hostRoot, targets), recorded);
+  const payload: PayloadFile[] = [];
+  const current = new Map<string, InstalledState | null>();
+  for (const f of await listPayload(opts.payloadDir)) {
+    const target = path.posix.join(installDir, f.name);
+    const { sha256, installed } = await hashAgainstInstalled(hostRoot, f.source, target);
+    payload.push({ ...f, sha256 });
+    current.set(target, installed);
+  }
+  const others = recorded.map((e) => e.path).filter((p) => !current.has(p));
+  for (const [target, state] of await inspectInstalled(hostRoot, others)) {
+    current.set(target, state);
+  }
+  return planArtifacts(payload, installDir, current, recorded);
 }
 
 /**
  * Installs the payload per {@link planArtifacts}: each copy is recorded in the ledger (saved)
  * before it happens, verified by sha256 after, then marked done. Files dropped from the
  * payload are removed. Run under the host lock. Returns the new ledger and the plan it ran.
+ *
+ * `planned` is the result of {@link planArtifactsOnHost} for the same options, computed under
+ * the same hold of the host lock (install plans first to report it): it saves hashing the
+ * payload and the install dir a second time. Without it, the plan is made here.
  */
 export async function installArtifacts(
   loc: LedgerLocation,
   ledger: Ledger,
   opts: ArtifactOptions,
+  planned?: readonly ArtifactPlanItem[],
 ): Promise<{ ledger: Ledger; plan: ArtifactPlanItem[] }> {
   const installDir = opts.installDir ?? AGENT_DEFAULTS.installDir;
   // Under the host lock any temp file in our install dir is a killed run's leftover.
   await removeTempLeftovers(hostPath(loc.hostRoot, installDir));
-  const plan = await planArtifactsOnHost(loc.hostRoot, ledger, opts);
+  const plan = planned ? [...planned] : await planArtifactsOnHost(loc.hostRoot, ledger, opts);
   for (const item of plan) {
     const entry = findArtifact(ledger, item.target);
     if (item.action === "unchanged") {

@@ -98,6 +98,46 @@ export async function writeFileAtomic(
 }
 
 /**
+ * Hex sha256 of `file`, and whether `other` holds exactly the same bytes, in one pass over
+ * both: checking an installed copy against its source costs one hash, not two (comparing is
+ * a fraction of the cost of hashing, and byte equality is a stronger check than equal hashes).
+ * A missing `other` throws ENOENT, like a missing `file`.
+ */
+export async function sha256FileComparing(
+  file: string,
+  other: string,
+): Promise<{ sha256: string; identical: boolean }> {
+  const hash = createHash("sha256");
+  const handle = await fsp.open(other, "r");
+  let identical = true;
+  try {
+    const theirs = Buffer.allocUnsafe(CHUNK_BYTES);
+    await forEachChunk(file, async (chunk) => {
+      hash.update(chunk);
+      if (!identical) return;
+      const n = await readFully(handle, theirs, chunk.length);
+      identical = n === chunk.length && theirs.subarray(0, n).equals(chunk);
+    });
+    // Same prefix: `other` must end where `file` ends.
+    if (identical) identical = (await handle.read(theirs, 0, 1, null)).bytesRead === 0;
+  } finally {
+    await handle.close();
+  }
+  return { sha256: hash.digest("hex"), identical };
+}
+
+/** Reads up to `length` bytes into `buf`; fewer only at the end of the file. */
+async function readFully(handle: fsp.FileHandle, buf: Buffer, length: number): Promise<number> {
+  let n = 0;
+  while (n < length) {
+    const { bytesRead } = await handle.read(buf, n, length - n, null);
+    if (bytesRead === 0) break;
+    n += bytesRead;
+  }
+  return n;
+}
+
+/**
  * Copies `src` to `dest` atomically (streamed, so large binaries do not sit in memory) and
  * returns the sha256 of the bytes written. Same mode/owner rules as {@link writeFileAtomic}.
  */

@@ -18,7 +18,7 @@ import { type ConfigVersion, type HandlerSpec, readConfigVersion } from "./conta
 import { effectiveConfig, mainConfigText, registeredHandler } from "./containerd/effective";
 import { type ContainerdLayout, type DetectOptions, detectLayout } from "./containerd/layout";
 import { type FileChange, planRegister, planUnregister } from "./containerd/plan";
-import { type RestartResult, type RestartStrategy, restartContainerd } from "./containerd/restart";
+import type { RestartResult, RestartStrategy } from "./containerd/restart";
 import type { FileSnapshot } from "./containerd/imports";
 import { collectConfigFiles, hostFiles } from "./containerd/snapshot";
 import { criStatus, criVersion, type CriVersion, waitForHandler } from "./cri";
@@ -211,6 +211,9 @@ export interface InstallResult {
 }
 
 async function restart(o: InstallerOptions, layout: ContainerdLayout): Promise<RestartResult> {
+  // Loaded on first restart: a no-op run never needs the restart strategies (nor the D-Bus
+  // client behind the systemd one).
+  const { restartContainerd } = await import("./containerd/restart");
   return restartContainerd({
     strategy: o.restart.strategy,
     command: o.restart.command,
@@ -257,10 +260,13 @@ export async function install(o: InstallerOptions, log: Logger): Promise<Install
       }
       for (const c of p.changes) ledger = await applyChange(o, ledger, c);
       if (o.payloadDir !== undefined) {
-        ({ ledger } = await installArtifacts(loc(o), ledger, {
-          payloadDir: o.payloadDir,
-          installDir: o.installDir,
-        }));
+        // The plan above hashed the payload and the install dir under this same lock hold.
+        ({ ledger } = await installArtifacts(
+          loc(o),
+          ledger,
+          { payloadDir: o.payloadDir, installDir: o.installDir },
+          p.artifacts,
+        ));
       }
       log.info({ phase: "write", durationMs: Date.now() - t0 }, "host files written");
 

@@ -213,6 +213,44 @@ describe("artifacts on a host root", () => {
     ]);
   });
 
+  it.each([
+    ["its last byte", (b: Buffer) => Buffer.concat([b.subarray(0, -1), Buffer.from([2])])],
+    ["a missing last byte", (b: Buffer) => b.subarray(0, -1)],
+    ["an extra byte", (b: Buffer) => Buffer.concat([b, Buffer.from([1])])],
+  ])(
+    "plans to replace an installed copy that differs from the payload in %s, with the copy's own hash",
+    async (_what, edit) => {
+      const big = Buffer.alloc(2 * 1024 * 1024 + 3, 1);
+      await fsp.writeFile(path.join(payload, "shim"), big);
+      const installed = edit(big);
+      await putHostFile(root, `${DIR}/shim`, installed, 0o755);
+      expect(await planArtifactsOnHost(root, null, { payloadDir: payload })).toEqual([
+        {
+          target: `${DIR}/shim`,
+          action: "replace",
+          source: path.join(payload, "shim"),
+          sha256: sha256(big),
+          currentSha256: sha256(installed),
+        },
+      ]);
+    },
+  );
+
+  it("copies by the plan it is given: a payload changed since planning fails the hash check", async () => {
+    await fsp.writeFile(path.join(payload, "a"), "planned");
+    const planned = await planArtifactsOnHost(root, null, { payloadDir: payload });
+    await fsp.writeFile(path.join(payload, "a"), "swapped");
+    await expect(
+      installArtifacts(loc(), newLedger(META), { payloadDir: payload }, planned),
+    ).rejects.toThrow(
+      `artifact ${DIR}/a has sha256 ${h("swapped")} after copying ${path.join(payload, "a")}, expected ${h("planned")} (copied ${h("swapped")}); the payload changed during install or the disk is faulty.`,
+    );
+    // The intent was saved before the copy, so a rerun knows the file is ours.
+    expect((await loadLedger(loc()))?.artifacts.map((a) => [a.path, a.state, a.sha256])).toEqual([
+      [`${DIR}/a`, "intent", h("planned")],
+    ]);
+  });
+
   it("removes a file a new payload no longer has", async () => {
     await fsp.writeFile(path.join(payload, "a"), "a");
     await fsp.writeFile(path.join(payload, "b"), "b");

@@ -9,6 +9,7 @@ import {
   removeTempLeftovers,
   sha256,
   sha256File,
+  sha256FileComparing,
   tempPathFor,
   writeFileAtomic,
 } from "../../agent/src/fsAtomic";
@@ -38,6 +39,46 @@ describe("sha256", () => {
     expect(await sha256File(f)).toBe(
       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
     );
+  });
+});
+
+describe("sha256FileComparing", () => {
+  // Over two read chunks (1 MiB each), so a difference after the first chunk is seen too.
+  const bytes = Buffer.alloc(2 * 1024 * 1024 + 3, 7);
+  const variant = (edit: (b: Buffer) => Buffer) => edit(Buffer.from(bytes));
+
+  it.each([
+    ["the same bytes", bytes, true],
+    ["a byte changed in the last chunk", variant((b) => ((b[b.length - 1] = 8), b)), false],
+    ["a byte changed in the first chunk", variant((b) => ((b[0] = 8), b)), false],
+    ["a prefix", bytes.subarray(0, bytes.length - 1), false],
+    ["one more byte", Buffer.concat([bytes, Buffer.from([7])]), false],
+    ["an empty file", Buffer.alloc(0), false],
+  ])("hashes the file and compares it with %s", async (_what, other, identical) => {
+    const a = path.join(dir, "a");
+    const b = path.join(dir, "b");
+    await fsp.writeFile(a, bytes);
+    await fsp.writeFile(b, other);
+    expect(await sha256FileComparing(a, b)).toEqual({ sha256: sha256(bytes), identical });
+  });
+
+  it("says two empty files are identical", async () => {
+    await fsp.writeFile(path.join(dir, "a"), "");
+    await fsp.writeFile(path.join(dir, "b"), "");
+    expect(await sha256FileComparing(path.join(dir, "a"), path.join(dir, "b"))).toEqual({
+      sha256: sha256(""),
+      identical: true,
+    });
+  });
+
+  it("throws ENOENT for a missing file on either side", async () => {
+    await fsp.writeFile(path.join(dir, "a"), "x");
+    await expect(
+      sha256FileComparing(path.join(dir, "a"), path.join(dir, "missing")),
+    ).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(
+      sha256FileComparing(path.join(dir, "missing"), path.join(dir, "a")),
+    ).rejects.toMatchObject({ code: "ENOENT" });
   });
 });
 
