@@ -1,0 +1,498 @@
+/**
+ * The daemon's pure decisions: durations, label patches, which repair a drift calls for, the
+ * containerd restart budget, whether SIGTERM means the node leaves the runtime, which pods
+ * still use it, and the `run` flags.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "../../components/contract";
+import {
+  daemonOptions,
+  kubeServerOf,
+  RUN_DEFAULTS,
+  type RunFlags,
+} from "../../agent/src/daemonOptions";
+import { formatDuration, parseDuration } from "../../agent/src/duration";
+import { AgentError, ExitCode } from "../../agent/src/errors";
+import type { InstallerOptions } from "../../agent/src/installer";
+import type { V1DaemonSet, V1Node, V1Pod } from "../../agent/src/kube";
+import {
+  describeDrift,
+  desiredLabels,
+  type DriftReport,
+  labelPatch,
+  repairFor,
+  RestartBudget,
+} from "../../agent/src/reconcile";
+import { isVNodeClass, nodeLeaving, podsUsingRuntime } from "../../agent/src/shutdown";
+
+function thrown(fn: () => unknown): AgentError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AgentError) return err;
+    throw err;
+  }
+  throw new Error("expected an AgentError");
+}
+
+describe("parseDuration", () => {
+  it.each([
+    ["30s", 30_000],
+    ["500ms", 500],
+    ["10m", 600_000],
+    ["1h", 3_600_000],
+    ["1m30s", 90_000],
+    ["1.5s", 1500],
+    [" 2s ", 2000],
+  ])("%s is %d ms", (text, ms) => {
+    expect(parseDuration("--interval", text)).toBe(ms);
+  });
+
+  it.each([
+    ["", "empty"],
+    ["30", 'cannot read "30"'],
+    ["5 s", 'cannot read "5 s"'],
+    ["-1s", 'cannot read "-1s"'],
+    ["1d", 'cannot read "1d"'],
+  ])("rejects %j naming the flag (%s)", (text, why) => {
+    const err = thrown(() => parseDuration("--interval", text));
+    expect(err.exitCode).toBe(ExitCode.BadInput);
+    expect(err.message).toBe(
+      `--interval must be a duration such as 500ms, 30s, 10m, 1h or 1m30s; got ${JSON.stringify(text)} (${why}).`,
+    );
+  });
+
+  it("enforces a minimum", () => {
+    expect(thrown(() => parseDuration("--interval", "50ms", 100)).message).toBe(
+      '--interval must be a duration such as 500ms, 30s, 10m, 1h or 1m30s; got "50ms" (at least 100ms).',
+    );
+    expect(parseDuration("--interval", "100ms", 100)).toBe(100);
+  });
+
+  it("formats durations for messages", () => {
+    expect([500, 1500, 30_000, 600_000, 3_600_000, 90_000].map(formatDuration)).toEqual([
+      "500ms",
+      "1.5s",
+      "30s",
+      "10m",
+      "1h",
+      "90s",
+    ]);
+  });
+});
+
+describe("labels", () => {
+  it("desired labels carry the state and the mode", () => {
+    expect(desiredLabels("ready", "per-pod")).toEqual({
+      [RUNTIME_LABEL]: "ready",
+      [ISOLATION_MODE_LABEL]: "per-pod",
+    });
+  });
+
+  it("patches only what differs and never touches other labels", () => {
+    const current = { "kubernetes.io/os": "linux", [RUNTIME_LABEL]: "installing" };
+    expect(labelPatch(current, desiredLabels("ready", "per-namespace"))).toEqual({
+      [RUNTIME_LABEL]: "ready",
+      [ISOLATION_MODE_LABEL]: "per-namespace",
+    });
+    expect(
+      labelPatch(
+        { ...current, [RUNTIME_LABEL]: "ready", [ISOLATION_MODE_LABEL]: "per-namespace" },
+        desiredLabels("ready", "per-namespace"),
+      ),
+    ).toBeNull();
+    expect(labelPatch(undefined, { [RUNTIME_LABEL]: "failed" })).toEqual({
+      [RUNTIME_LABEL]: "failed",
+    });
+  });
+
+  it("removes only labels that are there", () => {
+    const remove = { [RUNTIME_LABEL]: null, [ISOLATION_MODE_LABEL]: null };
+    expect(labelPatch({ [RUNTIME_LABEL]: "ready" }, remove)).toEqual({ [RUNTIME_LABEL]: null });
+    expect(labelPatch({ other: "x" }, remove)).toBeNull();
+  });
+});
+
+describe("repairFor", () => {
+  const report = (over: Partial<DriftReport>): DriftReport => ({
+    configChanges: [],
+    missingArtifacts: [],
+    cri: { state: "live" },
+    ...over,
+  });
+  const changed = ["/etc/containerd/config.toml: add runtime handler"];
+
+  it.each<[string, Partial<DriftReport>, string]>([
+    ["everything in place", {}, "none"],
+    ["config lost the handler, containerd still has it", { configChanges: changed }, "install"],
+    [
+      "config and CRI lost it",
+      { configChanges: changed, cri: { state: "missing", handlers: ["runc"] } },
+      "install",
+    ],
+    ["a payload file is gone", { missingArtifacts: ["/opt/vnode/bin/shim"] }, "install"],
+    [
+      "config right, containerd stale",
+      { cri: { state: "missing", handlers: ["runc"] } },
+      "restart",
+    ],
+    [
+      "containerd down while the config drifted",
+      { configChanges: changed, cri: { state: "unreachable", reason: "ECONNREFUSED" } },
+      "wait",
+    ],
+    ["containerd not ready", { cri: { state: "not-ready", reason: "starting" } }, "wait"],
+  ])("%s: %s", (_what, over, action) => {
+    expect(repairFor(report(over))).toBe(action);
+  });
+
+  it("describes the drift in one sentence", () => {
+    expect(
+      describeDrift(
+        report({
+          configChanges: changed,
+          missingArtifacts: ["/opt/vnode/bin/a", "/opt/vnode/bin/b"],
+          cri: { state: "missing", handlers: [] },
+        }),
+        "vnode",
+      ),
+    ).toBe(
+      'containerd\'s config lost runtime handler "vnode" (/etc/containerd/config.toml: add runtime handler); payload files are missing: /opt/vnode/bin/a, /opt/vnode/bin/b; the CRI does not report handler "vnode" (it reports none).',
+    );
+    expect(describeDrift(report({}), "vnode")).toBe("no drift.");
+  });
+});
+
+describe("RestartBudget", () => {
+  it("allows max restarts per window, then refills as they age out", () => {
+    const b = new RestartBudget(3, 600_000);
+    expect(b.allows(0)).toBe(true);
+    b.record(0);
+    b.record(100_000);
+    expect(b.allows(100_000)).toBe(true);
+    b.record(200_000);
+    expect(b.used(200_000)).toBe(3);
+    expect(b.allows(200_000)).toBe(false);
+    expect(b.nextAllowedAt(200_000)).toBe(600_000);
+    expect(b.allows(599_999)).toBe(false);
+    expect(b.allows(600_000)).toBe(true);
+    expect(b.used(600_000)).toBe(2);
+    expect(b.nextAllowedAt(600_000)).toBe(600_000);
+  });
+
+  it("a budget of 0 never allows a restart", () => {
+    const b = new RestartBudget(0, 1000);
+    expect(b.allows(0)).toBe(false);
+    expect(b.nextAllowedAt(0)).toBe(Infinity);
+  });
+
+  it("rejects a nonsensical budget", () => {
+    expect(() => new RestartBudget(-1, 1000)).toThrow(
+      "restart budget max must be an integer >= 0; got -1.",
+    );
+    expect(() => new RestartBudget(3, 0)).toThrow("restart budget window must be > 0 ms; got 0.");
+  });
+});
+
+describe("nodeLeaving", () => {
+  const node = (labels: Record<string, string>): V1Node => ({
+    metadata: { name: "n1", labels },
+  });
+  const ds = (
+    spec: NonNullable<NonNullable<V1DaemonSet["spec"]>["template"]["spec"]>,
+    deleting = false,
+  ): V1DaemonSet => ({
+    metadata: {
+      name: "agent",
+      namespace: "vnode",
+      ...(deleting ? { deletionTimestamp: new Date(0) } : {}),
+    },
+    spec: { selector: {}, template: { spec } },
+  });
+  const containers = [{ name: "agent" }];
+
+  it("a deleted DaemonSet means leaving", () => {
+    expect(nodeLeaving(null, node({}), "vnode/agent")).toEqual({
+      leaving: true,
+      reason: "DaemonSet vnode/agent no longer exists.",
+    });
+  });
+
+  it("a DaemonSet being deleted means leaving", () => {
+    expect(nodeLeaving(ds({ containers }, true), node({}), "vnode/agent")).toEqual({
+      leaving: true,
+      reason: "DaemonSet vnode/agent is being deleted.",
+    });
+  });
+
+  it("a DaemonSet still selecting the node is a rolling update", () => {
+    const v = nodeLeaving(
+      ds({ containers, nodeSelector: { pool: "sandbox" } }),
+      node({ pool: "sandbox", other: "x" }),
+      "vnode/agent",
+    );
+    expect(v).toEqual({
+      leaving: false,
+      reason:
+        "DaemonSet vnode/agent still selects node n1: a rolling update or a pod restart, so the runtime stays installed.",
+    });
+  });
+
+  it("a nodeSelector the node no longer matches means leaving", () => {
+    const sel = ds({ containers, nodeSelector: { pool: "sandbox" } });
+    expect(nodeLeaving(sel, node({ pool: "general" }), "vnode/agent")).toEqual({
+      leaving: true,
+      reason:
+        "DaemonSet vnode/agent no longer selects node n1: its nodeSelector wants pool=sandbox, the node has pool=general.",
+    });
+    expect(nodeLeaving(sel, node({}), "vnode/agent").reason).toBe(
+      "DaemonSet vnode/agent no longer selects node n1: its nodeSelector wants pool=sandbox, the node has no label pool.",
+    );
+  });
+
+  describe("required node affinity", () => {
+    const withTerms = (...nodeSelectorTerms: object[]) =>
+      ds({
+        containers,
+        affinity: {
+          nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms } },
+        },
+      });
+    const leaves = (d: V1DaemonSet, labels: Record<string, string>) =>
+      nodeLeaving(d, node(labels), "vnode/agent").leaving;
+
+    it.each<[string, object, Record<string, string>, boolean]>([
+      ["In matches", { key: "pool", operator: "In", values: ["a", "b"] }, { pool: "b" }, false],
+      ["In misses", { key: "pool", operator: "In", values: ["a"] }, { pool: "b" }, true],
+      ["In on a missing label", { key: "pool", operator: "In", values: ["a"] }, {}, true],
+      ["NotIn holds", { key: "pool", operator: "NotIn", values: ["a"] }, { pool: "b" }, false],
+      ["NotIn on a missing label", { key: "pool", operator: "NotIn", values: ["a"] }, {}, false],
+      ["NotIn fails", { key: "pool", operator: "NotIn", values: ["a"] }, { pool: "a" }, true],
+      ["Exists", { key: "gpu", operator: "Exists" }, { gpu: "" }, false],
+      ["Exists fails", { key: "gpu", operator: "Exists" }, {}, true],
+      ["DoesNotExist", { key: "gpu", operator: "DoesNotExist" }, {}, false],
+      ["DoesNotExist fails", { key: "gpu", operator: "DoesNotExist" }, { gpu: "1" }, true],
+      ["Gt", { key: "gen", operator: "Gt", values: ["5"] }, { gen: "6" }, false],
+      ["Gt fails", { key: "gen", operator: "Gt", values: ["5"] }, { gen: "5" }, true],
+      ["Lt", { key: "gen", operator: "Lt", values: ["5"] }, { gen: "4" }, false],
+      ["Lt on a non-integer", { key: "gen", operator: "Lt", values: ["5"] }, { gen: "x" }, true],
+    ])("%s", (_what, expr, labels, leaving) => {
+      expect(leaves(withTerms({ matchExpressions: [expr] }), labels)).toBe(leaving);
+    });
+
+    it("terms are ORed, expressions ANDed, an empty term matches nothing", () => {
+      const d = withTerms(
+        {},
+        {
+          matchExpressions: [
+            { key: "pool", operator: "In", values: ["sandbox"] },
+            { key: "zone", operator: "Exists" },
+          ],
+        },
+        { matchFields: [{ key: "metadata.name", operator: "In", values: ["n1"] }] },
+      );
+      expect(leaves(d, { pool: "sandbox", zone: "a" })).toBe(false);
+      expect(leaves(d, {})).toBe(false); // by name
+      expect(leaves(withTerms({}), { pool: "sandbox" })).toBe(true);
+      expect(
+        leaves(
+          withTerms({
+            matchExpressions: [
+              { key: "pool", operator: "In", values: ["sandbox"] },
+              { key: "zone", operator: "Exists" },
+            ],
+          }),
+          { pool: "sandbox" },
+        ),
+      ).toBe(true);
+      expect(
+        nodeLeaving(
+          withTerms({ matchFields: [{ key: "metadata.name", operator: "NotIn", values: ["n1"] }] }),
+          node({}),
+          "vnode/agent",
+        ),
+      ).toEqual({
+        leaving: true,
+        reason:
+          "DaemonSet vnode/agent no longer selects node n1: no term of its required node affinity matches the node.",
+      });
+    });
+  });
+});
+
+describe("pods using the runtime", () => {
+  const pod = (ns: string, name: string, runtimeClassName?: string, phase = "Running"): V1Pod => ({
+    metadata: { namespace: ns, name },
+    spec: { containers: [{ name: "c" }], ...(runtimeClassName ? { runtimeClassName } : {}) },
+    status: { phase },
+  });
+
+  it("recognises the handler's classes by name by default", () => {
+    expect(
+      ["vnode", "vnode-per-pod", "vnodex", "runc", undefined].map((c) =>
+        isVNodeClass(c, "vnode", null),
+      ),
+    ).toEqual([true, true, false, false, false]);
+  });
+
+  it("uses exactly --runtime-classes when given", () => {
+    expect(["sandboxed", "vnode"].map((c) => isVNodeClass(c, "vnode", ["sandboxed"]))).toEqual([
+      true,
+      false,
+    ]);
+  });
+
+  it("lists unfinished pods on a vNode class, sorted", () => {
+    const pods = [
+      pod("b", "build", "vnode"),
+      pod("a", "web"),
+      pod("a", "job", "vnode-per-pod", "Succeeded"),
+      pod("a", "crashed", "vnode", "Failed"),
+      pod("a", "pending", "vnode-per-pod", "Pending"),
+    ];
+    expect(podsUsingRuntime(pods, "vnode", null)).toEqual(["a/pending", "b/build"]);
+  });
+});
+
+describe("run flags", () => {
+  const installer = { handler: { name: "vnode" } } as InstallerOptions;
+  const flags = (over: Partial<RunFlags> = {}): RunFlags => ({ ...RUN_DEFAULTS, ...over });
+  const env = { NODE_NAME: "n1", POD_NAMESPACE: "vnode-system" };
+
+  it("has the documented defaults", () => {
+    const o = daemonOptions(flags({ daemonset: "vnode-agent" }), env, installer);
+    expect({ ...o, installer: undefined }).toEqual({
+      node: "n1",
+      installer: undefined,
+      listen: { host: undefined, port: 8090 },
+      intervalMs: 30_000,
+      daemonSet: { namespace: "vnode-system", name: "vnode-agent" },
+      runtimeClasses: null,
+      managerCommand: null,
+      forceUninstall: false,
+      maxRestarts: 3,
+      restartWindowMs: 600_000,
+      uninstallPodWaitMs: 30_000,
+    });
+  });
+
+  it("reads every flag", () => {
+    const o = daemonOptions(
+      flags({
+        listen: "127.0.0.1:9000",
+        interval: "1s",
+        daemonset: "ds",
+        namespace: "other",
+        runtimeClasses: "vnode, vnode-per-pod,",
+        managerCommand: " /opt/vnode/bin/manager ",
+        forceUninstall: true,
+        maxRestarts: "0",
+        restartWindow: "1h",
+        uninstallPodWait: "0s",
+      }),
+      env,
+      installer,
+    );
+    expect({ ...o, installer: undefined }).toEqual({
+      node: "n1",
+      installer: undefined,
+      listen: { host: "127.0.0.1", port: 9000 },
+      intervalMs: 1000,
+      daemonSet: { namespace: "other", name: "ds" },
+      runtimeClasses: ["vnode", "vnode-per-pod"],
+      managerCommand: "/opt/vnode/bin/manager",
+      forceUninstall: true,
+      maxRestarts: 0,
+      restartWindowMs: 3_600_000,
+      uninstallPodWaitMs: 0,
+    });
+  });
+
+  it.each<[string, Partial<RunFlags>, Record<string, string>, string]>([
+    [
+      "no node name",
+      {},
+      {},
+      "NODE_NAME must name the node the agent runs on (the DaemonSet sets it from spec.nodeName); it is unset.",
+    ],
+    [
+      "--daemonset without a namespace",
+      { daemonset: "ds" },
+      { NODE_NAME: "n1" },
+      "--daemonset ds needs its namespace: --namespace NAME or POD_NAMESPACE.",
+    ],
+    [
+      "--max-restarts",
+      { maxRestarts: "three" },
+      env,
+      '--max-restarts must be an integer >= 0; got "three".',
+    ],
+    [
+      "--max-restarts negative",
+      { maxRestarts: "-1" },
+      env,
+      '--max-restarts must be an integer >= 0; got "-1".',
+    ],
+    [
+      "--runtime-classes empty",
+      { runtimeClasses: " , " },
+      env,
+      "--runtime-classes must list at least one RuntimeClass name.",
+    ],
+    [
+      "--manager-command empty",
+      { managerCommand: "  " },
+      env,
+      "--manager-command must not be empty.",
+    ],
+    [
+      "--interval too short",
+      { interval: "10ms" },
+      env,
+      '--interval must be a duration such as 500ms, 30s, 10m, 1h or 1m30s; got "10ms" (at least 100ms).',
+    ],
+    [
+      "--listen",
+      { listen: "8090" },
+      env,
+      '--listen must be ":PORT", "HOST:PORT" or "[IPV6]:PORT" with PORT 0-65535; got "8090" (expected one colon between host and port, IPv6 hosts in brackets).',
+    ],
+  ])("rejects %s, naming it", (_what, over, e, message) => {
+    const err = thrown(() => daemonOptions(flags(over), e, installer));
+    expect(err.exitCode).toBe(ExitCode.BadInput);
+    expect(err.message).toBe(message);
+  });
+
+  it("points the client at --kube-api-server with the token file's token", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-token-"));
+    try {
+      const tokenFile = path.join(dir, "token");
+      fs.writeFileSync(tokenFile, "s3cret\n");
+      expect(kubeServerOf(flags())).toBeUndefined();
+      expect(kubeServerOf(flags({ kubeApiServer: "https://10.0.0.1:6443" }))).toEqual({
+        url: "https://10.0.0.1:6443",
+      });
+      expect(
+        kubeServerOf(flags({ kubeApiServer: "http://127.0.0.1:1", kubeTokenFile: tokenFile })),
+      ).toEqual({
+        url: "http://127.0.0.1:1",
+        token: "s3cret",
+      });
+      expect(thrown(() => kubeServerOf(flags({ kubeApiServer: "ftp://x" }))).message).toBe(
+        '--kube-api-server must be an http(s) URL; got "ftp://x".',
+      );
+      expect(thrown(() => kubeServerOf(flags({ kubeTokenFile: tokenFile }))).message).toBe(
+        "--kube-token-file is only used with --kube-api-server.",
+      );
+      expect(
+        thrown(() =>
+          kubeServerOf(flags({ kubeApiServer: "http://x", kubeTokenFile: path.join(dir, "none") })),
+        ).message,
+      ).toBe(`--kube-token-file ${path.join(dir, "none")} cannot be read: ENOENT.`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
