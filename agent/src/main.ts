@@ -18,6 +18,7 @@ import { AgentError, ExitCode, badInput } from "./errors";
 import type { InstallerOptions } from "./installer";
 import { parsePerPod } from "./isolationMode";
 import { formatPreflight, parseMinContainerd, parseSkipList, preflightPassed } from "./preflight";
+import { type WebhookFlags, webhookOptions, withWebhookFlags } from "./webhook/flags";
 
 declare const AGENT_VERSION: string;
 
@@ -252,6 +253,17 @@ export function buildProgram(): Command {
       const code = await runAgent(f, () => installerOptions(f));
       // Keep-alive sockets (API server, CRI) would hold the event loop open.
       process.exit(code);
+    });
+
+  withWebhookFlags(program.command("webhook"))
+    .description(
+      "serve the tenancy admission webhook over HTTPS: POST /mutate[/MODE] sets the mode's " +
+        "RuntimeClass on pods without one, POST /validate denies non-vNode pods and hostPort/hostIP",
+    )
+    .action(async (f: WebhookFlags) => {
+      const opts = webhookOptions(f);
+      const { runWebhook } = await import("./webhook/run");
+      await runWebhook(opts, await logger());
     });
 
   return program;

@@ -124,14 +124,14 @@ type Route = { kind: "mutate"; cls: string } | { kind: "validate" } | { kind: "h
 function routesOf(rules: EnforcementRules): Map<string, Route> {
   const routes = new Map<string, Route>([
     [WEBHOOK_HTTPS.mutate, { kind: "mutate", cls: rules.classes[rules.defaultMode] as string }],
-    [WEBHOOK_HTTPS.validate, { kind: "validate" }],
-    [WEBHOOK_HTTPS.healthz, { kind: "health" }],
-    [WEBHOOK_HTTPS.readyz, { kind: "health" }],
   ]);
   for (const mode of ENFORCED_MODES) {
     const cls = rules.classes[mode];
     if (cls !== undefined) routes.set(mutatePath(mode), { kind: "mutate", cls });
   }
+  routes.set(WEBHOOK_HTTPS.validate, { kind: "validate" });
+  routes.set(WEBHOOK_HTTPS.healthz, { kind: "health" });
+  routes.set(WEBHOOK_HTTPS.readyz, { kind: "health" });
   return routes;
 }
 
