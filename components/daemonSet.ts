@@ -70,7 +70,11 @@ export function hostMounts(
   return mounts;
 }
 
-/** The agent's command line; `--daemonset` lets it tell a rolling update from a removal. */
+/**
+ * The agent's command line. `--daemonset` lets it tell a rolling update from a removal;
+ * `--runtime-classes` names the classes whose pods block an uninstall (the agent may not read
+ * RuntimeClasses, and a custom `runtimeClassName` need not resemble the handler's name).
+ */
 export function agentArgs(plan: RuntimePlan, pool: PoolPlan): string[] {
   return [
     "run",
@@ -84,6 +88,8 @@ export function agentArgs(plan: RuntimePlan, pool: PoolPlan): string[] {
     plan.restart,
     "--listen",
     `:${AGENT_HTTP.port}`,
+    "--runtime-classes",
+    plan.runtimeClasses.map((c) => c.name).join(","),
     "--daemonset",
     pool.daemonSetName,
   ];

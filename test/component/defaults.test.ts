@@ -115,6 +115,8 @@ test("the DaemonSet runs the agent with every default, exactly", () => {
                 "systemd",
                 "--listen",
                 ":8090",
+                "--runtime-classes",
+                "vnode",
                 "--daemonset",
                 "vnode-agent",
               ],

@@ -146,11 +146,16 @@ describe("two pools of different modes", () => {
       "node.kubernetes.io/instance-type": "m6i.xlarge",
       pool: "services",
     });
-    expect(podSpec(builds).containers[0].args.slice(-2)).toEqual([
+    // Both pools' agents know both classes: a pod of either blocks an uninstall.
+    expect(podSpec(builds).containers[0].args.slice(-4)).toEqual([
+      "--runtime-classes",
+      "vnode,vnode-per-pod",
       "--daemonset",
       "mixed-agent-builds",
     ]);
-    expect(podSpec(services).containers[0].args.slice(-2)).toEqual([
+    expect(podSpec(services).containers[0].args.slice(-4)).toEqual([
+      "--runtime-classes",
+      "vnode,vnode-per-pod",
       "--daemonset",
       "mixed-agent-services",
     ]);
@@ -345,6 +350,8 @@ describe("every other knob", () => {
       "kill",
       "--listen",
       ":8090",
+      "--runtime-classes",
+      "sandboxed",
       "--daemonset",
       "knobs-agent",
     ]);
