@@ -280,9 +280,10 @@ export function exitCodeFor(err: unknown): number {
   return ExitCode.Failure;
 }
 
-if (require.main === module) {
+/** Runs the CLI; the process exits with the command's code. */
+export function cli(argv: string[]): void {
   buildProgram()
-    .parseAsync(process.argv)
+    .parseAsync(argv)
     .catch((err: unknown) => {
       const code = exitCodeFor(err);
       if (!(err instanceof CommanderError)) {
@@ -295,3 +296,6 @@ if (require.main === module) {
       process.exit(code);
     });
 }
+
+// Run directly (the image links the bundle as `vnode-agent`) or through agent/bin (npm).
+if (require.main === module) cli(process.argv);
