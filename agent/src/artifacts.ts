@@ -278,12 +278,11 @@ export async function installArtifacts(
       createdDirs: await missingDirs(loc.hostRoot, item.target),
     });
     await saveLedger(loc, ledger);
-    const full = hostPath(loc.hostRoot, item.target);
-    const copied = await copyFileAtomic(source, full, ARTIFACT_MODE);
-    const onDisk = await sha256File(full);
-    if (copied !== item.sha256 || onDisk !== item.sha256) {
+    // The hash is of the installed file's bytes, read back before the rename put them in place.
+    const copied = await copyFileAtomic(source, hostPath(loc.hostRoot, item.target), ARTIFACT_MODE);
+    if (copied !== item.sha256) {
       throw new Error(
-        `artifact ${item.target} has sha256 ${onDisk} after copying ${source}, expected ${item.sha256} (copied ${copied}); the payload changed during install or the disk is faulty.`,
+        `artifact ${item.target} has sha256 ${copied} after copying ${source}, expected ${item.sha256}; the payload changed during install or the disk is faulty.`,
       );
     }
     ledger = markArtifactDone(ledger, item.target);

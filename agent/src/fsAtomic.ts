@@ -8,7 +8,7 @@
  * (`.<name>.<12 hex>.tmp`) so {@link removeTempLeftovers} can find and remove exactly those.
  */
 import { createHash, randomBytes } from "node:crypto";
-import type { Stats } from "node:fs";
+import { constants as fsConstants, type Stats } from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 
@@ -30,19 +30,27 @@ export function sha256(bytes: Uint8Array | string): string {
  */
 const CHUNK_BYTES = 1 << 20;
 
-/** Calls `fn` with each successive chunk of `file`; the chunk is only valid during the call. */
+/** Calls `fn` with each successive chunk read from `handle`; a chunk is valid during the call. */
+async function forEachChunkOf(
+  handle: fsp.FileHandle,
+  fn: (chunk: Buffer) => void | Promise<void>,
+): Promise<void> {
+  const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+  for (;;) {
+    const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+    if (bytesRead === 0) return;
+    await fn(buf.subarray(0, bytesRead));
+  }
+}
+
+/** {@link forEachChunkOf} over the file at `file`. */
 async function forEachChunk(
   file: string,
   fn: (chunk: Buffer) => void | Promise<void>,
 ): Promise<void> {
   const handle = await fsp.open(file, "r");
   try {
-    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) return;
-      await fn(buf.subarray(0, bytesRead));
-    }
+    await forEachChunkOf(handle, fn);
   } finally {
     await handle.close();
   }
@@ -80,21 +88,6 @@ export function isTempFile(file: string, target?: string): boolean {
   const m = TEMP_RE.exec(path.basename(file));
   if (!m) return false;
   return target === undefined || m[1] === path.basename(target);
-}
-
-/**
- * Writes `data` to `file` atomically, creating parent directories. The file keeps the mode
- * and owner of the file it replaces unless `mode` is given; a new file gets `mode` or 0644.
- * A symlink at `file` is refused: replacing it would silently turn the link into a file.
- */
-export async function writeFileAtomic(
-  file: string,
-  data: Uint8Array | string,
-  mode?: number,
-): Promise<void> {
-  await replaceAtomic(file, mode, async (handle) => {
-    await handle.writeFile(data);
-  });
 }
 
 /**
@@ -138,26 +131,61 @@ async function readFully(handle: fsp.FileHandle, buf: Buffer, length: number): P
 }
 
 /**
- * Copies `src` to `dest` atomically (streamed, so large binaries do not sit in memory) and
- * returns the sha256 of the bytes written. Same mode/owner rules as {@link writeFileAtomic}.
+ * Writes `data` to `file` atomically, creating parent directories. The file keeps the mode
+ * and owner of the file it replaces unless `mode` is given; a new file gets `mode` or 0644.
+ * A symlink at `file` is refused: replacing it would silently turn the link into a file.
+ */
+export async function writeFileAtomic(
+  file: string,
+  data: Uint8Array | string,
+  mode?: number,
+): Promise<void> {
+  await replaceAtomic(file, mode, async (tmp) => {
+    const handle = await fsp.open(tmp, "wx", 0o600);
+    try {
+      await handle.writeFile(data);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    return handle;
+  });
+}
+
+/**
+ * Copies `src` to `dest` atomically and returns the sha256 of the copy, read back from the temp
+ * file just before it is renamed into place. Same mode/owner rules as {@link writeFileAtomic}.
+ * The kernel copies (copy_file_range, sendfile as the fallback), so no byte of a large binary
+ * passes through this process on the way in, and the read-back hash checks what was written.
  */
 export async function copyFileAtomic(src: string, dest: string, mode?: number): Promise<string> {
   const hash = createHash("sha256");
-  await replaceAtomic(dest, mode, async (handle) => {
-    await forEachChunk(src, async (chunk) => {
-      hash.update(chunk);
-      for (let off = 0; off < chunk.length;) {
-        off += (await handle.write(chunk, off, chunk.length - off)).bytesWritten;
-      }
-    });
+  await replaceAtomic(dest, mode, async (tmp) => {
+    // EXCL: the temp name is fresh, like the `wx` open of writeFileAtomic.
+    await fsp.copyFile(src, tmp, fsConstants.COPYFILE_EXCL);
+    const handle = await fsp.open(tmp, "r");
+    try {
+      await forEachChunkOf(handle, (chunk) => {
+        hash.update(chunk);
+      });
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    return handle;
   });
   return hash.digest("hex");
 }
 
+/**
+ * The atomic replace: `create` makes the temp file next to `file` (it must not exist yet),
+ * fills it and returns an open handle to it; the temp then gets its mode and owner, is
+ * fsynced, renamed over `file`, and the directory is fsynced. On any failure the temp goes.
+ */
 async function replaceAtomic(
   file: string,
   mode: number | undefined,
-  fill: (handle: fsp.FileHandle) => Promise<void>,
+  create: (tmp: string) => Promise<fsp.FileHandle>,
 ): Promise<void> {
   const dir = path.dirname(file);
   await fsp.mkdir(dir, { recursive: true });
@@ -171,9 +199,8 @@ async function replaceAtomic(
   const tmp = tempPathFor(file);
   let renamed = false;
   try {
-    const handle = await fsp.open(tmp, "wx", 0o600);
+    const handle = await create(tmp);
     try {
-      await fill(handle);
       // chmod explicitly: the open() mode is filtered by the umask.
       await handle.chmod(mode ?? (existing ? existing.mode & 0o7777 : DEFAULT_FILE_MODE));
       if (existing) await chownLikeExisting(handle, existing);

@@ -243,7 +243,7 @@ describe("artifacts on a host root", () => {
     await expect(
       installArtifacts(loc(), newLedger(META), { payloadDir: payload }, planned),
     ).rejects.toThrow(
-      `artifact ${DIR}/a has sha256 ${h("swapped")} after copying ${path.join(payload, "a")}, expected ${h("planned")} (copied ${h("swapped")}); the payload changed during install or the disk is faulty.`,
+      `artifact ${DIR}/a has sha256 ${h("swapped")} after copying ${path.join(payload, "a")}, expected ${h("planned")}; the payload changed during install or the disk is faulty.`,
     );
     // The intent was saved before the copy, so a rerun knows the file is ours.
     expect((await loadLedger(loc()))?.artifacts.map((a) => [a.path, a.state, a.sha256])).toEqual([
