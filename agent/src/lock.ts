@@ -244,8 +244,10 @@ async function tryCreate(file: string, me: LockHolder): Promise<boolean> {
     throw err;
   }
   try {
+    // No fsync: the lock only has to hold while its holder lives. After a crash or power loss
+    // every holder is gone, and whatever survives (no file, an empty one, a full one) is judged
+    // stale by staleReason, so durability would buy nothing but a disk flush per run.
     await handle.writeFile(JSON.stringify(me) + "\n");
-    await handle.sync();
   } finally {
     await handle.close();
   }
