@@ -203,6 +203,13 @@ export interface ArtifactOptions {
   payloadDir: string;
   /** Host path. Defaults to `AGENT_DEFAULTS.installDir`. */
   installDir?: string;
+  /**
+   * Save the ledger after each copy is marked done. Defaults to true. With false a done mark
+   * rides along with the next copy's intent save, and the last one is left to the caller
+   * (`saveLedgerIfChanged`); a crash before it leaves an intent whose file is in place, which
+   * the next run settles as `unchanged`.
+   */
+  saveDone?: boolean;
 }
 
 /** Reads the payload and the host and plans, without changing anything (for `plan`). */
@@ -244,6 +251,7 @@ export async function installArtifacts(
   planned?: readonly ArtifactPlanItem[],
 ): Promise<{ ledger: Ledger; plan: ArtifactPlanItem[] }> {
   const installDir = opts.installDir ?? AGENT_DEFAULTS.installDir;
+  const saveDone = opts.saveDone ?? true;
   // Under the host lock any temp file in our install dir is a killed run's leftover.
   await removeTempLeftovers(hostPath(loc.hostRoot, installDir));
   const plan = planned ? [...planned] : await planArtifactsOnHost(loc.hostRoot, ledger, opts);
@@ -260,7 +268,7 @@ export async function installArtifacts(
           }),
           item.target,
         );
-        await saveLedger(loc, ledger);
+        if (saveDone) await saveLedger(loc, ledger);
       }
       continue;
     }
@@ -286,7 +294,7 @@ export async function installArtifacts(
       );
     }
     ledger = markArtifactDone(ledger, item.target);
-    await saveLedger(loc, ledger);
+    if (saveDone) await saveLedger(loc, ledger);
   }
   return { ledger, plan };
 }

@@ -36,7 +36,7 @@ import {
   removeLedger,
   removeLeftovers,
   revertFile,
-  saveLedger,
+  saveLedgerIfChanged,
   withMeta,
 } from "./ledger";
 import { withHostLock } from "./lock";
@@ -253,10 +253,12 @@ export async function install(o: InstallerOptions, log: Logger): Promise<Install
         );
       }
 
+      // Ledger writes: every host write is preceded by a saved intent (which carries the new
+      // metadata and the done marks so far); the last done marks are saved once at the end,
+      // and a run that changed nothing writes nothing.
       const meta = ledgerMeta(o, p, version instanceof Error ? null : version);
       if (ledger === null || !sameMeta(ledger, meta)) {
         ledger = ledger === null ? newLedger(meta) : withMeta(ledger, meta);
-        await saveLedger(loc(o), ledger);
       }
       for (const c of p.changes) ledger = await applyChange(o, ledger, c);
       if (o.payloadDir !== undefined) {
@@ -264,10 +266,11 @@ export async function install(o: InstallerOptions, log: Logger): Promise<Install
         ({ ledger } = await installArtifacts(
           loc(o),
           ledger,
-          { payloadDir: o.payloadDir, installDir: o.installDir },
+          { payloadDir: o.payloadDir, installDir: o.installDir, saveDone: false },
           p.artifacts,
         ));
       }
+      await saveLedgerIfChanged(loc(o), ledger);
       log.info({ phase: "write", durationMs: Date.now() - t0 }, "host files written");
 
       const r = p.restart ? await restartOrRollback(o, p.layout, log) : null;
@@ -310,7 +313,9 @@ function sameMeta(ledger: Ledger, meta: LedgerMeta): boolean {
 }
 
 async function applyChange(o: InstallerOptions, ledger: Ledger, c: FileChange): Promise<Ledger> {
-  if (c.after !== null) return (await applyFileChange(loc(o), ledger, c.path, c.after)).ledger;
+  if (c.after !== null) {
+    return (await applyFileChange(loc(o), ledger, c.path, c.after, { saveDone: false })).ledger;
+  }
   // The planner only deletes files the agent created (an old drop-in of ours).
   const entry = findFile(ledger, c.path);
   if (entry) await revertFile(loc(o), entry);

@@ -16,6 +16,7 @@ import {
   restoreOriginal,
   revertFile,
   saveLedger,
+  saveLedgerIfChanged,
   type FileEntry,
   type Ledger,
 } from "../../agent/src/ledger";
@@ -275,6 +276,29 @@ describe("ledger on a host root", () => {
     expect(fs.readFileSync(ledgerPath(loc)).equals(before)).toBe(true);
   });
 
+  it("with saveDone false leaves the done mark to the next save; saveLedgerIfChanged writes only a different ledger", async () => {
+    const loc = { hostRoot: root };
+    await putHostFile(root, CONFIG, ORIGINAL);
+    const { ledger, changed } = await applyFileChange(loc, newLedger(META, T0), CONFIG, WRITTEN, {
+      saveDone: false,
+    });
+    expect(changed).toBe(true);
+    expect(fs.readFileSync(path.join(root, CONFIG)).equals(WRITTEN)).toBe(true);
+    // On disk: the intent, saved before the write. In memory: done.
+    expect((await loadLedger(loc))?.files.map((f) => f.state)).toEqual(["intent"]);
+    expect(ledger.files.map((f) => f.state)).toEqual(["done"]);
+
+    expect(await saveLedgerIfChanged(loc, ledger)).toBe(true);
+    const saved = await loadLedger(loc);
+    expect(saved).toEqual(ledger);
+    const inode = fs.statSync(ledgerPath(loc)).ino;
+    expect(await saveLedgerIfChanged(loc, saved!)).toBe(false);
+    expect(fs.statSync(ledgerPath(loc)).ino).toBe(inode);
+    // A mode given as a number still works (the older signature).
+    await applyFileChange(loc, saved!, "/etc/containerd/conf.d/x.toml", "x", 0o600);
+    expect(fs.statSync(path.join(root, "etc/containerd/conf.d/x.toml")).mode & 0o7777).toBe(0o600);
+  });
+
   it("reverts byte for byte, deletes created files and the dirs it created, and is idempotent", async () => {
     const loc = { hostRoot: root };
     await putHostFile(root, CONFIG, ORIGINAL, 0o640);
@@ -351,8 +375,8 @@ describe("crash between steps and rerun", () => {
   });
 
   const tempFiles = () => listFiles(root).filter((f) => isTempFile(f));
-  const run = (cmd: string, fault?: string) =>
-    runTsChild(driver, [cmd, root, payload], fault ? { FAULT: fault } : {});
+  const run = (cmd: string, fault?: string, env: Record<string, string> = {}) =>
+    runTsChild(driver, [cmd, root, payload], fault ? { ...env, FAULT: fault } : env);
 
   async function expectInstalled(): Promise<void> {
     expect(fs.readFileSync(path.join(root, CONFIG)).equals(WRITTEN)).toBe(true);
@@ -419,6 +443,40 @@ describe("crash between steps and rerun", () => {
     const un = await run("uninstall");
     expect([un.code, un.stderr]).toEqual([0, ""]);
     await expectUninstalled();
+  });
+
+  // The installer's way: done marks saved with the next intent, the last ones once at the end.
+  // Ledger renames: #1 config intent, #2 drop-in intent, #3 and #4 the artifacts', #5 the end.
+  it.each([
+    ["rename:/etc/containerd/config.toml#1", "config temp complete, not renamed"],
+    ["rename:/var/lib/vnode-agent/ledger.json#2", "config written, its done not saved"],
+    ["rename:/opt/vnode/bin/vnode-helper#1", "shim copied, its done not saved"],
+    ["rename:/var/lib/vnode-agent/ledger.json#5", "everything written, last done marks not saved"],
+  ])("install with deferred done saves killed at %s (%s) converges on rerun", async (fault) => {
+    const deferred = { SAVE_DONE: "deferred" };
+    const killed = await run("install", fault, deferred);
+    expect([killed.signal, killed.stderr]).toEqual(["SIGKILL", ""]);
+    const ledger = (await loadLedger({ hostRoot: root })) as Ledger;
+    expect(ledger.files[0].originalSha256).toBe(sha(ORIGINAL));
+    // Earlier done marks rode along with later intents; the last entry is still an intent.
+    expect([...ledger.files, ...ledger.artifacts].map((e) => e.state).pop()).toBe("intent");
+
+    const rerun = await run("install", undefined, deferred);
+    expect(rerun.code).toBe(0);
+    await expectInstalled();
+    const un = await run("uninstall");
+    expect([un.code, un.stderr]).toEqual([0, ""]);
+    await expectUninstalled();
+  });
+
+  it("install with deferred done saves writes the ledger once per intent and once at the end", async () => {
+    const ledgerFile = "/var/lib/vnode-agent/ledger.json";
+    // The 6th rename onto the ledger would be one too many: the run completes without it.
+    const r = await run("install", `rename:${ledgerFile}#6`, { SAVE_DONE: "deferred" });
+    expect([r.code, r.signal]).toEqual([0, null]);
+    await expectInstalled();
+    const again = await run("install", `rename:${ledgerFile}#1`, { SAVE_DONE: "deferred" });
+    expect([again.code, again.signal]).toEqual([0, null]);
   });
 
   it("uninstall killed after restoring the config converges on rerun, and a third run is harmless", async () => {

@@ -2,6 +2,7 @@
  * A child process that runs the agent's state protocol (host lock, ledger, atomic writes,
  * artifacts) the way install/uninstall do, so a test can SIGKILL it at a chosen point and
  * rerun it: `node --import tsx stateDriver.ts install|uninstall HOST_ROOT PAYLOAD_DIR`.
+ * SAVE_DONE=deferred runs install with deferred done saves (see applyFileChange).
  *
  * FAULT=`open:<host path>#n` kills this process when it opens its n-th temp file for that
  * path (the ledger already holds the intent; nothing written yet); `rename:<host path>#n`
@@ -18,6 +19,7 @@ import {
   removeLedger,
   removeLeftovers,
   revertFile,
+  saveLedgerIfChanged,
   type LedgerMeta,
 } from "../../agent/src/ledger";
 import { withHostLock } from "../../agent/src/lock";
@@ -78,14 +80,19 @@ async function main(): Promise<void> {
         const current = (
           (await readIfExists(hostPath(hostRoot, CONFIG))) ?? Buffer.alloc(0)
         ).toString();
+        // SAVE_DONE=deferred: done marks ride along with the next intent and the last ones are
+        // saved once at the end, as the installer does.
+        const saveDone = process.env.SAVE_DONE !== "deferred";
         ({ ledger } = await applyFileChange(
           loc,
           ledger,
           CONFIG,
           current.includes(BLOCK) ? current : current + BLOCK,
+          { saveDone },
         ));
-        ({ ledger } = await applyFileChange(loc, ledger, DROP_IN, DROP_IN_TEXT));
-        ({ ledger } = await installArtifacts(loc, ledger, { payloadDir }));
+        ({ ledger } = await applyFileChange(loc, ledger, DROP_IN, DROP_IN_TEXT, { saveDone }));
+        ({ ledger } = await installArtifacts(loc, ledger, { payloadDir, saveDone }));
+        if (!saveDone) await saveLedgerIfChanged(loc, ledger);
       } else if (cmd === "uninstall") {
         if (ledger === null) return;
         for (const entry of ledger.files) {
