@@ -19,8 +19,28 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** The agent's own timings of one run, from the `durationMs` of its JSON log lines (ms). */
+interface Phases {
+  /** Lock taken -> config and payload written (ledger, plan, preflight, writes). */
+  write: number;
+  /** The containerd restart, waiting for the CRI included (0 when not restarted). */
+  restart: number;
+  /** Lock taken -> done. */
+  install: number;
+}
+
+function phasesOf(stderr: string): Phases {
+  const ms: Record<string, number> = {};
+  for (const line of stderr.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const { phase, durationMs } = JSON.parse(line) as { phase?: string; durationMs?: number };
+    if (phase && typeof durationMs === "number") ms[phase] = durationMs;
+  }
+  return { write: ms.write ?? NaN, restart: ms.restart ?? 0, install: ms.install ?? NaN };
+}
+
 /** Runs the CLI once; returns wall ms and the process's peak RSS (MiB) from resourceUsage. */
-function runCli(args: string[]): { ms: number; rssMiB: number; stdout: string } {
+function runCli(args: string[]): { ms: number; rssMiB: number; stdout: string; phases: Phases } {
   const rssFile = path.join(os.tmpdir(), `vnode-bench-rss-${process.pid}`);
   const hook = `${rssFile}.js`;
   fs.writeFileSync(
@@ -32,7 +52,7 @@ function runCli(args: string[]): { ms: number; rssMiB: number; stdout: string } 
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`vnode-agent ${args[0]} exited ${r.status}: ${r.stderr}`);
   const rssMiB = Number(fs.readFileSync(rssFile, "utf8")) / 1024;
-  return { ms, rssMiB, stdout: r.stdout };
+  return { ms, rssMiB, stdout: r.stdout, phases: phasesOf(r.stderr) };
 }
 
 function timeMs(cmd: string, args: string[]): number {
@@ -69,6 +89,8 @@ async function main(): Promise<void> {
     const installs: number[] = [];
     const noops: number[] = [];
     const rss: number[] = [];
+    const installPhases: (Phases & { wall: number })[] = [];
+    const noopPhases: (Phases & { wall: number })[] = [];
     let noopRestarts = 0;
     for (let i = 0; i < ROUNDS; i++) {
       // The floor: what any installer must pay, one restart and one CRI Status.
@@ -79,10 +101,12 @@ async function main(): Promise<void> {
 
       const inst = runCli(["install", ...flags]);
       installs.push(inst.ms);
+      installPhases.push({ ...inst.phases, wall: inst.ms });
       rss.push(inst.rssMiB);
       const pid = ctrd.pid;
       const noop = runCli(["install", ...flags]);
       noops.push(noop.ms);
+      noopPhases.push({ ...noop.phases, wall: noop.ms });
       rss.push(noop.rssMiB);
       if (ctrd.pid !== pid || !noop.stdout.includes("not restarted")) noopRestarts++;
       runCli(["uninstall", ...flags]);
@@ -128,6 +152,30 @@ async function main(): Promise<void> {
     const w = [34, 12, 10, 6];
     console.log(["measure", "value", "target", ""].map((c, i) => c.padEnd(w[i])).join("  "));
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join("  "));
+
+    // Where the agent's wall time goes (not a target): its own phase timings, median per phase.
+    const fmt = (xs: number[]) => `${median(xs).toFixed(0)} ms`;
+    const split = (runs: (Phases & { wall: number })[]) => [
+      fmt(runs.map((r) => r.wall - r.install)),
+      fmt(runs.map((r) => r.write)),
+      fmt(runs.map((r) => r.restart)),
+      fmt(runs.map((r) => r.install - r.write - r.restart)),
+    ];
+    const pw = [34, 12, 12];
+    console.log(
+      `\nagent phases, median of ${ROUNDS} runs`.padEnd(pw[0] + 2) + "install       no-op",
+    );
+    const labels = [
+      "node start, load, lock, exit",
+      "ledger, plan, preflight, writes",
+      "containerd restart + CRI wait",
+      "verify (CRI Status)",
+    ];
+    const a = split(installPhases);
+    const b = split(noopPhases);
+    labels.forEach((l, i) =>
+      console.log([l, a[i], b[i]].map((c, j) => c.padEnd(pw[j])).join("  ")),
+    );
   } finally {
     await ctrd.cleanup();
     fs.rmSync(work, { recursive: true, force: true });
