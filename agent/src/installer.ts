@@ -239,10 +239,12 @@ export async function install(o: InstallerOptions, log: Logger): Promise<Install
       let ledger = await loadLedger(loc(o));
       await removeLeftovers(loc(o), ledger);
       const host = await inspectHost(o);
+      // Ask containerd for its version while the plan hashes the payload: they overlap.
+      const asked = criVersion(socketOf(o, host.layout)).catch((e: Error) => e);
       const p = await plan(o, ledger, host);
       log.info({ phase: "plan", changes: p.changes.length, restart: p.restart }, "planned");
 
-      const version = await criVersion(socketOf(o, p.layout)).catch((e: Error) => e);
+      const version = await asked;
       const checks = await preflight(o, host, version);
       for (const c of checks) log.info({ phase: "preflight", check: c.name, ok: c.ok }, c.detail);
       if (!preflightPassed(checks)) {
