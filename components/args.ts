@@ -279,6 +279,166 @@ export interface MetricsArgs {
   podMonitorLabels?: { [key: string]: string };
 }
 
+/** What tenancy enforcement does to pods created in tenant namespaces. */
+export enum EnforcementMode {
+  /**
+   * Set `runtimeClassName` on pods created without one, to the vNode class of the namespace's
+   * isolation mode. Pods that ask for another class are left alone.
+   */
+  Mutate = "mutate",
+  /**
+   * Reject pods whose `runtimeClassName` is missing or not a vNode class, and vNode pods that use
+   * `hostPort` or `hostIP` (unsupported inside vNode), with a message that says why.
+   */
+  Validate = "validate",
+  /** Both: set the class where it is missing, then reject pods that still escape. */
+  MutateAndValidate = "mutate-and-validate",
+}
+
+/** What enforces the rules in the API server's admission chain. */
+export enum EnforcementBackend {
+  /**
+   * An admission webhook served by the agent image (`vnode-agent webhook`): a Deployment of 2
+   * replicas, a PodDisruptionBudget, a Service, and Mutating/ValidatingWebhookConfigurations, with
+   * TLS from cert-manager (see `certManager`). Works on every supported Kubernetes version.
+   */
+  Webhook = "webhook",
+  /**
+   * CEL policies evaluated in the API server, with no server to run: a ValidatingAdmissionPolicy
+   * (`admissionregistration.k8s.io/v1`, Kubernetes >= 1.30) and a MutatingAdmissionPolicy (see
+   * `EnforcementArgs.mutatingPolicyApiVersion` for the versions and feature gate it needs).
+   */
+  AdmissionPolicy = "admission-policy",
+}
+
+/** What the API server does when enforcement cannot answer (webhook down, CEL error). */
+export enum FailurePolicy {
+  /** Reject the pod. */
+  Fail = "Fail",
+  /** Admit the pod unchanged. */
+  Ignore = "Ignore",
+}
+
+/** API version of the MutatingAdmissionPolicy and its binding (`admissionregistration.k8s.io/...`). */
+export enum MutatingPolicyApiVersion {
+  /** GA and enabled by default from Kubernetes 1.36. */
+  V1 = "v1",
+  /**
+   * Kubernetes 1.34 and 1.35: beta, off by default; needs the kube-apiserver feature gate
+   * `MutatingAdmissionPolicy=true` and `--runtime-config=admissionregistration.k8s.io/v1beta1=true`.
+   */
+  V1beta1 = "v1beta1",
+  /**
+   * Kubernetes 1.32 and 1.33: alpha; needs the feature gate `MutatingAdmissionPolicy=true` and
+   * `--runtime-config=admissionregistration.k8s.io/v1alpha1=true`.
+   */
+  V1alpha1 = "v1alpha1",
+}
+
+/** Operator of a label selector requirement (`meta/v1 LabelSelectorRequirement.operator`). */
+export enum LabelSelectorOperator {
+  /** The label's value is one of `values`. */
+  In = "In",
+  /** The label is missing or its value is none of `values`. */
+  NotIn = "NotIn",
+  /** The label is set, whatever its value; `values` must be empty. */
+  Exists = "Exists",
+  /** The label is not set; `values` must be empty. */
+  DoesNotExist = "DoesNotExist",
+}
+
+/** One requirement of a label selector (`meta/v1 LabelSelectorRequirement`). */
+export interface LabelSelectorRequirementArgs {
+  /** The label key. */
+  key: string;
+  /** How the label's value relates to `values`. */
+  operator: LabelSelectorOperator;
+  /** Non-empty with `In` and `NotIn`; empty or unset with `Exists` and `DoesNotExist`. */
+  values?: string[];
+}
+
+/** A label selector (`meta/v1 LabelSelector`): every `matchLabels` pair and every requirement must hold. */
+export interface LabelSelectorArgs {
+  /** Labels the object must carry with exactly these values. */
+  matchLabels?: { [key: string]: string };
+  /** Requirements the object's labels must meet. */
+  matchExpressions?: LabelSelectorRequirementArgs[];
+}
+
+/**
+ * Tenancy enforcement: puts the pods of tenant namespaces into vNode and rejects pods that try to
+ * escape it, at admission, without editing workloads. The runtime namespace, `kube-system` and
+ * `kube-node-lease` (and, with `certManager.install`, cert-manager's namespace) are always
+ * excluded, whatever the selector says, so enforcement never blocks the runtime or the control
+ * plane. Only pod CREATE is judged: pods that exist keep running.
+ */
+export interface EnforcementArgs {
+  /**
+   * Selects the tenant namespaces by their labels, e.g. `{ matchLabels: { tenant: "true" } }`.
+   * Required, with at least one label or requirement: an empty selector would enforce vNode on
+   * every namespace. Becomes each webhook's (or policy binding's) `namespaceSelector`, merged with
+   * the exclusions and, for mutation, the isolation routing: a namespace labelled
+   * `vnode.loft.sh/isolation=per-pod` (or `per-namespace`) gets that mode's RuntimeClass when the
+   * pools offer both modes; other namespaces get the class of `isolationMode`.
+   */
+  namespaceSelector: LabelSelectorArgs;
+  /** What enforcement does: `mutate`, `validate` or `mutate-and-validate`. Required. */
+  mode: EnforcementMode;
+  /**
+   * What the API server does when enforcement cannot answer. Defaults to `Fail` for validation
+   * (a pod is never admitted unchecked) and `Ignore` for mutation (a pod without a class is then
+   * still caught by validation, if enabled). Set, it applies to both.
+   */
+  failurePolicy?: FailurePolicy;
+  /** What enforces the rules. Defaults to `webhook`. */
+  backend?: EnforcementBackend;
+  /**
+   * API version of the MutatingAdmissionPolicy with backend `admission-policy` and a mode that
+   * mutates. Defaults to `v1` (Kubernetes >= 1.36). Only with backend `admission-policy`.
+   */
+  mutatingPolicyApiVersion?: MutatingPolicyApiVersion;
+}
+
+/** Kind of a cert-manager issuer. */
+export enum IssuerKind {
+  /** A namespaced `Issuer`; it must live in the runtime namespace. */
+  Issuer = "Issuer",
+  /** A cluster-wide `ClusterIssuer`. */
+  ClusterIssuer = "ClusterIssuer",
+}
+
+/** A cert-manager issuer that signs the webhook's serving certificate (`Certificate.spec.issuerRef`). */
+export interface IssuerRefArgs {
+  /** The issuer's name. Required. */
+  name: string;
+  /** `Issuer` (in the runtime namespace) or `ClusterIssuer`. Defaults to `Issuer`. */
+  kind?: IssuerKind;
+  /** API group of the issuer. Defaults to `cert-manager.io`; set it for external issuers. */
+  group?: string;
+}
+
+/**
+ * How the enforcement webhook gets its TLS certificate from cert-manager. cert-manager also
+ * injects the CA into the webhook configurations (`cert-manager.io/inject-ca-from`), so the issuer
+ * must put the CA in the Secret's `ca.crt` (CA, Vault and self-signed issuers do; ACME does not).
+ * Only with `enforcement.backend` `webhook`.
+ */
+export interface CertManagerArgs {
+  /**
+   * Install cert-manager (with its CRDs) through `@pulumi/kubernetes-cert-manager` into the
+   * namespace `cert-manager`, and create the issuers and certificates after it. Defaults to
+   * `false`: cert-manager must already run in the cluster. Leave it `false` when another stack
+   * installs cert-manager; two installations conflict.
+   */
+  install?: boolean;
+  /**
+   * The issuer that signs the webhook's serving certificate. Defaults to none: the component
+   * creates a self-signed Issuer, a CA Certificate from it, and a CA Issuer that signs the serving
+   * certificate, all in the runtime namespace.
+   */
+  issuerRef?: IssuerRefArgs;
+}
+
 /** Arguments of `VNodeRuntime`. Only `agentImage` is required. */
 export interface VNodeRuntimeArgs {
   /** The node agent image: a prebuilt `ref`, or a `build` of this repository. Required. */
@@ -351,4 +511,14 @@ export interface VNodeRuntimeArgs {
   annotations?: { [key: string]: string };
   /** Prometheus scraping of the agent. Defaults to scrape annotations. */
   metrics?: MetricsArgs;
+  /**
+   * Tenancy enforcement: put the pods of tenant namespaces into vNode at admission and reject pods
+   * that escape it. Defaults to none.
+   */
+  enforcement?: EnforcementArgs;
+  /**
+   * TLS of the enforcement webhook through cert-manager. Defaults to a self-signed CA in the runtime
+   * namespace, with cert-manager already installed. Only with `enforcement.backend` `webhook`.
+   */
+  certManager?: CertManagerArgs;
 }

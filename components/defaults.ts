@@ -18,6 +18,7 @@ import {
   VNodeRuntimeArgs,
 } from "./args";
 import { DEFAULT_POOL, agentName, daemonSetName, envSecretName, runtimeClassNames } from "./names";
+import { ENFORCEMENT_DEFAULTS, EnforcementPlan, planEnforcement } from "./enforcement/plan";
 
 /** The default of every optional argument. README and Pulumi.yaml quote these; a test keeps them equal. */
 export const DEFAULTS = {
@@ -49,6 +50,8 @@ export const DEFAULTS = {
     /** Relative to the build context. */
     dockerfile: "agent/Dockerfile",
   },
+  /** `enforcement` and `certManager`. */
+  enforcement: ENFORCEMENT_DEFAULTS,
 };
 
 /** The ARGs `agent/Dockerfile` declares, in file order; a test keeps this list equal to the file. */
@@ -118,6 +121,8 @@ export interface RuntimePlan {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   metrics: { mode: MetricsMode; interval: string; podMonitorLabels: Record<string, string> };
+  /** Tenancy enforcement, or undefined without `enforcement`. */
+  enforcement: EnforcementPlan | undefined;
 }
 
 /** Modes in use, in enum order, without duplicates. */
@@ -175,9 +180,10 @@ export function resolveArgs(
   });
 
   const { env, envSecret } = planEnv(name, args.env ?? []);
+  const namespace = args.namespace ?? DEFAULTS.namespace;
   return {
     name,
-    namespace: args.namespace ?? DEFAULTS.namespace,
+    namespace,
     createNamespace: args.createNamespace ?? DEFAULTS.createNamespace,
     handler: args.handler ?? DEFAULTS.handler,
     distribution: args.containerdDistribution ?? DEFAULTS.containerdDistribution,
@@ -208,6 +214,14 @@ export function resolveArgs(
       interval: args.metrics?.interval ?? DEFAULTS.metricsInterval,
       podMonitorLabels: { ...(args.metrics?.podMonitorLabels ?? {}) },
     },
+    enforcement:
+      args.enforcement !== undefined
+        ? planEnforcement(name, args.enforcement, args.certManager, {
+            namespace,
+            isolationMode,
+            classes: runtimeClasses,
+          })
+        : undefined,
   };
 }
 

@@ -46,3 +46,31 @@ export function runtimeClassNames(
   }
   return names;
 }
+
+/**
+ * The enforcement webhook's Deployment, Service, ServiceAccount, PodDisruptionBudget and
+ * Mutating/ValidatingWebhookConfigurations. The Service name is a DNS-1035 label: at most 63.
+ */
+export function webhookName(name: string): string {
+  return `${name}-webhook`;
+}
+
+/** The serving Certificate of the webhook and the Secret cert-manager writes it to. */
+export function webhookTlsName(name: string): string {
+  return `${webhookName(name)}-tls`;
+}
+
+/** The self-signed CA of the webhook: its Certificate, Secret and CA Issuer. */
+export function webhookCaName(name: string): string {
+  return `${webhookName(name)}-ca`;
+}
+
+/** The self-signed Issuer that signs the webhook's CA. */
+export function webhookSelfSignedName(name: string): string {
+  return `${webhookName(name)}-selfsigned`;
+}
+
+/** The Validating/MutatingAdmissionPolicies of enforcement and their bindings. */
+export function policyName(name: string): string {
+  return `${name}-enforcement`;
+}

@@ -14,14 +14,20 @@ import {
 } from "./contract";
 import {
   AgentImagePlatform,
+  EnforcementBackend,
+  EnforcementMode,
+  FailurePolicy,
   IsolationMode,
+  IssuerKind,
+  LabelSelectorOperator,
   MetricsMode,
+  MutatingPolicyApiVersion,
   RestartStrategy,
   VNodeRuntimeArgs,
 } from "./args";
 import { AGENT_DOCKERFILE_ARGS, DEFAULTS, modesInUse } from "./defaults";
 import { RESERVED_LABEL_KEYS } from "./labels";
-import { daemonSetName, runtimeClassNames } from "./names";
+import { daemonSetName, runtimeClassNames, webhookName } from "./names";
 
 /** Thrown for invalid arguments; the message is meant for the user as is. */
 export class VNodeRuntimeArgsError extends Error {
@@ -80,6 +86,8 @@ const TOP_LEVEL_FIELDS = [
   "labels",
   "annotations",
   "metrics",
+  "enforcement",
+  "certManager",
 ];
 
 /** The component's own env vars, which `env` must not set. */
@@ -157,6 +165,7 @@ export function validateArgs(name: string, args: VNodeRuntimeArgs | undefined): 
   checkReservedLabels("labels", a.labels, fail);
   checkAnnotations("annotations", a.annotations, fail);
   checkMetrics(a.metrics, fail);
+  checkEnforcement(name, a.enforcement, a.certManager, fail);
 }
 
 type Fail = (message: string) => never;
@@ -565,6 +574,142 @@ function checkMetrics(metrics: unknown, fail: Fail): void {
   }
   checkLabels("metrics.podMonitorLabels", m.podMonitorLabels, fail);
   checkReservedLabels("metrics.podMonitorLabels", m.podMonitorLabels, fail);
+}
+
+function checkEnforcement(
+  name: string,
+  enforcement: unknown,
+  certManager: unknown,
+  fail: Fail,
+): void {
+  if (enforcement === undefined) {
+    if (certManager !== undefined) {
+      fail(
+        "certManager only applies with enforcement (backend webhook), which gets its TLS certificate from cert-manager; enforcement is not set.",
+      );
+    }
+    return;
+  }
+  const e = checkObject(
+    "enforcement",
+    enforcement,
+    ["namespaceSelector", "mode", "failurePolicy", "backend", "mutatingPolicyApiVersion"],
+    fail,
+  );
+  const modes: string[] = Object.values(EnforcementMode);
+  if (e.mode === undefined) {
+    fail(`enforcement.mode is required: one of ${modes.join(", ")}.`);
+  }
+  checkEnum("enforcement.mode", e.mode, modes, fail);
+  checkEnum("enforcement.backend", e.backend, Object.values(EnforcementBackend), fail);
+  checkEnum("enforcement.failurePolicy", e.failurePolicy, Object.values(FailurePolicy), fail);
+  checkEnum(
+    "enforcement.mutatingPolicyApiVersion",
+    e.mutatingPolicyApiVersion,
+    Object.values(MutatingPolicyApiVersion),
+    fail,
+  );
+  checkNamespaceSelector("enforcement.namespaceSelector", e.namespaceSelector, fail);
+  const backend = (e.backend as EnforcementBackend | undefined) ?? EnforcementBackend.Webhook;
+  if (e.mutatingPolicyApiVersion !== undefined) {
+    if (backend !== EnforcementBackend.AdmissionPolicy) {
+      fail(
+        `enforcement.mutatingPolicyApiVersion only applies with enforcement.backend ${EnforcementBackend.AdmissionPolicy}; enforcement.backend is ${backend}.`,
+      );
+    }
+    if (e.mode === EnforcementMode.Validate) {
+      fail(
+        `enforcement.mutatingPolicyApiVersion only applies when enforcement.mode mutates (${EnforcementMode.Mutate} or ${EnforcementMode.MutateAndValidate}); enforcement.mode is ${EnforcementMode.Validate}.`,
+      );
+    }
+  }
+  if (backend === EnforcementBackend.Webhook) {
+    // The Service name is a DNS-1035 label.
+    const service = webhookName(name);
+    if (service.length > 63) {
+      fail(
+        `name is too long for enforcement.backend webhook: the webhook Service name ${show(service)} has ${service.length} characters, at most 63 are allowed.`,
+      );
+    }
+  }
+  if (certManager === undefined) {
+    return;
+  }
+  if (backend !== EnforcementBackend.Webhook) {
+    fail(
+      `certManager only applies with enforcement.backend ${EnforcementBackend.Webhook}; enforcement.backend is ${backend}, which needs no certificate.`,
+    );
+  }
+  const c = checkObject("certManager", certManager, ["install", "issuerRef"], fail);
+  checkBoolean("certManager.install", c.install, fail);
+  if (c.issuerRef !== undefined) {
+    const ref = checkObject("certManager.issuerRef", c.issuerRef, ["name", "kind", "group"], fail);
+    if (ref.name === undefined) {
+      fail(
+        'certManager.issuerRef.name is required: the name of the cert-manager Issuer (in the runtime namespace) or ClusterIssuer, e.g. "ca-issuer".',
+      );
+    }
+    checkDnsSubdomain("certManager.issuerRef.name", ref.name, fail);
+    checkEnum("certManager.issuerRef.kind", ref.kind, Object.values(IssuerKind), fail);
+    checkDnsSubdomain("certManager.issuerRef.group", ref.group, fail);
+  }
+}
+
+function checkNamespaceSelector(argument: string, value: unknown, fail: Fail): void {
+  if (value === undefined) {
+    fail(
+      `${argument} is required: the labels of the tenant namespaces, e.g. { matchLabels: { tenant: "true" } }.`,
+    );
+  }
+  const selector = checkObject(argument, value, ["matchLabels", "matchExpressions"], fail);
+  checkLabels(`${argument}.matchLabels`, selector.matchLabels, fail);
+  const expressions = selector.matchExpressions;
+  if (expressions !== undefined && !Array.isArray(expressions)) {
+    fail(
+      `${argument}.matchExpressions must be a list of { key, operator, values }; got ${show(expressions)}.`,
+    );
+  }
+  const operators: string[] = Object.values(LabelSelectorOperator);
+  ((expressions as unknown[] | undefined) ?? []).forEach((expression, i) => {
+    const at = `${argument}.matchExpressions[${i}]`;
+    const r = checkObject(at, expression, ["key", "operator", "values"], fail);
+    if (typeof r.key !== "string" || !isLabelKey(r.key)) {
+      fail(
+        `${at}.key must be a label key ([prefix/]name, name at most 63 characters of letters, digits, "-", "_" and "."); got ${show(r.key)}.`,
+      );
+    }
+    if (r.operator === undefined) {
+      fail(`${at}.operator is required: one of ${operators.join(", ")}.`);
+    }
+    checkEnum(`${at}.operator`, r.operator, operators, fail);
+    if (r.values !== undefined && !Array.isArray(r.values)) {
+      fail(`${at}.values must be a list of label values; got ${show(r.values)}.`);
+    }
+    const values = (r.values as unknown[] | undefined) ?? [];
+    values.forEach((v, j) => {
+      if (typeof v !== "string" || !isLabelValue(v)) {
+        fail(
+          `${at}.values[${j}] must be a label value (at most 63 characters of letters, digits, "-", "_" and ".", starting and ending with a letter or digit); got ${show(v)}.`,
+        );
+      }
+    });
+    const setBased =
+      r.operator === LabelSelectorOperator.In || r.operator === LabelSelectorOperator.NotIn;
+    if (setBased && values.length === 0) {
+      fail(`${at}.values must not be empty with operator ${r.operator as string}.`);
+    }
+    if (!setBased && values.length > 0) {
+      fail(
+        `${at}.values must be empty with operator ${r.operator as string}; got ${show(values)}.`,
+      );
+    }
+  });
+  const labels = Object.keys((selector.matchLabels as object | undefined) ?? {}).length;
+  if (labels === 0 && ((expressions as unknown[] | undefined) ?? []).length === 0) {
+    fail(
+      `${argument} must name at least one label in matchLabels or matchExpressions: an empty selector would enforce vNode on every namespace but kube-system, kube-node-lease and the runtime's.`,
+    );
+  }
 }
 
 function checkTolerations(argument: string, tolerations: unknown, fail: Fail): void {

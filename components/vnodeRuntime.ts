@@ -1,15 +1,39 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as k8s from "@pulumi/kubernetes";
+import * as certManager from "@pulumi/kubernetes-cert-manager";
 import {
   buildAgentImage,
   hostBuildEnvironment,
   pinnedImageRef,
   planAgentImageBuild,
 } from "./agentImage";
-import { IsolationMode, MetricsMode, VNodeRuntimeArgs } from "./args";
+import { EnforcementBackend, IsolationMode, MetricsMode, VNodeRuntimeArgs } from "./args";
 import { buildDaemonSet } from "./daemonSet";
-import { resolveArgs } from "./defaults";
+import { RuntimePlan, resolveArgs } from "./defaults";
+import {
+  buildCaCertificate,
+  buildCaIssuer,
+  buildCertManager,
+  buildSelfSignedIssuer,
+  buildServingCertificate,
+} from "./enforcement/certManager";
+import {
+  buildMutatingAdmissionPolicy,
+  buildMutatingAdmissionPolicyBinding,
+  buildValidatingAdmissionPolicy,
+  buildValidatingAdmissionPolicyBinding,
+  mutatingPolicyClasses,
+} from "./enforcement/policy";
+import {
+  buildMutatingWebhookConfiguration,
+  buildValidatingWebhookConfiguration,
+  buildWebhookDeployment,
+  buildWebhookPodDisruptionBudget,
+  buildWebhookService,
+  buildWebhookServiceAccount,
+  webhookPlan,
+} from "./enforcement/webhook";
 import { buildEnvSecret } from "./envSecret";
 import { buildPodMonitor } from "./metrics";
 import { buildNamespace } from "./namespace";
@@ -27,7 +51,9 @@ import { validateArgs } from "./validate";
  * Installs the vNode sandboxing container runtime on a Kubernetes cluster: a node agent DaemonSet
  * per node pool that registers vNode's runtime handler in containerd, its RBAC, and one
  * RuntimeClass per isolation mode in use, which pins pods to nodes where the runtime is verified
- * ready in that mode. Optionally builds and pushes the agent image from this repository.
+ * ready in that mode. Optionally builds and pushes the agent image from this repository, and
+ * enforces vNode on tenant namespaces at admission (an admission webhook with TLS from cert-manager,
+ * or CEL admission policies).
  */
 export class VNodeRuntime extends pulumi.ComponentResource {
   /** Namespace of the agent. */
@@ -131,6 +157,11 @@ export class VNodeRuntime extends pulumi.ComponentResource {
           parent,
         ),
     );
+    if (plan.enforcement?.backend === EnforcementBackend.Webhook) {
+      createWebhookEnforcement(this, plan, namespace, runtimeClasses);
+    } else if (plan.enforcement?.backend === EnforcementBackend.AdmissionPolicy) {
+      createPolicyEnforcement(this, plan, runtimeClasses);
+    }
     if (plan.metrics.mode === MetricsMode.PodMonitor) {
       new k8s.apiextensions.CustomResource(
         `${name}-pod-monitor`,
@@ -158,6 +189,120 @@ export class VNodeRuntime extends pulumi.ComponentResource {
       isolationModes: this.isolationModes,
       vnodePerPod: this.vnodePerPod,
       agentImageRef: this.agentImageRef,
+    });
+  }
+}
+
+/**
+ * The webhook backend, in dependency order: cert-manager (optional), the CA chain (unless the user
+ * names an issuer), the serving Certificate, the Deployment that mounts its Secret, and last the
+ * webhook configurations, so the API server only calls a webhook that serves with a certificate
+ * it trusts and only routes pods to RuntimeClasses that exist. `pulumi destroy` reverses the
+ * order: the configurations go before the server.
+ */
+function createWebhookEnforcement(
+  parent: pulumi.ComponentResource,
+  plan: RuntimePlan,
+  namespace: pulumi.Output<string>,
+  runtimeClasses: pulumi.Resource[],
+): void {
+  const { e, w } = webhookPlan(plan);
+  const name = plan.name;
+  const installed = w.certManager.install
+    ? [new certManager.CertManager(`${name}-cert-manager`, buildCertManager(plan), { parent })]
+    : [];
+  let issuer: pulumi.Resource[] = installed;
+  if (w.issuer.source === "self-signed") {
+    const selfSigned = new k8s.apiextensions.CustomResource(
+      `${name}-webhook-selfsigned-issuer`,
+      buildSelfSignedIssuer(plan, namespace),
+      { parent, dependsOn: installed },
+    );
+    const ca = new k8s.apiextensions.CustomResource(
+      `${name}-webhook-ca-certificate`,
+      buildCaCertificate(plan, namespace),
+      { parent, dependsOn: [...installed, selfSigned] },
+    );
+    const caIssuer = new k8s.apiextensions.CustomResource(
+      `${name}-webhook-ca-issuer`,
+      buildCaIssuer(plan, namespace),
+      { parent, dependsOn: [...installed, ca] },
+    );
+    issuer = [...installed, caIssuer];
+  }
+  const certificate = new k8s.apiextensions.CustomResource(
+    `${name}-webhook-certificate`,
+    buildServingCertificate(plan, namespace),
+    { parent, dependsOn: issuer },
+  );
+  const serviceAccount = new k8s.core.v1.ServiceAccount(
+    `${name}-webhook-service-account`,
+    buildWebhookServiceAccount(plan, namespace),
+    { parent },
+  );
+  const deployment = new k8s.apps.v1.Deployment(
+    `${name}-webhook`,
+    buildWebhookDeployment(plan, namespace),
+    { parent, dependsOn: [serviceAccount, certificate] },
+  );
+  new k8s.policy.v1.PodDisruptionBudget(
+    `${name}-webhook-pdb`,
+    buildWebhookPodDisruptionBudget(plan, namespace),
+    { parent },
+  );
+  const service = new k8s.core.v1.Service(
+    `${name}-webhook-service`,
+    buildWebhookService(plan, namespace),
+    { parent },
+  );
+  const serving = [deployment, service, certificate, ...runtimeClasses];
+  if (e.mutate) {
+    new k8s.admissionregistration.v1.MutatingWebhookConfiguration(
+      `${name}-mutating-webhook`,
+      buildMutatingWebhookConfiguration(plan, namespace),
+      { parent, dependsOn: serving },
+    );
+  }
+  if (e.validate) {
+    new k8s.admissionregistration.v1.ValidatingWebhookConfiguration(
+      `${name}-validating-webhook`,
+      buildValidatingWebhookConfiguration(plan, namespace),
+      { parent, dependsOn: serving },
+    );
+  }
+}
+
+/** The AdmissionPolicy backend: each policy, then its binding (which switches it on). */
+function createPolicyEnforcement(
+  parent: pulumi.ComponentResource,
+  plan: RuntimePlan,
+  runtimeClasses: pulumi.Resource[],
+): void {
+  const e = plan.enforcement;
+  if (e === undefined) {
+    return;
+  }
+  const name = plan.name;
+  if (e.validate) {
+    const policy = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+      `${name}-validating-policy`,
+      buildValidatingAdmissionPolicy(plan),
+      { parent },
+    );
+    new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+      `${name}-validating-policy-binding`,
+      buildValidatingAdmissionPolicyBinding(plan),
+      { parent, dependsOn: [policy, ...runtimeClasses] },
+    );
+  }
+  if (e.mutate) {
+    const { Policy, Binding } = mutatingPolicyClasses(k8s, e.mutatingPolicyApiVersion);
+    const policy = new Policy(`${name}-mutating-policy`, buildMutatingAdmissionPolicy(plan), {
+      parent,
+    });
+    new Binding(`${name}-mutating-policy-binding`, buildMutatingAdmissionPolicyBinding(plan), {
+      parent,
+      dependsOn: [policy, ...runtimeClasses],
     });
   }
 }

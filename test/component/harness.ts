@@ -13,10 +13,24 @@ export interface Registered {
   provider: string | undefined;
   /** The URN the mock monitor derives; embeds `Parent$Child` types, which proves parentage. */
   urn: string;
+  /**
+   * Pulumi names of the resources this one waits for, as the SDK sent them to the engine (explicit
+   * `dependsOn` plus the resources its input Outputs come from), sorted.
+   */
+  dependencies: string[];
+}
+
+/** The part of a RegisterResourceRequest the recorder reads. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getDependenciesList(): string[];
 }
 
 export class Recorder {
   readonly resources: Registered[] = [];
+  /** Dependency URNs per `<type>::<name>`, captured from the register requests. */
+  private readonly dependencyUrns = new Map<string, string[]>();
 
   /** Installs the mocks; call in `beforeAll`. preview=false so unset outputs resolve. */
   async install(project = "vnode-test", stack = "test"): Promise<void> {
@@ -31,6 +45,7 @@ export class Recorder {
             inputs: args.inputs,
             provider: args.provider,
             urn: "",
+            dependencies: [],
           });
           return { id: `${args.name}-id`, state: { ...args.inputs, ...computed(args) } };
         },
@@ -40,6 +55,15 @@ export class Recorder {
       stack,
       false,
     );
+    // The mocks' newResource does not see dependencies; the register request carries them.
+    const monitor = pulumi.runtime.getMonitor() as unknown as {
+      registerResource(req: RegisterRequest, callback: unknown): Promise<void>;
+    };
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: RegisterRequest, callback: unknown): Promise<void> => {
+      this.dependencyUrns.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList());
+      return register(req, callback);
+    };
   }
 
   /** Copies each resource's URN from the mock monitor, which computes it after `newResource`. */
@@ -59,6 +83,9 @@ export class Recorder {
         );
       }
       resource.urn = matches[0];
+      resource.dependencies = (this.dependencyUrns.get(`${resource.type}::${resource.name}`) ?? [])
+        .map((urn) => urn.split("::").pop() as string)
+        .sort();
     }
   }
 
