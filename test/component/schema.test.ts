@@ -49,6 +49,8 @@ test("VNodeRuntime has exactly these inputs; only agentImage is required", () =>
     "labels",
     "annotations",
     "metrics",
+    "enforcement",
+    "certManager",
   ]);
   expect(Object.keys(inputs).filter((key) => !inputs[key].optional)).toEqual(["agentImage"]);
 });
@@ -183,6 +185,123 @@ test("agentImage is a ref (an input: may come from another resource) or a build"
   );
 });
 
+test("enforcement and certManager are plain objects of flat types (they decide children)", () => {
+  const { inputs } = result.components.VNodeRuntime;
+  const { typeDefinitions: types } = result;
+  expect(
+    withoutDescriptions({ enforcement: inputs.enforcement, certManager: inputs.certManager }),
+  ).toEqual({
+    enforcement: {
+      $ref: "#/types/vnode:index:EnforcementArgs",
+      optional: true,
+      plain: true,
+      description: undefined,
+    },
+    certManager: {
+      $ref: "#/types/vnode:index:CertManagerArgs",
+      optional: true,
+      plain: true,
+      description: undefined,
+    },
+  });
+  const ref = (type: string, optional = true): object => ({
+    $ref: `#/types/vnode:index:${type}`,
+    ...(optional ? { optional: true } : {}),
+    plain: true,
+    description: undefined,
+  });
+  expect(withoutDescriptions(types.EnforcementArgs.properties!)).toEqual({
+    namespaceSelector: ref("LabelSelectorArgs", false),
+    mode: ref("EnforcementMode", false),
+    failurePolicy: ref("FailurePolicy"),
+    backend: ref("EnforcementBackend"),
+    mutatingPolicyApiVersion: ref("MutatingPolicyApiVersion"),
+  });
+  expect(withoutDescriptions(types.LabelSelectorArgs.properties!)).toEqual({
+    matchLabels: {
+      type: "object",
+      additionalProperties: { type: "string", plain: true },
+      optional: true,
+      plain: true,
+      description: undefined,
+    },
+    matchExpressions: {
+      type: "array",
+      items: { $ref: "#/types/vnode:index:LabelSelectorRequirementArgs", plain: true },
+      optional: true,
+      plain: true,
+      description: undefined,
+    },
+  });
+  expect(withoutDescriptions(types.LabelSelectorRequirementArgs.properties!)).toEqual({
+    key: { type: "string", plain: true, description: undefined },
+    operator: ref("LabelSelectorOperator", false),
+    values: {
+      type: "array",
+      items: { type: "string", plain: true },
+      optional: true,
+      plain: true,
+      description: undefined,
+    },
+  });
+  expect(withoutDescriptions(types.CertManagerArgs.properties!)).toEqual({
+    install: { type: "boolean", optional: true, plain: true, description: undefined },
+    issuerRef: ref("IssuerRefArgs"),
+  });
+  expect(withoutDescriptions(types.IssuerRefArgs.properties!)).toEqual({
+    name: { type: "string", plain: true, description: undefined },
+    kind: ref("IssuerKind"),
+    group: { type: "string", optional: true, plain: true, description: undefined },
+  });
+  const enumOf = (type: string): [string | undefined, unknown][] | undefined =>
+    types[type].enum?.map(({ name, value }) => [name, value]);
+  expect(enumOf("EnforcementMode")).toEqual([
+    ["Mutate", "mutate"],
+    ["Validate", "validate"],
+    ["MutateAndValidate", "mutate-and-validate"],
+  ]);
+  expect(enumOf("EnforcementBackend")).toEqual([
+    ["Webhook", "webhook"],
+    ["AdmissionPolicy", "admission-policy"],
+  ]);
+  expect(enumOf("FailurePolicy")).toEqual([
+    ["Fail", "Fail"],
+    ["Ignore", "Ignore"],
+  ]);
+  expect(enumOf("MutatingPolicyApiVersion")).toEqual([
+    ["V1", "v1"],
+    ["V1beta1", "v1beta1"],
+    ["V1alpha1", "v1alpha1"],
+  ]);
+  expect(enumOf("LabelSelectorOperator")).toEqual([
+    ["In", "In"],
+    ["NotIn", "NotIn"],
+    ["Exists", "Exists"],
+    ["DoesNotExist", "DoesNotExist"],
+  ]);
+  expect(enumOf("IssuerKind")).toEqual([
+    ["Issuer", "Issuer"],
+    ["ClusterIssuer", "ClusterIssuer"],
+  ]);
+  // The defaults are documented where other languages read them.
+  expect(types.EnforcementArgs.properties!.failurePolicy.description).toMatch(
+    /Defaults to `Fail` for validation.*and `Ignore` for mutation/s,
+  );
+  expect(types.EnforcementArgs.properties!.backend.description).toMatch(/Defaults to `webhook`/);
+  expect(types.CertManagerArgs.properties!.install.description).toMatch(/Defaults to\s+`false`/);
+  for (const type of [
+    "EnforcementArgs",
+    "LabelSelectorArgs",
+    "LabelSelectorRequirementArgs",
+    "CertManagerArgs",
+    "IssuerRefArgs",
+  ]) {
+    for (const [key, value] of Object.entries(types[type].properties!)) {
+      expect([type, key, typeof value.description]).toEqual([type, key, "string"]);
+    }
+  }
+});
+
 test("the other enums are enums", () => {
   expect(result.typeDefinitions.ContainerdDistribution.enum?.map((member) => member.value)).toEqual(
     ["containerd", "k3s", "rke2", "microk8s", "k0s"],
@@ -303,6 +422,50 @@ describe("through the component provider, as another language would", () => {
     expect(daemonSet.spec.template.spec.containers[0].image).toBe(
       `ghcr.io/acme/vnode-agent:0.1.0@${mockImageDigest(image)}`,
     );
+  });
+
+  test("enforcement from plain inputs (enum values as strings) builds the webhook", async () => {
+    const constructed = await provider.construct(
+      "pyenf",
+      "vnode:index:VNodeRuntime",
+      {
+        agentImage: { ref: "img:1" },
+        enforcement: {
+          namespaceSelector: { matchExpressions: [{ key: "tenant", operator: "Exists" }] },
+          mode: "validate",
+          failurePolicy: "Ignore",
+        },
+        certManager: { issuerRef: { name: "corp", kind: "ClusterIssuer" } },
+      },
+      {},
+    );
+    await settle(recorder, { urn: constructed.urn as pulumi.Output<string> });
+    const config = recorder.one(
+      "pyenf",
+      "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration",
+    ).inputs as { webhooks: { failurePolicy: string; namespaceSelector: unknown }[] };
+    expect(config.webhooks.map((w) => [w.failurePolicy, w.namespaceSelector])).toEqual([
+      [
+        "Ignore",
+        {
+          matchExpressions: [
+            { key: "tenant", operator: "Exists" },
+            {
+              key: "kubernetes.io/metadata.name",
+              operator: "NotIn",
+              values: ["kube-node-lease", "kube-system", "vnode-runtime"],
+            },
+          ],
+        },
+      ],
+    ]);
+    const certificate = recorder.one("pyenf", "kubernetes:cert-manager.io/v1:Certificate")
+      .inputs as { spec: { issuerRef: unknown } };
+    expect(certificate.spec.issuerRef).toEqual({
+      group: "cert-manager.io",
+      kind: "ClusterIssuer",
+      name: "corp",
+    });
   });
 
   test("a bad enum value from another language fails with the sentence", async () => {

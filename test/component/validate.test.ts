@@ -3,6 +3,7 @@
  * is registered when the args are invalid.
  */
 import { VNodeRuntime, VNodeRuntimeArgs, VNodeRuntimeArgsError } from "../../components";
+import { validateArgs } from "../../components/validate";
 import { Recorder } from "./harness";
 
 const recorder = new Recorder();
@@ -17,6 +18,8 @@ const LABEL_VALUE_RULE =
   'a label value (at most 63 characters of letters, digits, "-", "_" and ".", starting and ending with a letter or digit)';
 const POOL_A = { name: "a", nodeSelector: { pool: "a" } };
 const TOLERATION_EFFECTS = "NoSchedule, PreferNoSchedule, NoExecute";
+const TENANTS = { matchLabels: { tenant: "true" } };
+const ENFORCEMENT = { namespaceSelector: TENANTS, mode: "mutate" };
 
 /** [what, args (merged over a valid base unless `raw`), exact message] */
 const cases: [string, Record<string, unknown>, string][] = [
@@ -58,7 +61,7 @@ const cases: [string, Record<string, unknown>, string][] = [
   [
     "unknown argument",
     { isolationmode: "per-pod" },
-    'args has an unknown field "isolationmode"; allowed: agentImage, isolationMode, namespace, createNamespace, runtimeClassName, perPodRuntimeClassName, handler, containerdDistribution, restartStrategy, nodeSelector, tolerations, affinity, priorityClassName, resources, updateStrategy, terminationGracePeriodSeconds, overhead, runtimeClassTolerations, pools, env, labels, annotations, metrics.',
+    'args has an unknown field "isolationmode"; allowed: agentImage, isolationMode, namespace, createNamespace, runtimeClassName, perPodRuntimeClassName, handler, containerdDistribution, restartStrategy, nodeSelector, tolerations, affinity, priorityClassName, resources, updateStrategy, terminationGracePeriodSeconds, overhead, runtimeClassTolerations, pools, env, labels, annotations, metrics, enforcement, certManager.',
   ],
   [
     "isolationMode from YAML with an underscore",
@@ -352,6 +355,185 @@ const cases: [string, Record<string, unknown>, string][] = [
     { metrics: { mode: "pod-monitor", interval: "30 seconds" } },
     'metrics.interval must be a Prometheus duration such as "30s" or "1m"; got "30 seconds".',
   ],
+  [
+    "enforcement not an object",
+    { enforcement: "on" },
+    'enforcement must be an object with fields namespaceSelector, mode, failurePolicy, backend, mutatingPolicyApiVersion; got "on".',
+  ],
+  [
+    "enforcement unknown field",
+    { enforcement: { ...ENFORCEMENT, excludeNamespaces: ["ci"] } },
+    'enforcement has an unknown field "excludeNamespaces"; allowed: namespaceSelector, mode, failurePolicy, backend, mutatingPolicyApiVersion.',
+  ],
+  [
+    "enforcement.mode missing",
+    { enforcement: { namespaceSelector: TENANTS } },
+    "enforcement.mode is required: one of mutate, validate, mutate-and-validate.",
+  ],
+  [
+    "enforcement.mode by its enum member name",
+    { enforcement: { ...ENFORCEMENT, mode: "MutateAndValidate" } },
+    'enforcement.mode must be one of mutate, validate, mutate-and-validate; got "MutateAndValidate".',
+  ],
+  [
+    "enforcement.backend",
+    { enforcement: { ...ENFORCEMENT, backend: "cel" } },
+    'enforcement.backend must be one of webhook, admission-policy; got "cel".',
+  ],
+  [
+    "enforcement.failurePolicy lowercase",
+    { enforcement: { ...ENFORCEMENT, failurePolicy: "fail" } },
+    'enforcement.failurePolicy must be one of Fail, Ignore; got "fail".',
+  ],
+  [
+    "enforcement.mutatingPolicyApiVersion",
+    {
+      enforcement: {
+        ...ENFORCEMENT,
+        backend: "admission-policy",
+        mutatingPolicyApiVersion: "v1beta2",
+      },
+    },
+    'enforcement.mutatingPolicyApiVersion must be one of v1, v1beta1, v1alpha1; got "v1beta2".',
+  ],
+  [
+    "enforcement.mutatingPolicyApiVersion with the webhook",
+    { enforcement: { ...ENFORCEMENT, mutatingPolicyApiVersion: "v1beta1" } },
+    "enforcement.mutatingPolicyApiVersion only applies with enforcement.backend admission-policy; enforcement.backend is webhook.",
+  ],
+  [
+    "enforcement.mutatingPolicyApiVersion without mutation",
+    {
+      enforcement: {
+        ...ENFORCEMENT,
+        mode: "validate",
+        backend: "admission-policy",
+        mutatingPolicyApiVersion: "v1",
+      },
+    },
+    "enforcement.mutatingPolicyApiVersion only applies when enforcement.mode mutates (mutate or mutate-and-validate); enforcement.mode is validate.",
+  ],
+  [
+    "enforcement.namespaceSelector missing",
+    { enforcement: { mode: "mutate" } },
+    'enforcement.namespaceSelector is required: the labels of the tenant namespaces, e.g. { matchLabels: { tenant: "true" } }.',
+  ],
+  [
+    "enforcement.namespaceSelector empty",
+    {
+      enforcement: { ...ENFORCEMENT, namespaceSelector: { matchLabels: {}, matchExpressions: [] } },
+    },
+    "enforcement.namespaceSelector must name at least one label in matchLabels or matchExpressions: an empty selector would enforce vNode on every namespace but kube-system, kube-node-lease and the runtime's.",
+  ],
+  [
+    "enforcement.namespaceSelector unknown field",
+    { enforcement: { ...ENFORCEMENT, namespaceSelector: { labels: { tenant: "true" } } } },
+    'enforcement.namespaceSelector has an unknown field "labels"; allowed: matchLabels, matchExpressions.',
+  ],
+  [
+    "enforcement.namespaceSelector label value",
+    {
+      enforcement: { ...ENFORCEMENT, namespaceSelector: { matchLabels: { tenant: "yes please" } } },
+    },
+    `enforcement.namespaceSelector.matchLabels["tenant"] must be ${LABEL_VALUE_RULE}; got "yes please".`,
+  ],
+  [
+    "enforcement.namespaceSelector expression key",
+    {
+      enforcement: {
+        ...ENFORCEMENT,
+        namespaceSelector: { matchExpressions: [{ key: "a b", operator: "Exists" }] },
+      },
+    },
+    'enforcement.namespaceSelector.matchExpressions[0].key must be a label key ([prefix/]name, name at most 63 characters of letters, digits, "-", "_" and "."); got "a b".',
+  ],
+  [
+    "enforcement.namespaceSelector expression operator",
+    {
+      enforcement: {
+        ...ENFORCEMENT,
+        namespaceSelector: { matchExpressions: [{ key: "team", operator: "in", values: ["a"] }] },
+      },
+    },
+    'enforcement.namespaceSelector.matchExpressions[0].operator must be one of In, NotIn, Exists, DoesNotExist; got "in".',
+  ],
+  [
+    "enforcement.namespaceSelector expression without operator",
+    { enforcement: { ...ENFORCEMENT, namespaceSelector: { matchExpressions: [{ key: "team" }] } } },
+    "enforcement.namespaceSelector.matchExpressions[0].operator is required: one of In, NotIn, Exists, DoesNotExist.",
+  ],
+  [
+    "enforcement.namespaceSelector In without values",
+    {
+      enforcement: {
+        ...ENFORCEMENT,
+        namespaceSelector: { matchExpressions: [{ key: "team", operator: "In" }] },
+      },
+    },
+    "enforcement.namespaceSelector.matchExpressions[0].values must not be empty with operator In.",
+  ],
+  [
+    "enforcement.namespaceSelector Exists with values",
+    {
+      enforcement: {
+        ...ENFORCEMENT,
+        namespaceSelector: {
+          matchExpressions: [{ key: "team", operator: "Exists", values: ["a"] }],
+        },
+      },
+    },
+    'enforcement.namespaceSelector.matchExpressions[0].values must be empty with operator Exists; got ["a"].',
+  ],
+  [
+    "enforcement.namespaceSelector expression value",
+    {
+      enforcement: {
+        ...ENFORCEMENT,
+        namespaceSelector: {
+          matchExpressions: [{ key: "team", operator: "NotIn", values: ["a", "-b"] }],
+        },
+      },
+    },
+    `enforcement.namespaceSelector.matchExpressions[0].values[1] must be ${LABEL_VALUE_RULE}; got "-b".`,
+  ],
+  [
+    "certManager without enforcement",
+    { certManager: { install: true } },
+    "certManager only applies with enforcement (backend webhook), which gets its TLS certificate from cert-manager; enforcement is not set.",
+  ],
+  [
+    "certManager with the admission-policy backend",
+    {
+      enforcement: { ...ENFORCEMENT, backend: "admission-policy" },
+      certManager: { install: true },
+    },
+    "certManager only applies with enforcement.backend webhook; enforcement.backend is admission-policy, which needs no certificate.",
+  ],
+  [
+    "certManager.install a string",
+    { enforcement: ENFORCEMENT, certManager: { install: "yes" } },
+    'certManager.install must be true or false; got "yes".',
+  ],
+  [
+    "certManager unknown field",
+    { enforcement: ENFORCEMENT, certManager: { version: "v1.17" } },
+    'certManager has an unknown field "version"; allowed: install, issuerRef.',
+  ],
+  [
+    "certManager.issuerRef without a name",
+    { enforcement: ENFORCEMENT, certManager: { issuerRef: { kind: "ClusterIssuer" } } },
+    'certManager.issuerRef.name is required: the name of the cert-manager Issuer (in the runtime namespace) or ClusterIssuer, e.g. "ca-issuer".',
+  ],
+  [
+    "certManager.issuerRef.name uppercase",
+    { enforcement: ENFORCEMENT, certManager: { issuerRef: { name: "CorpCA" } } },
+    `certManager.issuerRef.name must be ${SUBDOMAIN_RULE}; got "CorpCA".`,
+  ],
+  [
+    "certManager.issuerRef.kind lowercase",
+    { enforcement: ENFORCEMENT, certManager: { issuerRef: { name: "ca", kind: "clusterissuer" } } },
+    'certManager.issuerRef.kind must be one of Issuer, ClusterIssuer; got "clusterissuer".',
+  ],
 ];
 
 test.each(cases)("%s", async (_what, override, message) => {
@@ -369,6 +551,26 @@ test("invalid component names", () => {
   expect(() => new VNodeRuntime("n".repeat(58), { agentImage: IMAGE })).toThrow(
     `name is too long: the DaemonSet name "${"n".repeat(58)}-agent" has 64 characters, at most 63 are allowed.`,
   );
+});
+
+test("a name too long for the webhook Service, with the webhook backend only", () => {
+  const name = "n".repeat(56);
+  expect(
+    () =>
+      new VNodeRuntime(name, {
+        agentImage: IMAGE,
+        enforcement: ENFORCEMENT,
+      } as unknown as VNodeRuntimeArgs),
+  ).toThrow(
+    `name is too long for enforcement.backend webhook: the webhook Service name "${name}-webhook" has 64 characters, at most 63 are allowed.`,
+  );
+  // The same name is fine for the policies, which have no Service (checked without registering).
+  expect(() =>
+    validateArgs(name, {
+      agentImage: IMAGE,
+      enforcement: { ...ENFORCEMENT, backend: "admission-policy" },
+    } as unknown as VNodeRuntimeArgs),
+  ).not.toThrow();
 });
 
 test("args missing altogether", () => {
