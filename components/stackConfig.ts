@@ -41,6 +41,8 @@ export const UNTYPED_KEYS = [
   "labels",
   "annotations",
   "metrics",
+  "enforcement",
+  "certManager",
 ] as const;
 
 /** Thrown for config problems found before the component validates; names the config key. */
@@ -100,6 +102,8 @@ export function readStackConfig(project: string): VNodeRuntimeArgs {
     labels: config.getObject("labels"),
     annotations: config.getObject("annotations"),
     metrics: config.getObject("metrics"),
+    enforcement: config.getObject("enforcement"),
+    certManager: config.getObject("certManager"),
   };
   // Unset keys stay unset, so the component's defaults apply.
   for (const key of Object.keys(args)) {

@@ -33,11 +33,24 @@ const KIND_ORDER = [
   "RuntimeClass",
   "DaemonSet",
   "PodMonitor",
+  // Tenancy enforcement: TLS first, then the webhook server, then what sends it pods.
+  "Issuer",
+  "Certificate",
+  "Deployment",
+  "PodDisruptionBudget",
+  "Service",
+  "ValidatingAdmissionPolicy",
+  "ValidatingAdmissionPolicyBinding",
+  "MutatingAdmissionPolicy",
+  "MutatingAdmissionPolicyBinding",
+  "MutatingWebhookConfiguration",
+  "ValidatingWebhookConfiguration",
 ];
 
 /** Model packages of custom resources kubernetes-models does not cover. */
 const CRD_MODEL_PACKAGES: Record<string, string> = {
   "monitoring.coreos.com": "@kubernetes-models/prometheus-operator",
+  "cert-manager.io": "@kubernetes-models/cert-manager",
 };
 
 /**

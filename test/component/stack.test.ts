@@ -70,3 +70,46 @@ test("the stack's settings reach the objects", () => {
     limits: { memory: "256Mi" },
   });
 });
+
+test("the ci stack enforces vNode on its tenant namespaces through the webhook", () => {
+  expect(
+    recorder
+      .of("vnode")
+      .filter((r) => /webhook|Issuer|Certificate/i.test(`${r.type} ${r.name}`))
+      .map((r) => r.name)
+      .sort(),
+  ).toEqual([
+    "vnode-mutating-webhook",
+    "vnode-validating-webhook",
+    "vnode-webhook",
+    "vnode-webhook-ca-certificate",
+    "vnode-webhook-ca-issuer",
+    "vnode-webhook-certificate",
+    "vnode-webhook-pdb",
+    "vnode-webhook-selfsigned-issuer",
+    "vnode-webhook-service",
+    "vnode-webhook-service-account",
+  ]);
+  const deployment = recorder.one("vnode", "kubernetes:apps/v1:Deployment").inputs as {
+    spec: { template: { spec: { containers: { args: string[] }[] } } };
+  };
+  // Both pools' classes; the default mode is the stack's isolationMode, per-pod.
+  expect(deployment.spec.template.spec.containers[0].args.slice(7)).toEqual([
+    "--class",
+    "per-namespace=vnode",
+    "--class",
+    "per-pod=vnode-per-pod",
+    "--default-mode",
+    "per-pod",
+    "--exclude-namespace",
+    "vnode-runtime",
+  ]);
+  const mutating = recorder.one(
+    "vnode",
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration",
+  ).inputs as { webhooks: { name: string; namespaceSelector: { matchLabels: unknown } }[] };
+  expect(mutating.webhooks.map((w) => [w.name, w.namespaceSelector.matchLabels])).toEqual([
+    ["per-namespace.mutate.vnode.loft.sh", { "ci.example.com/tenant": "true" }],
+    ["per-pod.mutate.vnode.loft.sh", { "ci.example.com/tenant": "true" }],
+  ]);
+});

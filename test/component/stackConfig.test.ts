@@ -48,7 +48,7 @@ test.each<[string, Record<string, string>, string]>([
   [
     "an unknown key of the project",
     { "vnode-runtime:isolationMod": "per-pod" },
-    "Config key vnode-runtime:isolationMod is unknown; known keys: isolationMode, namespace, createNamespace, runtimeClassName, handler, containerdDistribution, restartStrategy, priorityClassName, maxUnavailable, terminationGracePeriodSeconds, agentImage, perPodRuntimeClassName, nodeSelector, tolerations, affinity, resources, overhead, runtimeClassTolerations, pools, env, secretEnv, labels, annotations, metrics.",
+    "Config key vnode-runtime:isolationMod is unknown; known keys: isolationMode, namespace, createNamespace, runtimeClassName, handler, containerdDistribution, restartStrategy, priorityClassName, maxUnavailable, terminationGracePeriodSeconds, agentImage, perPodRuntimeClassName, nodeSelector, tolerations, affinity, resources, overhead, runtimeClassTolerations, pools, env, secretEnv, labels, annotations, metrics, enforcement, certManager.",
   ],
   [
     "no agent image",
@@ -101,6 +101,33 @@ test("object keys pass through to the component, whose errors name the same key"
   configure({ "vnode-runtime:pools": JSON.stringify([{ name: "a", isolationMode: "per_pod" }]) });
   expect(() => new VNodeRuntime("cfg", readStackConfig("vnode-runtime"))).toThrow(
     'pools[0].isolationMode must be one of per-namespace, per-pod; got "per_pod".',
+  );
+});
+
+test("enforcement and certManager are read as objects; the component's errors name their keys", async () => {
+  const enforcement = {
+    namespaceSelector: { matchLabels: { tenant: "true" } },
+    mode: "mutate-and-validate",
+  };
+  configure({
+    "vnode-runtime:enforcement": JSON.stringify(enforcement),
+    "vnode-runtime:certManager": JSON.stringify({ install: true }),
+  });
+  const args = readStackConfig("vnode-runtime");
+  expect([args.enforcement, args.certManager]).toEqual([enforcement, { install: true }]);
+  const runtime = new VNodeRuntime("cfgenf", args);
+  await settle(recorder, runtime);
+  expect(
+    recorder
+      .of("cfgenf")
+      .filter((r) => /WebhookConfiguration|CertManager/.test(r.type))
+      .map((r) => r.name)
+      .sort(),
+  ).toEqual(["cfgenf-cert-manager", "cfgenf-mutating-webhook", "cfgenf-validating-webhook"]);
+
+  configure({ "vnode-runtime:enforcement": JSON.stringify({ ...enforcement, mode: "Mutate" }) });
+  expect(() => new VNodeRuntime("cfgenfbad", readStackConfig("vnode-runtime"))).toThrow(
+    'enforcement.mode must be one of mutate, validate, mutate-and-validate; got "Mutate".',
   );
 });
 

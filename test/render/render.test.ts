@@ -86,27 +86,27 @@ test("dev: every object written, schema-valid, per-namespace", () => {
   }
 });
 
-test("ci: two pools, two modes, two RuntimeClasses, a PodMonitor, schema-valid", () => {
+test("ci: two pools, two modes, two RuntimeClasses, a PodMonitor, enforcement, schema-valid", () => {
   const out = path.join(tmp, "ci");
   const result = render("--stack", "ci", "--out", out);
   expect([result.status, result.stderr]).toEqual([0, ""]);
   const objects = readAll(out);
   expect(Object.keys(objects).filter((file) => /runtimeclass|daemonset/.test(file))).toEqual([
-    "07-runtimeclass-vnode.yaml",
-    "08-runtimeclass-vnode-per-pod.yaml",
-    "09-daemonset-vnode-agent-ci-builds.yaml",
-    "10-daemonset-vnode-agent-ci-services.yaml",
+    "08-runtimeclass-vnode.yaml",
+    "09-runtimeclass-vnode-per-pod.yaml",
+    "10-daemonset-vnode-agent-ci-builds.yaml",
+    "11-daemonset-vnode-agent-ci-services.yaml",
   ]);
   expect(result.stdout).toContain(
-    "DaemonSet           vnode-agent-ci-builds    vnode-runtime  per-pod        09-daemonset-vnode-agent-ci-builds.yaml",
+    "DaemonSet                       vnode-agent-ci-builds     vnode-runtime  per-pod        10-daemonset-vnode-agent-ci-builds.yaml",
   );
   expect(result.stdout).toContain(
-    "DaemonSet           vnode-agent-ci-services  vnode-runtime  per-namespace  10-daemonset-vnode-agent-ci-services.yaml",
+    "DaemonSet                       vnode-agent-ci-services   vnode-runtime  per-namespace  11-daemonset-vnode-agent-ci-services.yaml",
   );
   expect(result.stdout).toContain(
-    "PodMonitor          vnode-agent              vnode-runtime                 11-podmonitor-vnode-agent.yaml",
+    "PodMonitor                      vnode-agent               vnode-runtime                 12-podmonitor-vnode-agent.yaml",
   );
-  expect(objects["11-podmonitor-vnode-agent.yaml"].spec).toEqual({
+  expect(objects["12-podmonitor-vnode-agent.yaml"].spec).toEqual({
     podMetricsEndpoints: [{ interval: "30s", path: "/metrics", port: "metrics" }],
     selector: {
       matchLabels: {
@@ -115,10 +115,42 @@ test("ci: two pools, two modes, two RuntimeClasses, a PodMonitor, schema-valid",
       },
     },
   });
-  expect(objects["08-runtimeclass-vnode-per-pod.yaml"].scheduling).toEqual({
+  expect(objects["09-runtimeclass-vnode-per-pod.yaml"].scheduling).toEqual({
     nodeSelector: { "vnode.loft.sh/isolation-mode": "per-pod", "vnode.loft.sh/runtime": "ready" },
     tolerations: [{ effect: "NoSchedule", key: "node.example.com/ci-builds", operator: "Exists" }],
   });
+  // Enforcement: the webhook's ServiceAccount with the agent's, then TLS, server, configurations.
+  expect(Object.keys(objects).filter((file) => /webhook/.test(file))).toEqual([
+    "03-serviceaccount-vnode-webhook.yaml",
+    "13-issuer-vnode-webhook-ca.yaml",
+    "14-issuer-vnode-webhook-selfsigned.yaml",
+    "15-certificate-vnode-webhook-ca.yaml",
+    "16-certificate-vnode-webhook-tls.yaml",
+    "17-deployment-vnode-webhook.yaml",
+    "18-poddisruptionbudget-vnode-webhook.yaml",
+    "19-service-vnode-webhook.yaml",
+    "20-mutatingwebhookconfiguration-vnode-webhook.yaml",
+    "21-validatingwebhookconfiguration-vnode-webhook.yaml",
+  ]);
+  const validating = objects["21-validatingwebhookconfiguration-vnode-webhook.yaml"] as {
+    webhooks: { namespaceSelector: unknown; failurePolicy: string }[];
+  };
+  expect(validating.webhooks.map((w) => [w.failurePolicy, w.namespaceSelector])).toEqual([
+    [
+      "Fail",
+      {
+        matchExpressions: [
+          {
+            key: "kubernetes.io/metadata.name",
+            operator: "NotIn",
+            values: ["kube-node-lease", "kube-system", "vnode-runtime"],
+          },
+        ],
+        matchLabels: { "ci.example.com/tenant": "true" },
+      },
+    ],
+  ]);
+  expect(result.stdout).toContain("21 objects of stack ci are schema-valid;");
 });
 
 test("a rerun replaces the directory: stale files disappear", () => {
@@ -178,5 +210,5 @@ test("--check passes on a freshly rendered directory", () => {
   expect(render("--stack", "ci", "--out", out).status).toBe(0);
   const result = render("--check", out);
   expect([result.status, result.stderr]).toEqual([0, ""]);
-  expect(result.stdout.trimEnd().split("\n").pop()).toBe(`11 objects in ${out} are schema-valid.`);
+  expect(result.stdout.trimEnd().split("\n").pop()).toBe(`21 objects in ${out} are schema-valid.`);
 });
