@@ -1,0 +1,275 @@
+/**
+ * `npm run bench:agent`, second table: the daemon `vnode-agent run` against a real containerd 1.6
+ * (private, as in the tests) and the fake Kubernetes API server (test/support/fakeKubeApi.ts),
+ * with a 1 s reconcile interval:
+ *   (e) steady-state RSS and CPU over 60 s, from /proc/<pid>/status VmRSS and /proc/<pid>/stat
+ *       utime+stime, after a warm-up;
+ *   (f) time from a drift (the handler removed from containerd's config) to its repair (config
+ *       back and the CRI reporting the handler), and its two parts: detection and repair.
+ * Needs root and Debian's containerd + runc (what `.ci/run` installs). Run `npm run build` first.
+ * BENCH_STEADY_SECONDS and BENCH_DRIFTS shorten it for a quick look; BENCH_AGENT_NODE_OPTIONS
+ * runs the agent with other Node.js options (e.g. --max-semi-space-size=1) to compare.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as readline from "node:readline";
+import { criStatus } from "../agent/src/cri";
+import { containerdUnavailable, startContainerd } from "../test/support/containerd";
+import { FakeKubeApi } from "../test/support/fakeKubeApi";
+
+const CLI = path.resolve(__dirname, "../agent/dist/vnode-agent.js");
+const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 60);
+/**
+ * Start-up (loading the Kubernetes client, the install) grows V8's young generation to 16 MiB;
+ * V8's memory reducer gives it back about 10 s after start (RSS ~80 -> ~70 MiB). Steady state
+ * starts after that.
+ */
+const WARMUP_SECONDS = 15;
+const DRIFTS = Number(process.env.BENCH_DRIFTS ?? 5);
+const NODE = "bench-node";
+const TOKEN = "bench-token";
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resident set size of a process, in MiB. */
+function rssMiB(pid: number): number {
+  const m = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB$/m);
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) / 1024;
+}
+
+/** utime + stime of a process, in clock ticks. */
+function cpuTicks(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 and 15 of stat(5); `fields` starts at field 3.
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** The bundled @kubernetes/client-node (agent/build.mjs vendors it), or the bundle itself. */
+const KUBE_VENDOR = fs.existsSync(
+  path.resolve(__dirname, "../agent/dist/vendor/kubernetes-client-node.js"),
+)
+  ? path.resolve(__dirname, "../agent/dist/vendor/kubernetes-client-node.js")
+  : CLI;
+
+/** RSS (MiB) of an idle node process that ran `code`: the floor under the agent's RSS. */
+function idleRss(code: string): number {
+  const out = execFileSync(
+    process.execPath,
+    [
+      "-e",
+      `${code};setTimeout(()=>process.stdout.write(require("fs").readFileSync("/proc/self/status","utf8").match(/^VmRSS:\\s+(\\d+)/m)[1]),1000)`,
+    ],
+    { encoding: "utf8" },
+  );
+  return Number(out) / 1024;
+}
+
+/** The agent's V8 heap spaces (bytes, total per space) from its own /metrics. */
+async function heapSpaces(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const spaces: Record<string, number> = {};
+  for (const m of text.matchAll(
+    /^vnode_agent_nodejs_heap_space_size_total_bytes\{space="(\w+)"\} (\d+)$/gm,
+  )) {
+    spaces[m[1]] = Number(m[2]);
+  }
+  return spaces;
+}
+
+async function waitFor<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+export async function benchDaemon(): Promise<void> {
+  const why = containerdUnavailable();
+  if (why) throw new Error(`bench:agent needs a real containerd: ${why}.`);
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing; run npm run build first.`);
+  const ctrd = await startContainerd();
+  const api = await FakeKubeApi.start({ token: TOKEN });
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-bench-daemon-"));
+  let agent: ChildProcess | undefined;
+  try {
+    api.addNode(NODE, { "kubernetes.io/os": "linux" });
+    api.addDaemonSet("vnode-system", "vnode-agent", { "kubernetes.io/os": "linux" });
+    const payload = path.join(work, "payload");
+    fs.mkdirSync(payload);
+    fs.copyFileSync(
+      execFileSync("sh", ["-c", "command -v containerd-shim-runc-v2"], { encoding: "utf8" }).trim(),
+      path.join(payload, "containerd-shim-runc-v2"),
+    );
+    const installDir = path.join(work, "opt/vnode/bin");
+    const tokenFile = path.join(work, "token");
+    fs.writeFileSync(tokenFile, TOKEN);
+    agent = spawn(
+      process.execPath,
+      [
+        CLI,
+        "run",
+        ...["--host-root", "/", "--containerd-config", ctrd.configPath],
+        ...["--containerd-socket", ctrd.socket, "--payload-dir", payload],
+        ...["--install-dir", installDir, "--state-dir", path.join(work, "state")],
+        ...["--runtime-type", "io.containerd.runc.v2"],
+        ...["--runtime-path", path.join(installDir, "containerd-shim-runc-v2")],
+        ...["--restart", "command", "--restart-command", ctrd.restartScript],
+        ...["--skip-preflight", "cgroup", "--min-containerd", "1.6"],
+        ...["--listen", "127.0.0.1:0", "--interval", "1s", "--max-restarts", "1000"],
+        ...[
+          "--daemonset",
+          "vnode-agent",
+          "--kube-api-server",
+          api.url,
+          "--kube-token-file",
+          tokenFile,
+        ],
+      ],
+      {
+        env: {
+          PATH: process.env.PATH,
+          NODE_NAME: NODE,
+          POD_NAMESPACE: "vnode-system",
+          // The image's NODE_OPTIONS (agent/Dockerfile), or another to compare.
+          NODE_OPTIONS: process.env.BENCH_AGENT_NODE_OPTIONS ?? "",
+        },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    const pid = agent.pid!;
+    let url = "";
+    const tail: string[] = [];
+    readline.createInterface({ input: agent.stderr! }).on("line", (line) => {
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      if (!url && line.includes('"phase":"http"')) url = String(JSON.parse(line).url);
+    });
+    await waitFor(
+      "/readyz",
+      async () => url !== "" && (await fetch(`${url}/readyz`)).status === 200,
+      60_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${tail.join("\n")}`);
+    });
+
+    // (e) steady state: labels re-read, config and CRI checked once a second, nothing to do.
+    await sleep(WARMUP_SECONDS * 1000);
+    const clkTck = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+    const rss: number[] = [];
+    const passes0 = api.requestsFor("GET", `/api/v1/nodes/${NODE}`).length;
+    const ticks0 = cpuTicks(pid);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < STEADY_SECONDS; i++) {
+      await sleep(1000);
+      rss.push(rssMiB(pid));
+    }
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpuPercent = ((cpuTicks(pid) - ticks0) / clkTck / seconds) * 100;
+    const passes = api.requestsFor("GET", `/api/v1/nodes/${NODE}`).length - passes0;
+    const heap = await heapSpaces(url);
+
+    const currentPid = () => {
+      try {
+        return ctrd.pid;
+      } catch {
+        return 0; // between stop and start
+      }
+    };
+    // (f) drift: the handler removed from the config while containerd runs (an admin edit,
+    // k3s re-rendering), until the config is back and the CRI reports the handler again.
+    const installed = fs.readFileSync(ctrd.configPath, "utf8");
+    const toRepair: number[] = [];
+    const toDetect: number[] = [];
+    for (let i = 0; i < DRIFTS; i++) {
+      // Spread the edits over the interval's phase, as real drifts are.
+      await sleep(1000 + (i * 1000) / DRIFTS);
+      const before = ctrd.pid;
+      const seen = api.events.length;
+      const edited = Date.now();
+      fs.writeFileSync(ctrd.configPath, ctrd.originalConfig);
+      await waitFor(
+        "the repair",
+        async () =>
+          currentPid() !== before &&
+          fs.readFileSync(ctrd.configPath, "utf8") === installed &&
+          (await criStatus(ctrd.socket).catch(() => null))?.handlers.includes("vnode"),
+        60_000,
+      );
+      toRepair.push(Date.now() - edited);
+      const detected = api.events.slice(seen).find((e) => e.reason === "DriftDetected");
+      if (!detected) throw new Error("no DriftDetected event");
+      toDetect.push(Date.parse(String(detected.firstTimestamp)) - edited);
+      await waitFor("/readyz", async () => (await fetch(`${url}/readyz`)).status === 200, 30_000);
+    }
+
+    agent.kill("SIGTERM");
+    await new Promise((resolve) => agent!.once("exit", resolve));
+
+    const maxRss = Math.max(...rss);
+    const bare = idleRss("");
+    const withKube = idleRss(`require(${JSON.stringify(KUBE_VENDOR)})`);
+    const rows: [string, string, string, string][] = [
+      [`(e) steady RSS, median of ${rss.length} s`, `${median(rss).toFixed(1)} MiB`, "", ""],
+      [
+        "    steady RSS, max",
+        `${maxRss.toFixed(1)} MiB`,
+        "<= 80 MiB",
+        maxRss <= 80 ? "met" : "MISSED",
+      ],
+      [
+        `    CPU over ${seconds.toFixed(0)} s (${passes} passes)`,
+        `${cpuPercent.toFixed(2)} % of a core`,
+        "<= 1 %",
+        cpuPercent <= 1 ? "met" : "MISSED",
+      ],
+      ["    where RSS goes: bare node", `${bare.toFixed(1)} MiB`, "", ""],
+      ["    + @kubernetes/client-node alone", `+${(withKube - bare).toFixed(1)} MiB`, "", ""],
+      [
+        "    agent V8 heap: new / old / code",
+        ["new", "old", "code"].map((k) => (heap[k] / 1048576).toFixed(1)).join(" / ") + " MiB",
+        "",
+        "",
+      ],
+      [`(f) drift to repair, median of ${DRIFTS}`, `${median(toRepair)} ms`, "", ""],
+      ["    drift to repair, max", `${Math.max(...toRepair)} ms`, "", ""],
+      [
+        "    of which detection (median)",
+        `${median(toDetect)} ms`,
+        "<= 1 interval",
+        median(toDetect) <= 1000 ? "met" : "MISSED",
+      ],
+    ];
+    const nodeOptions = process.env.BENCH_AGENT_NODE_OPTIONS;
+    console.log(
+      `\nbench:agent daemon (vnode-agent run, --interval 1s), ${os.cpus().length} CPUs` +
+        (nodeOptions ? `, NODE_OPTIONS=${nodeOptions}` : ""),
+    );
+    const w = [34, 18, 14, 6];
+    console.log(["measure", "value", "target", ""].map((c, i) => c.padEnd(w[i])).join("  "));
+    for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join("  "));
+  } finally {
+    if (agent && agent.exitCode === null && agent.signalCode === null) agent.kill("SIGKILL");
+    await api.close();
+    await ctrd.cleanup();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  benchDaemon().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  });
+}
