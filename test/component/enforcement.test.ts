@@ -5,6 +5,7 @@
  * component), the exclusions, the failure policies, and the order the engine is told to create
  * things in (dependencies as the SDK sends them).
  */
+import * as pulumi from "@pulumi/pulumi";
 import {
   EnforcementMode,
   FailurePolicy,
@@ -629,4 +630,30 @@ describe("install and issuerRef together, failurePolicy Fail for both", () => {
 test("without enforcement there is no webhook, certificate or cert-manager", async () => {
   await create("plain", {});
   expect(enforcementChildren("plain")).toEqual([]);
+});
+
+describe("secrets untouched", () => {
+  beforeAll(() =>
+    create("sec", {
+      env: [{ name: "LICENSE_TOKEN", value: pulumi.secret("s3cr3t-token") }],
+      enforcement: { namespaceSelector: TENANTS, mode: EnforcementMode.MutateAndValidate },
+    }),
+  );
+
+  test("the agent's env Secret is still the only Secret, and still a Pulumi secret", () => {
+    const [secret] = recorder.byType("sec", T.secret);
+    expect(recorder.byType("sec", T.secret).map((r) => r.name)).toEqual(["sec-env"]);
+    expect(containsSecret((secret.inputs as { stringData: unknown }).stringData)).toBe(true);
+  });
+
+  test("the webhook gets neither the agent's env nor any secret value", () => {
+    const deployment = recorder.one("sec", T.deployment).inputs as {
+      spec: { template: { spec: { containers: { env: unknown[] }[] } } };
+    };
+    expect(containsSecret(deployment)).toBe(false);
+    expect(JSON.stringify(deployment)).not.toMatch(/s3cr3t-token|sec-agent-env/);
+    expect(deployment.spec.template.spec.containers[0].env).toEqual([
+      { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+    ]);
+  });
 });
