@@ -13,10 +13,14 @@ import {
   RUN_DEFAULTS,
   type RunFlags,
 } from "../../agent/src/daemonOptions";
+import { planRegister } from "../../agent/src/containerd/plan";
+import { collectConfigFiles, hostFiles } from "../../agent/src/containerd/snapshot";
+import { DriftChecker } from "../../agent/src/drift";
 import { formatDuration, parseDuration } from "../../agent/src/duration";
 import { AgentError, ExitCode } from "../../agent/src/errors";
-import type { InstallerOptions } from "../../agent/src/installer";
+import { type InstallerOptions, resolveLayout } from "../../agent/src/installer";
 import type { V1DaemonSet, V1Node, V1Pod } from "../../agent/src/kube";
+import { parseMinContainerd, parseSkipList } from "../../agent/src/preflight";
 import {
   describeDrift,
   desiredLabels,
@@ -494,5 +498,80 @@ describe("run flags", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("DriftChecker on fixture hosts (no containerd running)", () => {
+  const FIXTURES = path.resolve(__dirname, "../fixtures/containerd");
+  let root: string;
+  const options = (distribution: string, verify: "cri" | "none" = "cri"): InstallerOptions => ({
+    hostRoot: root,
+    containerd: { distribution },
+    handler: { name: "vnode", runtimeType: "io.containerd.vnode.v2" },
+    isolationMode: "per-namespace",
+    installDir: "/opt/vnode/bin",
+    stateDir: "/var/lib/vnode-agent",
+    restart: { strategy: "none" },
+    verify,
+    skipPreflight: parseSkipList(undefined),
+    minContainerd: parseMinContainerd(undefined),
+  });
+  /** What install would write, written: the host as right after an install. */
+  const register = async (o: InstallerOptions) => {
+    const layout = resolveLayout(o);
+    for (const c of planRegister(
+      layout,
+      await collectConfigFiles(layout, hostFiles(root)),
+      o.handler,
+    )) {
+      fs.mkdirSync(path.dirname(path.join(root, c.path)), { recursive: true });
+      fs.writeFileSync(path.join(root, c.path), c.after!);
+    }
+  };
+
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-drift-"));
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it("sees the missing handler, then a clean config once registered, and missing payload files", async () => {
+    fs.cpSync(path.join(FIXTURES, "containerd-1.7-kubeadm"), root, { recursive: true });
+    const o = options("containerd");
+    const checker = new DriftChecker(o);
+    const before = await checker.check([]);
+    expect(before.configChanges).toEqual([
+      '/etc/containerd/config.toml: add runtime handler "vnode" in a vnode-agent block',
+    ]);
+    expect(before.cri.state).toBe("unreachable");
+    expect((before.cri as { reason: string }).reason).toContain(
+      path.join(root, "run/containerd/containerd.sock"),
+    );
+    await register(o);
+    fs.mkdirSync(path.join(root, "opt/vnode/bin"), { recursive: true });
+    fs.writeFileSync(path.join(root, "opt/vnode/bin/shim"), "x");
+    const after = await checker.check(["/opt/vnode/bin/shim", "/opt/vnode/bin/helper"]);
+    expect(after.configChanges).toEqual([]);
+    expect(after.missingArtifacts).toEqual(["/opt/vnode/bin/helper"]);
+    // A config edited behind its back is seen again, although the clean one was cached.
+    fs.writeFileSync(
+      path.join(root, "etc/containerd/config.toml"),
+      fs.readFileSync(path.join(FIXTURES, "containerd-1.7-kubeadm/etc/containerd/config.toml")),
+    );
+    expect((await checker.check([])).configChanges).toHaveLength(1);
+  });
+
+  it("checks k3s through its template, and skips the CRI with --verify none", async () => {
+    fs.cpSync(path.join(FIXTURES, "k3s-v2"), root, { recursive: true });
+    const o = options("k3s", "none");
+    const checker = new DriftChecker(o);
+    expect((await checker.check([])).configChanges).toEqual([
+      '/var/lib/rancher/k3s/agent/etc/containerd/config.toml.tmpl: create a template: the k3s base config plus runtime handler "vnode"',
+    ]);
+    await register(o);
+    expect(await checker.check([])).toMatchObject({
+      configChanges: [],
+      missingArtifacts: [],
+      cri: { state: "live" },
+    });
   });
 });
