@@ -1,0 +1,234 @@
+/**
+ * The daemon in-process (runDaemon) against the FAKE Kubernetes API server and a fixture host
+ * root, without containerd (`--restart none`, `--verify none`, containerd preflight checks
+ * skipped): the API-side paths the real-containerd test does not reach. A failed preflight, API
+ * errors on labels, Events and the shutdown decision, a DaemonSet that stops selecting the node,
+ * and --force-uninstall under a running vNode pod.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Writable } from "node:stream";
+import pino from "pino";
+import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "../../components/contract";
+import type { DaemonOptions } from "../../agent/src/daemonOptions";
+import type { InstallerOptions } from "../../agent/src/installer";
+import type { Logger } from "../../agent/src/log";
+import { createMetrics } from "../../agent/src/metrics";
+import { parseMinContainerd, parseSkipList } from "../../agent/src/preflight";
+import { FakeKubeApi, importKube } from "../support/fakeKubeApi";
+import { parsePrometheusText, valueOf } from "../support/prometheus";
+
+const { createKubeClient } = importKube();
+// After importKube: daemon.ts reaches the natively loaded @kubernetes/client-node through kube.ts.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { runDaemon } = require("../../agent/src/daemon") as typeof import("../../agent/src/daemon");
+
+const FIXTURES = path.resolve(__dirname, "../fixtures/containerd");
+const NODE = "n1";
+const TOKEN = "t0ken";
+const OS_LABEL = { "kubernetes.io/os": "linux" };
+
+interface Line {
+  phase?: string;
+  msg: string;
+  [k: string]: unknown;
+}
+
+describe("runDaemon against the fake API server, without containerd", () => {
+  let api: FakeKubeApi;
+  let root: string;
+  let lines: Line[];
+  let log: Logger;
+
+  beforeEach(async () => {
+    api = await FakeKubeApi.start({ token: TOKEN });
+    api.addNode(NODE, { ...OS_LABEL });
+    api.addDaemonSet("vnode-system", "vnode-agent", { ...OS_LABEL });
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-daemon-kube-"));
+    lines = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(l));
+        done();
+      },
+    });
+    log = pino({ level: "debug", base: { node: NODE } }, sink) as unknown as Logger;
+  });
+
+  afterEach(async () => {
+    await api.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  const installer = (fixture: string): InstallerOptions => {
+    fs.cpSync(path.join(FIXTURES, fixture), root, { recursive: true });
+    return {
+      hostRoot: root,
+      containerd: { distribution: "containerd" },
+      handler: { name: "vnode", runtimeType: "io.containerd.vnode.v2" },
+      isolationMode: "per-pod",
+      installDir: "/opt/vnode/bin",
+      stateDir: "/var/lib/vnode-agent",
+      restart: { strategy: "none" },
+      verify: "none",
+      skipPreflight: parseSkipList("kernel,cgroup,containerd"),
+      minContainerd: parseMinContainerd(undefined),
+      lockTimeoutMs: 5000,
+    };
+  };
+  const options = (fixture: string, over: Partial<DaemonOptions> = {}): DaemonOptions => ({
+    node: NODE,
+    installer: installer(fixture),
+    listen: { host: "127.0.0.1", port: 0 },
+    intervalMs: 200,
+    daemonSet: { namespace: "vnode-system", name: "vnode-agent" },
+    runtimeClasses: null,
+    managerCommand: null,
+    forceUninstall: false,
+    maxRestarts: 3,
+    restartWindowMs: 600_000,
+    uninstallPodWaitMs: 0,
+    ...over,
+  });
+  const kube = () =>
+    createKubeClient({
+      server: { url: api.url, token: TOKEN },
+      requestTimeoutMs: 2000,
+      patchRetry: { attempts: 3, policy: { initialMs: 5, maxMs: 10 } },
+    });
+  const start = (o: DaemonOptions) => {
+    const metrics = createMetrics({ processMetrics: false });
+    const exit = runDaemon(o, { kube: kube(), log, metrics });
+    return { exit, metrics };
+  };
+  const waitFor = async <T>(what: string, fn: () => T | undefined | false, ms = 10_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = fn();
+      if (v !== undefined && v !== false) return v;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `timed out waiting for ${what}\n${lines.map((l) => JSON.stringify(l)).join("\n")}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const url = () => String(lines.find((l) => l.phase === "http")?.url);
+  const reasons = () => api.events.map((e) => e.reason);
+  const labels = () => api.nodes.get(NODE)!.metadata.labels as Record<string, string>;
+  const config = () => fs.readFileSync(path.join(root, "etc/containerd/config.toml"), "utf8");
+  const original = (fixture: string) =>
+    fs.readFileSync(path.join(FIXTURES, fixture, "etc/containerd/config.toml"), "utf8");
+  const sigterm = () => process.emit("SIGTERM", "SIGTERM");
+  const ready = () => waitFor("ready", () => labels()[RUNTIME_LABEL] === "ready");
+
+  it("a failed preflight: failed label, one Warning naming the check, counted by check, stays up", async () => {
+    const { exit, metrics } = start(options("v1-no-version"));
+    await waitFor("failed", () => labels()[RUNTIME_LABEL] === "failed");
+    // Several passes retry it; the Warning is not repeated.
+    await waitFor("3 passes", () => lines.filter((l) => l.msg === "reconciled").length >= 3);
+    expect(reasons()).toEqual(["Installing", "PreflightFailed"]);
+    expect(api.events[1].type).toBe("Warning");
+    expect(api.events[1].message).toMatch(/^Preflight failed on node n1: config: /);
+    const res = await fetch(`${url()}/readyz`);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe(`${String(api.events[1].message)}\n`);
+    const m = parsePrometheusText(await metrics.registry.metrics());
+    expect(
+      valueOf(m, "vnode_agent_preflight_failures_total", "vnode_agent_preflight_failures_total", {
+        check: "config",
+      }),
+    ).toBe(1);
+    // The passes cannot plan against a version 1 config either: each is a reconcile error.
+    expect(
+      valueOf(m, "vnode_agent_reconcile_errors_total", "vnode_agent_reconcile_errors_total"),
+    ).toBeGreaterThanOrEqual(3);
+    expect(lines.find((l) => l.msg === "reconcile pass failed")?.reason).toMatch(/version/);
+    expect(config()).toBe(original("v1-no-version"));
+    sigterm();
+    expect(await exit).toBe(0);
+  });
+
+  it("retries label patches, survives failing Events, and becomes ready", async () => {
+    api.failNext({ method: "PATCH", times: 2, status: 409 });
+    api.failNext({ method: "POST", times: 1, status: 500 });
+    const { exit } = start(options("containerd-1.7-kubeadm"));
+    await ready();
+    expect(labels()).toEqual({
+      ...OS_LABEL,
+      [RUNTIME_LABEL]: "ready",
+      [ISOLATION_MODE_LABEL]: "per-pod",
+    });
+    // The first Event (Installing) was lost to the 500; the agent went on.
+    expect(reasons()).toEqual(["RuntimeReady"]);
+    expect(api.requestsFor("PATCH").map((r) => r.status)).toEqual([409, 409, 200, 200]);
+    expect(lines.some((l) => l.phase === "event" && l.event === "Installing")).toBe(true);
+    sigterm();
+    expect(await exit).toBe(0);
+    expect(reasons().at(-1)).toBe("RuntimeKept");
+  });
+
+  it("keeps the runtime when the DaemonSet cannot be read at SIGTERM", async () => {
+    const { exit } = start(options("containerd-1.7-kubeadm"));
+    await ready();
+    const installed = config();
+    expect(installed).not.toBe(original("containerd-1.7-kubeadm"));
+    api.failNext({ method: "GET", path: /daemonsets/, times: 1, status: 503 });
+    sigterm();
+    expect(await exit).toBe(0);
+    expect(config()).toBe(installed);
+    expect(api.events.at(-1)!.message).toBe(
+      'Cannot tell whether node n1 is leaving the runtime (get daemonset "vnode-system/vnode-agent": HTTP 503: injected failure 503); the runtime stays installed.',
+    );
+  });
+
+  it("uninstalls when the DaemonSet no longer selects the node", async () => {
+    const { exit } = start(options("containerd-1.7-kubeadm"));
+    await ready();
+    (
+      api.daemonSets.get("vnode-system/vnode-agent")!.spec as {
+        template: { spec: { nodeSelector: object } };
+      }
+    ).template.spec.nodeSelector = { pool: "sandbox" };
+    sigterm();
+    expect(await exit).toBe(0);
+    expect(config()).toBe(original("containerd-1.7-kubeadm"));
+    expect(labels()).toEqual(OS_LABEL);
+    expect(reasons().slice(-2)).toEqual(["Uninstalling", "RuntimeUninstalled"]);
+    expect(api.events.at(-2)!.message).toBe(
+      "DaemonSet vnode-system/vnode-agent no longer selects node n1: its nodeSelector wants pool=sandbox, the node has no label pool. Uninstalling the runtime.",
+    );
+  });
+
+  it("--force-uninstall uninstalls under a running pod of a listed RuntimeClass", async () => {
+    api.addPod("ci", "build-7", NODE, { runtimeClassName: "sandboxed" });
+    const { exit } = start(
+      options("containerd-1.7-kubeadm", { forceUninstall: true, runtimeClasses: ["sandboxed"] }),
+    );
+    await ready();
+    api.daemonSets.clear();
+    sigterm();
+    expect(await exit).toBe(0);
+    expect(config()).toBe(original("containerd-1.7-kubeadm"));
+    expect(
+      lines.find((l) => l.msg === "--force-uninstall: uninstalling under running vNode pods")?.pods,
+    ).toEqual(["ci/build-7"]);
+  });
+
+  it("refuses without --force-uninstall when the pods cannot be listed", async () => {
+    const { exit } = start(options("containerd-1.7-kubeadm"));
+    await ready();
+    const installed = config();
+    api.daemonSets.clear();
+    api.failNext({ method: "GET", path: "/api/v1/pods", times: 1, status: 500 });
+    sigterm();
+    expect(await exit).toBe(1);
+    expect(config()).toBe(installed);
+    expect(labels()[RUNTIME_LABEL]).toBe("uninstalling");
+    expect(api.events.at(-1)!.message).toMatch(
+      /^Not uninstalling: pods still use a vNode RuntimeClass on node n1 after 0ms: \(pods on the node could not be listed: list pods on node "n1": HTTP 500: injected failure 500\)\. /,
+    );
+  });
+});
