@@ -235,9 +235,9 @@ export async function benchDaemon(): Promise<void> {
         cpuPercent <= 1 ? "met" : "MISSED",
       ],
       ["    where RSS goes: bare node", `${bare.toFixed(1)} MiB`, "", ""],
-      ["    + @kubernetes/client-node alone", `+${(withKube - bare).toFixed(1)} MiB`, "", ""],
+      ["    + @kubernetes/client-node", `+${(withKube - bare).toFixed(1)} MiB`, "", ""],
       [
-        "    agent V8 heap: new / old / code",
+        "    V8 heap: new / old / code",
         ["new", "old", "code"].map((k) => (heap[k] / 1048576).toFixed(1)).join(" / ") + " MiB",
         "",
         "",
