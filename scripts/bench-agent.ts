@@ -6,6 +6,7 @@
  *   (c) peak RSS of the agent process;
  *   (d) cold start of `vnode-agent --version` next to `node -e 0`.
  * Needs root and Debian's containerd + runc (what `.ci/run` installs). Run `npm run build` first.
+ * BENCH_ROUNDS (default 5) sets the rounds; BENCH_CLI another bundle to measure.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -14,7 +15,10 @@ import * as path from "node:path";
 import { criStatus } from "../agent/src/cri";
 import { containerdUnavailable, startContainerd } from "../test/support/containerd";
 
-const CLI = path.resolve(__dirname, "../agent/dist/vnode-agent.js");
+// BENCH_CLI: another build of the agent to measure (e.g. an older commit's), same harness.
+const CLI = path.resolve(
+  process.env.BENCH_CLI ?? path.join(__dirname, "../agent/dist/vnode-agent.js"),
+);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -160,6 +164,7 @@ async function main(): Promise<void> {
       fmt(runs.map((r) => r.write)),
       fmt(runs.map((r) => r.restart)),
       fmt(runs.map((r) => r.install - r.write - r.restart)),
+      fmt(runs.map((r) => r.wall - r.restart)),
     ];
     const pw = [34, 12, 12];
     console.log(
@@ -169,7 +174,8 @@ async function main(): Promise<void> {
       "node start, load, lock, exit",
       "ledger, plan, preflight, writes",
       "containerd restart + CRI wait",
-      "verify (CRI Status)",
+      "restart module load, verify (CRI)",
+      "fixed cost: wall minus restart",
     ];
     const a = split(installPhases);
     const b = split(noopPhases);
