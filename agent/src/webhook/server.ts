@@ -163,7 +163,6 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     headersTimeout: 15_000,
     requestTimeout: 30_000,
   });
-  server.keepAliveTimeout = 120_000;
 
   const text = (
     res: ServerResponse,
@@ -206,11 +205,8 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
           },
           "pod denied",
         );
-      } else if (out.response.patch) {
-        log.debug(
-          { uid: r.uid, namespace: r.namespace, runtimeClass: (route as { cls: string }).cls },
-          "pod mutated",
-        );
+      } else if (route.kind === "mutate" && out.response.patch) {
+        log.debug({ uid: r.uid, namespace: r.namespace, runtimeClass: route.cls }, "pod mutated");
       }
     } catch (err) {
       if (err instanceof ReviewError) return text(res, 400, err.message);
