@@ -3,104 +3,133 @@
  * containerd version, to verify that a runtime handler is live after a restart, and (in tests)
  * to start a pod sandbox on it.
  *
- * Calls go through `grpcUnary` (HTTP/2 on the unix socket, one connection per socket reused
- * for the life of the process) and the messages through `protobuf` with the schema below. It
- * carries only the messages and fields used here; field numbers are copied from k8s.io/cri-api
- * `pkg/apis/runtime/v1/api.proto`, so it stays wire-compatible with every runtime.v1 server
- * (unknown fields in answers are skipped).
+ * The proto is embedded as a protobufjs JSON descriptor, so the client works the same under
+ * ts-jest and from the esbuild bundle, with no .proto file to ship. It carries only the messages
+ * and fields used here; field numbers are copied from k8s.io/cri-api
+ * `pkg/apis/runtime/v1/api.proto`, so it stays wire-compatible with every runtime.v1 server.
  */
-import { GrpcCallError, GrpcStatus, unaryCall } from "./grpcUnary";
-import { type FieldSpec, type ProtoSchema, decode, encode } from "./protobuf";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
 
-export { closeGrpcConnections as closeCriConnections } from "./grpcUnary";
+type Descriptor = Parameters<typeof protoLoader.fromJSON>[0];
 
-// Field names are camelCase, as protoc-generated JS names them (only the ids go on the wire):
-// `runtime_name = 2` is `runtimeName: str(2)`.
+// Field names are camelCase, as protobufjs names them when it parses the .proto (only the ids go
+// on the wire): `runtime_name = 2` is `runtimeName: str(2)`.
 
-const str = (id: number): FieldSpec => ({ id, kind: "string" });
-const bool = (id: number): FieldSpec => ({ id, kind: "bool" });
-const map = (id: number): FieldSpec => ({ id, kind: "map" });
-const msg = (type: string, id: number): FieldSpec => ({ id, kind: "message", type });
-const list = (type: string, id: number): FieldSpec => ({
-  id,
-  kind: "message",
-  type,
-  repeated: true,
-});
-const enm = (type: string, id: number): FieldSpec => ({ id, kind: "enum", type });
+const str = (id: number) => ({ type: "string", id });
+const map = (id: number) => ({ keyType: "string", type: "string", id });
+const rpc = (name: string) => ({ requestType: `${name}Request`, responseType: `${name}Response` });
 
-const RUNTIME_V1: ProtoSchema = {
-  messages: {
-    VersionRequest: { version: str(1) },
-    VersionResponse: {
-      version: str(1),
-      runtimeName: str(2),
-      runtimeVersion: str(3),
-      runtimeApiVersion: str(4),
+const RUNTIME_V1 = {
+  nested: {
+    runtime: {
+      nested: {
+        v1: {
+          nested: {
+            RuntimeService: {
+              methods: {
+                Version: rpc("Version"),
+                RunPodSandbox: rpc("RunPodSandbox"),
+                StopPodSandbox: rpc("StopPodSandbox"),
+                RemovePodSandbox: rpc("RemovePodSandbox"),
+                PodSandboxStatus: rpc("PodSandboxStatus"),
+                Status: rpc("Status"),
+              },
+            },
+            VersionRequest: { fields: { version: str(1) } },
+            VersionResponse: {
+              fields: {
+                version: str(1),
+                runtimeName: str(2),
+                runtimeVersion: str(3),
+                runtimeApiVersion: str(4),
+              },
+            },
+            NamespaceMode: { values: { POD: 0, CONTAINER: 1, NODE: 2, TARGET: 3 } },
+            NamespaceOption: {
+              fields: {
+                network: { type: "NamespaceMode", id: 1 },
+                pid: { type: "NamespaceMode", id: 2 },
+                ipc: { type: "NamespaceMode", id: 3 },
+              },
+            },
+            LinuxSandboxSecurityContext: {
+              fields: { namespaceOptions: { type: "NamespaceOption", id: 1 } },
+            },
+            LinuxPodSandboxConfig: {
+              fields: {
+                cgroupParent: str(1),
+                securityContext: { type: "LinuxSandboxSecurityContext", id: 2 },
+              },
+            },
+            PodSandboxMetadata: {
+              fields: {
+                name: str(1),
+                uid: str(2),
+                namespace: str(3),
+                attempt: { type: "uint32", id: 4 },
+              },
+            },
+            PodSandboxConfig: {
+              fields: {
+                metadata: { type: "PodSandboxMetadata", id: 1 },
+                hostname: str(2),
+                logDirectory: str(3),
+                labels: map(6),
+                annotations: map(7),
+                linux: { type: "LinuxPodSandboxConfig", id: 8 },
+              },
+            },
+            RunPodSandboxRequest: {
+              fields: { config: { type: "PodSandboxConfig", id: 1 }, runtimeHandler: str(2) },
+            },
+            RunPodSandboxResponse: { fields: { podSandboxId: str(1) } },
+            StopPodSandboxRequest: { fields: { podSandboxId: str(1) } },
+            StopPodSandboxResponse: { fields: {} },
+            RemovePodSandboxRequest: { fields: { podSandboxId: str(1) } },
+            RemovePodSandboxResponse: { fields: {} },
+            PodSandboxStatusRequest: {
+              fields: { podSandboxId: str(1), verbose: { type: "bool", id: 2 } },
+            },
+            PodSandboxState: { values: { SANDBOX_READY: 0, SANDBOX_NOTREADY: 1 } },
+            PodSandboxStatus: {
+              fields: {
+                id: str(1),
+                metadata: { type: "PodSandboxMetadata", id: 2 },
+                state: { type: "PodSandboxState", id: 3 },
+                createdAt: { type: "int64", id: 4 },
+                runtimeHandler: str(9),
+              },
+            },
+            PodSandboxStatusResponse: {
+              fields: { status: { type: "PodSandboxStatus", id: 1 }, info: map(2) },
+            },
+            StatusRequest: { fields: { verbose: { type: "bool", id: 1 } } },
+            RuntimeCondition: {
+              fields: {
+                type: str(1),
+                status: { type: "bool", id: 2 },
+                reason: str(3),
+                message: str(4),
+              },
+            },
+            RuntimeStatus: {
+              fields: { conditions: { rule: "repeated", type: "RuntimeCondition", id: 1 } },
+            },
+            RuntimeHandler: { fields: { name: str(1) } },
+            StatusResponse: {
+              fields: {
+                status: { type: "RuntimeStatus", id: 1 },
+                info: map(2),
+                runtimeHandlers: { rule: "repeated", type: "RuntimeHandler", id: 3 },
+              },
+            },
+          },
+        },
+      },
     },
-    NamespaceOption: {
-      network: enm("NamespaceMode", 1),
-      pid: enm("NamespaceMode", 2),
-      ipc: enm("NamespaceMode", 3),
-    },
-    LinuxSandboxSecurityContext: { namespaceOptions: msg("NamespaceOption", 1) },
-    LinuxPodSandboxConfig: {
-      cgroupParent: str(1),
-      securityContext: msg("LinuxSandboxSecurityContext", 2),
-    },
-    PodSandboxMetadata: {
-      name: str(1),
-      uid: str(2),
-      namespace: str(3),
-      attempt: { id: 4, kind: "uint32" },
-    },
-    PodSandboxConfig: {
-      metadata: msg("PodSandboxMetadata", 1),
-      hostname: str(2),
-      logDirectory: str(3),
-      labels: map(6),
-      annotations: map(7),
-      linux: msg("LinuxPodSandboxConfig", 8),
-    },
-    RunPodSandboxRequest: { config: msg("PodSandboxConfig", 1), runtimeHandler: str(2) },
-    RunPodSandboxResponse: { podSandboxId: str(1) },
-    StopPodSandboxRequest: { podSandboxId: str(1) },
-    StopPodSandboxResponse: {},
-    RemovePodSandboxRequest: { podSandboxId: str(1) },
-    RemovePodSandboxResponse: {},
-    PodSandboxStatusRequest: { podSandboxId: str(1), verbose: bool(2) },
-    PodSandboxStatus: {
-      id: str(1),
-      metadata: msg("PodSandboxMetadata", 2),
-      state: enm("PodSandboxState", 3),
-      createdAt: { id: 4, kind: "int64" },
-      runtimeHandler: str(9),
-    },
-    PodSandboxStatusResponse: { status: msg("PodSandboxStatus", 1), info: map(2) },
-    StatusRequest: { verbose: bool(1) },
-    RuntimeCondition: { type: str(1), status: bool(2), reason: str(3), message: str(4) },
-    RuntimeStatus: { conditions: list("RuntimeCondition", 1) },
-    RuntimeHandler: { name: str(1) },
-    StatusResponse: {
-      status: msg("RuntimeStatus", 1),
-      info: map(2),
-      runtimeHandlers: list("RuntimeHandler", 3),
-    },
-  },
-  enums: {
-    NamespaceMode: { POD: 0, CONTAINER: 1, NODE: 2, TARGET: 3 },
-    PodSandboxState: { SANDBOX_READY: 0, SANDBOX_NOTREADY: 1 },
   },
 };
-
-/** The methods of `runtime.v1.RuntimeService` this client calls. */
-type Method =
-  | "Version"
-  | "RunPodSandbox"
-  | "StopPodSandbox"
-  | "RemovePodSandbox"
-  | "PodSandboxStatus"
-  | "Status";
 
 /** Options of every CRI call. */
 export interface CriCallOptions {
@@ -117,7 +146,7 @@ export class CriError extends Error {
     /** The socket path the call went to. */
     readonly socket: string,
     /** The gRPC status code, when the call reached gRPC. */
-    readonly code?: GrpcStatus,
+    readonly code?: grpc.status,
   ) {
     super(message);
     this.name = "CriError";
@@ -152,7 +181,7 @@ export interface CriStatus {
   handlerSource: "runtime_handlers" | "config" | "none";
 }
 
-/** The raw `StatusResponse` as decoded (camelCase, defaults filled in). */
+/** The raw `StatusResponse` as the loader decodes it (camelCase, defaults filled in). */
 export interface RawStatusResponse {
   status: { conditions: RuntimeCondition[] } | null;
   info: Record<string, string>;
@@ -188,59 +217,84 @@ export interface PodSandboxStatus {
   metadata: { name: string; uid: string; namespace: string; attempt: number } | null;
 }
 
+type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
+type Unary = (
+  req: object,
+  meta: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: Callback<unknown>,
+) => void;
+type RuntimeServiceClient = grpc.Client & Record<string, Unary>;
+
+let serviceCtor: grpc.ServiceClientConstructor | undefined;
+
+function runtimeServiceCtor(): grpc.ServiceClientConstructor {
+  if (!serviceCtor) {
+    // The cast: protobufjs types IMethod.comment as required, which the JSON form does not need.
+    const definition = protoLoader.fromJSON(RUNTIME_V1 as unknown as Descriptor, {
+      longs: String,
+      enums: String,
+      defaults: true,
+    });
+    const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+      runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } };
+    };
+    serviceCtor = pkg.runtime.v1.RuntimeService;
+  }
+  return serviceCtor;
+}
+
 /** Turns a gRPC failure into a sentence a node operator can act on. */
 function describeFailure(
   method: string,
   socket: string,
   timeoutMs: number,
-  err: GrpcCallError,
+  err: grpc.ServiceError,
 ): string {
   const details = err.details || err.message;
   let why: string;
-  if (err.code === GrpcStatus.DEADLINE_EXCEEDED) {
+  if (err.code === grpc.status.DEADLINE_EXCEEDED) {
     why = `no answer within ${timeoutMs} ms`;
-  } else if (err.code === GrpcStatus.UNAVAILABLE && /ENOENT/.test(details)) {
+  } else if (err.code === grpc.status.UNAVAILABLE && /ENOENT/.test(details)) {
     why = "the socket does not exist (is containerd running?)";
-  } else if (err.code === GrpcStatus.UNAVAILABLE && /ECONNREFUSED/.test(details)) {
+  } else if (err.code === grpc.status.UNAVAILABLE && /ECONNREFUSED/.test(details)) {
     why = "connection refused (nothing listens on the socket)";
-  } else if (err.code === GrpcStatus.UNIMPLEMENTED) {
+  } else if (err.code === grpc.status.UNIMPLEMENTED) {
     why = `the runtime does not serve runtime.v1 (is the CRI plugin enabled?): ${details}`;
   } else {
-    why = `${GrpcStatus[err.code] ?? err.code}: ${details}`;
+    why = `${grpc.status[err.code] ?? err.code}: ${details}`;
   }
   return `CRI ${method} on ${socket} failed: ${why}.`;
 }
 
-/**
- * One unary call of `runtime.v1.RuntimeService`. The connection to `socket` is shared by all
- * calls of this process and never keeps it alive.
- */
+/** One unary call on a fresh channel, closed afterwards so nothing keeps the process alive. */
 async function call<T>(
   socket: string,
-  method: Method,
+  method: string,
   request: object,
   opts: CriCallOptions = {},
 ): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  let response: Buffer;
+  const Ctor = runtimeServiceCtor();
+  const client = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure(), {
+    // The verbose Status info can be large on busy nodes.
+    "grpc.max_receive_message_length": 16 * 1024 * 1024,
+  }) as RuntimeServiceClient;
   try {
-    response = await unaryCall(
-      socket,
-      `/runtime.v1.RuntimeService/${method}`,
-      encode(RUNTIME_V1, `${method}Request`, request),
-      { timeoutMs },
-    );
-  } catch (err) {
-    if (!(err instanceof GrpcCallError)) throw err;
-    throw new CriError(describeFailure(method, socket, timeoutMs, err), socket, err.code);
-  }
-  try {
-    return decode(RUNTIME_V1, `${method}Response`, response) as T;
-  } catch (err) {
-    throw new CriError(
-      `CRI ${method} on ${socket} returned a response that does not decode as ${method}Response: ${(err as Error).message}`,
-      socket,
-    );
+    return await new Promise<T>((resolve, reject) => {
+      client[method](
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, value) => {
+          if (err)
+            reject(new CriError(describeFailure(method, socket, timeoutMs, err), socket, err.code));
+          else resolve(value as T);
+        },
+      );
+    });
+  } finally {
+    client.close();
   }
 }
 
