@@ -16,7 +16,6 @@
  * non-zero before the host is touched: see {@link runAgent}.
  */
 import { ISOLATION_MODE_LABEL, RUNTIME_LABEL, RuntimeState } from "../../components/contract";
-import { closeCriConnections } from "./cri";
 import {
   type DaemonOptions,
   daemonOptions,
@@ -175,7 +174,6 @@ export async function runDaemon(o: DaemonOptions, deps: DaemonDeps): Promise<num
   } finally {
     await d.manager?.stop();
     await server?.close();
-    closeCriConnections();
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
   }
