@@ -11,7 +11,6 @@
  */
 import type { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
-import * as dbusNative from "@homebridge/dbus-native";
 
 export const SYSTEMD_BUS_NAME = "org.freedesktop.systemd1";
 export const SYSTEMD_OBJECT = "/org/freedesktop/systemd1";
@@ -84,11 +83,12 @@ interface Bus {
     callback: (this: { message: Message }, err: ReplyError | null, ...values: unknown[]) => void,
   ): void;
 }
-const createClient = (
-  dbusNative as unknown as {
-    createClient(opts: { socket: string; authMethods: string[] }): Bus;
-  }
-).createClient;
+/** The D-Bus client library, loaded on first connection: only `--restart systemd` needs it. */
+function createClient(opts: { socket: string; authMethods: string[] }): Bus {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const lib = require("@homebridge/dbus-native") as { createClient(o: typeof opts): Bus };
+  return lib.createClient(opts);
+}
 
 /** A D-Bus variant as dbus-native decodes it: `[signature tree, [value]]`. */
 function variantValue(v: unknown): unknown {
