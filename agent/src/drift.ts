@@ -8,13 +8,13 @@
 import * as fs from "node:fs";
 import type { ContainerdLayout } from "./containerd/layout";
 import { planRegister } from "./containerd/plan";
-import { type RestartResult, restartContainerd } from "./containerd/restart";
+import type { RestartResult } from "./containerd/restart";
 import { collectConfigFiles, type HostFiles } from "./containerd/snapshot";
 import { criStatus, waitForHandler } from "./cri";
 import { AgentError, ExitCode } from "./errors";
 import { hostPath } from "./host";
 import type { InstallerOptions } from "./installer";
-import { resolveLayout } from "./installer";
+import { resolveLayout, restartContainerdFor, verifyWait } from "./installer";
 import { withHostLock } from "./lock";
 import type { Logger } from "./log";
 import type { CriView, DriftReport } from "./reconcile";
@@ -120,23 +120,16 @@ export async function restartForDrift(
       ExitCode.Failure,
     );
   }
-  const wait = { attempts: o.verifyAttempts ?? 40, delayMs: o.verifyDelayMs ?? 250 };
   return withHostLock(
     o.hostRoot,
     async () => {
-      // The same options as the installer's restart: strategy, unit, socket, config.
-      const r = await restartContainerd({
-        strategy: o.restart.strategy,
-        command: o.restart.command,
-        unit: o.restart.unit,
-        hostRoot: o.hostRoot,
-        socket: layout.socket,
-        distribution: layout.distribution,
-        configPath: layout.config,
-        wait,
-      });
+      const r = await restartContainerdFor(o, layout);
       log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
-      const check = await waitForHandler(hostPath(o.hostRoot, layout.socket), o.handler.name, wait);
+      const check = await waitForHandler(
+        hostPath(o.hostRoot, layout.socket),
+        o.handler.name,
+        verifyWait(o),
+      );
       if (!check.live) {
         throw new AgentError(
           `containerd was restarted, but ${check.reason.replace(/\.$/, "")}.`,

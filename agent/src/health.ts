@@ -165,17 +165,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     );
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) =>
-      reject(
-        new AgentError(
-          `--listen ${formatListen(listen)}: cannot listen (${err.code ?? err.message}).`,
-          ExitCode.Failure,
-        ),
-      ),
-    );
-    server.listen(listen.port, listen.host, () => resolve());
-  });
+  await listenOn(server, listen);
 
   const addr = server.address() as AddressInfo;
   const urlHost = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
@@ -189,6 +179,21 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
         server.closeAllConnections();
       }),
   };
+}
+
+/** Starts `server` on `listen`; a failure names --listen and the reason. */
+export function listenOn(server: net.Server, listen: ListenAddress): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        new AgentError(
+          `--listen ${formatListen(listen)}: cannot listen (${err.code ?? err.message}).`,
+          ExitCode.Failure,
+        ),
+      ),
+    );
+    server.listen(listen.port, listen.host, () => resolve());
+  });
 }
 
 function formatListen(listen: ListenAddress): string {

@@ -210,7 +210,16 @@ export interface InstallResult {
   handlers: string[];
 }
 
-async function restart(o: InstallerOptions, layout: ContainerdLayout): Promise<RestartResult> {
+/** Bounded retries while containerd comes back, from the options. */
+export function verifyWait(o: InstallerOptions): { attempts: number; delayMs: number } {
+  return { attempts: o.verifyAttempts ?? 40, delayMs: o.verifyDelayMs ?? 250 };
+}
+
+/** Restarts this node's containerd with the options' strategy; waits until the CRI answers. */
+export async function restartContainerdFor(
+  o: InstallerOptions,
+  layout: ContainerdLayout,
+): Promise<RestartResult> {
   // Loaded on first restart: a no-op run never needs the restart strategies (nor the D-Bus
   // client behind the systemd one).
   const { restartContainerd } = await import("./containerd/restart");
@@ -222,7 +231,7 @@ async function restart(o: InstallerOptions, layout: ContainerdLayout): Promise<R
     socket: layout.socket,
     distribution: layout.distribution,
     configPath: layout.config,
-    wait: { attempts: o.verifyAttempts ?? 40, delayMs: o.verifyDelayMs ?? 250 },
+    wait: verifyWait(o),
   });
 }
 
@@ -332,7 +341,7 @@ async function restartOrRollback(
   log: Logger,
 ): Promise<RestartResult> {
   try {
-    return await restart(o, layout);
+    return await restartContainerdFor(o, layout);
   } catch (err) {
     return rollbackAndFail(o, layout, log, `containerd restart failed: ${(err as Error).message}`);
   }
@@ -344,8 +353,7 @@ async function verifyOrRollback(
   log: Logger,
 ): Promise<string[]> {
   const check = await waitForHandler(socketOf(o, layout), o.handler.name, {
-    attempts: o.verifyAttempts ?? 40,
-    delayMs: o.verifyDelayMs ?? 250,
+    ...verifyWait(o),
   });
   if (check.live) {
     log.info({ phase: "verify", attempts: check.attempts }, `handler ${o.handler.name} is live`);
@@ -411,7 +419,7 @@ async function revertAll(
   let restartError: string | undefined;
   if (configChanged) {
     try {
-      r = await restart(o, layout);
+      r = await restartContainerdFor(o, layout);
       log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
     } catch (err) {
       restartError = (err as Error).message;

@@ -9,14 +9,13 @@ import { createHash, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
-import * as net from "node:net";
 import * as tls from "node:tls";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { WEBHOOK_HTTPS } from "../../../components/contract";
 import { ENFORCED_MODES, type EnforcementRules } from "../../../components/enforcement/rules";
 import { mutatePath } from "../../../components/enforcement/webhookRoutes";
 import { AgentError, ExitCode } from "../errors";
-import { type ListenAddress, parseListen } from "../health";
+import { type ListenAddress, listenOn, parseListen } from "../health";
 import {
   type AdmissionReviewResponse,
   compilePolicy,
@@ -303,17 +302,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     log.debug({ reason: err.message }, "bad HTTP request");
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) =>
-      reject(
-        new AgentError(
-          `--listen ${formatListen(listen)}: cannot listen (${err.code ?? err.message}).`,
-          ExitCode.Failure,
-        ),
-      ),
-    );
-    server.listen(listen.port, listen.host, () => resolve());
-  });
+  await listenOn(server, listen);
 
   let reloading: Promise<boolean> | undefined;
   const reload = (): Promise<boolean> => {
@@ -380,10 +369,4 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
         server.once("close", () => clearTimeout(force));
       }),
   };
-}
-
-function formatListen(listen: ListenAddress): string {
-  const host =
-    listen.host === undefined ? "" : net.isIPv6(listen.host) ? `[${listen.host}]` : listen.host;
-  return `"${host}:${listen.port}"`;
 }
