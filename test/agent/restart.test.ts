@@ -29,12 +29,12 @@ import {
   type FakeUnit,
   type TestBus,
   dbusUnavailable,
-  describeIf,
   describeWithDbus,
   startDbusDaemon,
   startFakeSystemd,
   unitObjectPath,
 } from "../support/dbus";
+import { describeIf } from "../support/describeIf";
 
 const tmpDirs: string[] = [];
 function tmpDir(): string {

@@ -21,6 +21,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { waitForCri } from "../../agent/src/cri";
 import { PAUSE_IMAGE, importPauseImage, pauseImageUnavailable } from "./pause";
+import { describeIf } from "./describeIf";
 
 const run = promisify(execFile);
 
@@ -88,19 +89,7 @@ export function describeWithContainerd(
   fn: () => void,
   opts: { pauseImage?: boolean } = {},
 ): void {
-  const reason = containerdUnavailable(opts);
-  if (!reason) {
-    describe(name, fn);
-  } else if (process.env.CI === "true") {
-    describe(name, () => {
-      it("has a real containerd to test against", () => {
-        throw new Error(`Cannot run on CI: ${reason}.`);
-      });
-    });
-  } else {
-    console.warn(`Skipping "${name}": ${reason}.`);
-    describe.skip(name, fn);
-  }
+  describeIf(containerdUnavailable(opts), name, fn);
 }
 
 function onPath(cmd: string): boolean {

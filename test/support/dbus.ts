@@ -25,6 +25,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as dbusNative from "@homebridge/dbus-native";
+import { describeIf } from "./describeIf";
 
 /** Why a private dbus-daemon and the fake systemd cannot run here, or undefined when they can. */
 export function dbusUnavailable(): string | undefined {
@@ -39,26 +40,7 @@ export function dbusUnavailable(): string | undefined {
   return undefined;
 }
 
-/**
- * `describe` that skips with a printed reason when `unavailable` says why it cannot run, except
- * on CI (`CI=true`), where the missing requirement is a failing test instead.
- */
-export function describeIf(unavailable: string | undefined, name: string, fn: () => void): void {
-  if (!unavailable) {
-    describe(name, fn);
-  } else if (process.env.CI === "true") {
-    describe(name, () => {
-      it("has what it needs to run", () => {
-        throw new Error(`Cannot run on CI: ${unavailable}.`);
-      });
-    });
-  } else {
-    console.warn(`Skipping "${name}": ${unavailable}.`);
-    describe.skip(name, fn);
-  }
-}
-
-/** {@link describeIf} on {@link dbusUnavailable}. */
+/** describeIf on {@link dbusUnavailable}. */
 export function describeWithDbus(name: string, fn: () => void): void {
   describeIf(dbusUnavailable(), name, fn);
 }

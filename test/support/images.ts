@@ -23,6 +23,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { AGENT_IMAGE } from "../../components/contract";
+import { describeIf } from "./describeIf";
 
 /** Repository root: the build context of agent/Dockerfile. */
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
@@ -100,19 +101,7 @@ export function imageToolsUnavailable(): string | undefined {
  * (`CI=true`), where a missing requirement fails instead of skipping silently.
  */
 export function describeWithImageTools(name: string, fn: () => void): void {
-  const reason = imageToolsUnavailable();
-  if (!reason) {
-    describe(name, fn);
-  } else if (process.env.CI === "true") {
-    describe(name, () => {
-      it("has buildah and podman to test with", () => {
-        throw new Error(`Cannot run on CI: ${reason}.`);
-      });
-    });
-  } else {
-    console.warn(`Skipping "${name}": ${reason}.`);
-    describe.skip(name, fn);
-  }
+  describeIf(imageToolsUnavailable(), name, fn);
 }
 
 function storeFlags(store: Store): string[] {
