@@ -7,17 +7,29 @@
 // their own files under dist/vendor/ and required from there on first use: `--version`,
 // `install` and friends never read them. Library copies are independent of our modules, so
 // splitting them off cannot duplicate the agent's own classes (an `instanceof` across files).
+//
+// The Kubernetes client is an ES module package, so esbuild can drop what the agent does not
+// use: its vendor file is agent/src/kubeApi.ts, which re-exports exactly the names kube.ts uses,
+// and no other module may import the package (the build fails if one does).
 import { build } from "esbuild";
 import { chmodSync, readFileSync, rmSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 
 const agentDir = new URL(".", import.meta.url).pathname;
 const distDir = new URL("./dist/", import.meta.url).pathname;
 const outfile = `${distDir}vnode-agent.js`;
 const { version } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8"));
 
-/** Packages bundled on their own under dist/vendor/, loaded only by the code that uses them. */
-const VENDORED = ["@kubernetes/client-node", "prom-client", "@homebridge/dbus-native"];
-const vendorFile = (pkg) => `vendor/${pkg.replace(/^@/, "").replace(/\//g, "-")}.js`;
+/**
+ * Code bundled on its own under dist/vendor/, loaded only by the code that uses it: a package
+ * (`pkg`, imported by that name) or one of our modules that re-exports part of a package
+ * (`module`, imported by relative path; the package itself then may not be imported elsewhere).
+ */
+const VENDORED = [
+  { pkg: "@kubernetes/client-node", module: "src/kubeApi.ts" },
+  { pkg: "prom-client" },
+  { pkg: "@homebridge/dbus-native" },
+].map((v) => ({ ...v, file: `vendor/${v.pkg.replace(/^@/, "").replace(/\//g, "-")}.js` }));
 
 const common = {
   bundle: true,
@@ -44,25 +56,46 @@ await build({
     {
       name: "vendored",
       setup(b) {
-        const filter = new RegExp(
-          `^(${VENDORED.map((p) => p.replace(/[/.]/g, "\\$&")).join("|")})$`,
+        const byPkg = new Map(VENDORED.map((v) => [v.pkg, v]));
+        const byModule = new Map(
+          VENDORED.filter((v) => v.module).map((v) => [
+            resolve(agentDir, v.module).replace(/\.ts$/, ""),
+            v,
+          ]),
         );
         // Resolved at run time next to vnode-agent.js (node follows the bin symlink first).
-        b.onResolve({ filter }, (args) => ({ path: `./${vendorFile(args.path)}`, external: true }));
+        const external = (v) => ({ path: `./${v.file}`, external: true });
+        b.onResolve({ filter: /.*/ }, (args) => {
+          const v = byPkg.get(args.path);
+          if (v?.module) {
+            const mod = `agent/${v.module}`;
+            return { errors: [{ text: `import ${v.pkg} through ${mod} (only it may), not here` }] };
+          }
+          if (v) return external(v);
+          if (args.path.startsWith(".")) {
+            const m = byModule.get(resolve(args.resolveDir, args.path).replace(/\.ts$/, ""));
+            if (m) return external(m);
+          }
+          return undefined;
+        });
       },
     },
   ],
 });
 
 await Promise.all(
-  VENDORED.map((pkg) =>
+  VENDORED.map((v) =>
     build({
       ...common,
-      stdin: {
-        contents: `module.exports = require(${JSON.stringify(pkg)});`,
-        resolveDir: agentDir,
-      },
-      outfile: `${distDir}${vendorFile(pkg)}`,
+      ...(v.module
+        ? { entryPoints: [`${agentDir}${v.module}`] }
+        : {
+            stdin: {
+              contents: `module.exports = require(${JSON.stringify(v.pkg)});`,
+              resolveDir: agentDir,
+            },
+          }),
+      outfile: `${distDir}${v.file}`,
     }),
   ),
 );
@@ -70,7 +103,7 @@ await Promise.all(
 // npm links the bin before the first build, so it cannot have set the executable bit.
 chmodSync(outfile, 0o755);
 if (process.env.VNODE_BUILD_SIZES) {
-  for (const f of ["vnode-agent.js", ...VENDORED.map(vendorFile)]) {
+  for (const f of ["vnode-agent.js", ...VENDORED.map((v) => v.file)]) {
     console.log(`${String(statSync(`${distDir}${f}`).size).padStart(9)}  dist/${f}`);
   }
 }

@@ -4,14 +4,14 @@
  * (AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES) stays exactly what is used; {@link KUBE_API_CALLS}
  * lists the calls and a test holds them to the contract and to the requests really sent.
  *
- * Built on @kubernetes/client-node (object-style params). Configuration is the pod's service
+ * Built on @kubernetes/client-node (object-style params), reached through ./kubeApi only. Configuration is the pod's service
  * account (in-cluster) or an explicit server URL and token.
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
-import * as k8s from "@kubernetes/client-node";
-import type { V1DaemonSet, V1Node, V1Pod } from "@kubernetes/client-node";
+import * as k8s from "./kubeApi";
+import type { V1DaemonSet, V1Node, V1Pod } from "./kubeApi";
 import { AgentError, ExitCode } from "./errors";
 import { type BackoffPolicy, retry } from "./backoff";
 
