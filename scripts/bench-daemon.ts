@@ -7,6 +7,7 @@
  *   (f) time from a drift (the handler removed from containerd's config) to its repair (config
  *       back and the CRI reporting the handler), and its two parts: detection and repair.
  * Needs root and Debian's containerd + runc (what `.ci/run` installs). Run `npm run build` first.
+ * The agent runs with the image's NODE_OPTIONS (the ENV line of agent/Dockerfile).
  * BENCH_STEADY_SECONDS and BENCH_DRIFTS shorten it for a quick look; BENCH_AGENT_NODE_OPTIONS
  * runs the agent with other Node.js options (e.g. --max-semi-space-size=1) to compare.
  */
@@ -49,12 +50,22 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-/** The bundled @kubernetes/client-node (agent/build.mjs vendors it), or the bundle itself. */
+/**
+ * The part of @kubernetes/client-node the agent uses (agent/build.mjs vendors it), or the bundle
+ * itself.
+ */
 const KUBE_VENDOR = fs.existsSync(
   path.resolve(__dirname, "../agent/dist/vendor/kubernetes-client-node.js"),
 )
   ? path.resolve(__dirname, "../agent/dist/vendor/kubernetes-client-node.js")
   : CLI;
+
+/** NODE_OPTIONS of the agent image, read from agent/Dockerfile so the two cannot drift apart. */
+export function imageNodeOptions(dockerfile: string): string {
+  const m = dockerfile.match(/^ENV\b.*\sNODE_OPTIONS=("[^"]*"|\S*)/m);
+  if (!m) throw new Error("agent/Dockerfile has no ENV line that sets NODE_OPTIONS.");
+  return m[1].replace(/^"(.*)"$/, "$1");
+}
 
 /** RSS (MiB) of an idle node process that ran `code`: the floor under the agent's RSS. */
 function idleRss(code: string): number {
@@ -102,6 +113,9 @@ export async function benchDaemon(): Promise<void> {
   const ctrd = await startContainerd();
   const api = await FakeKubeApi.start({ token: TOKEN });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-bench-daemon-"));
+  const nodeOptions =
+    process.env.BENCH_AGENT_NODE_OPTIONS ??
+    imageNodeOptions(fs.readFileSync(path.resolve(__dirname, "../agent/Dockerfile"), "utf8"));
   let agent: ChildProcess | undefined;
   try {
     api.addNode(NODE, { "kubernetes.io/os": "linux" });
@@ -142,8 +156,7 @@ export async function benchDaemon(): Promise<void> {
           PATH: process.env.PATH,
           NODE_NAME: NODE,
           POD_NAMESPACE: "vnode-system",
-          // The image's NODE_OPTIONS (agent/Dockerfile), or another to compare.
-          NODE_OPTIONS: process.env.BENCH_AGENT_NODE_OPTIONS ?? "",
+          NODE_OPTIONS: nodeOptions,
         },
         stdio: ["ignore", "ignore", "pipe"],
       },
@@ -251,10 +264,10 @@ export async function benchDaemon(): Promise<void> {
         median(toDetect) <= 1000 ? "met" : "MISSED",
       ],
     ];
-    const nodeOptions = process.env.BENCH_AGENT_NODE_OPTIONS;
     console.log(
-      `\nbench:agent daemon (vnode-agent run, --interval 1s), ${os.cpus().length} CPUs` +
-        (nodeOptions ? `, NODE_OPTIONS=${nodeOptions}` : ""),
+      `\nbench:agent daemon (vnode-agent run, --interval 1s), ${os.cpus().length} CPUs, ` +
+        `NODE_OPTIONS=${JSON.stringify(nodeOptions)}` +
+        (process.env.BENCH_AGENT_NODE_OPTIONS === undefined ? " (the image's)" : ""),
     );
     const w = [34, 18, 14, 6];
     console.log(["measure", "value", "target", ""].map((c, i) => c.padEnd(w[i])).join("  "));
