@@ -44,10 +44,12 @@ function copyContext(dest: string): void {
     fs.copyFileSync(path.join(REPO_ROOT, f), path.join(dest, f));
   }
   const skip = new Set(["node_modules", "dist"].map((d) => path.join(REPO_ROOT, "agent", d)));
-  fs.cpSync(path.join(REPO_ROOT, "agent"), path.join(dest, "agent"), {
-    recursive: true,
-    filter: (src) => !skip.has(src),
-  });
+  for (const dir of ["agent", "components/enforcement"]) {
+    fs.cpSync(path.join(REPO_ROOT, dir), path.join(dest, dir), {
+      recursive: true,
+      filter: (src) => !skip.has(src),
+    });
+  }
 }
 
 function median(xs: number[]): number {
