@@ -13,6 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { criStatus } from "../agent/src/cri";
+import { agentHost } from "../test/support/agentHost";
 import { containerdUnavailable, startContainerd } from "../test/support/containerd";
 
 // BENCH_CLI: another build of the agent to measure (e.g. an older commit's), same harness.
@@ -72,22 +73,7 @@ async function main(): Promise<void> {
   const ctrd = await startContainerd();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-bench-"));
   try {
-    const payload = path.join(work, "payload");
-    fs.mkdirSync(payload);
-    fs.copyFileSync(
-      execFileSync("sh", ["-c", "command -v containerd-shim-runc-v2"], { encoding: "utf8" }).trim(),
-      path.join(payload, "containerd-shim-runc-v2"),
-    );
-    const installDir = path.join(work, "opt/vnode/bin");
-    const flags = [
-      ...["--host-root", "/", "--containerd-config", ctrd.configPath],
-      ...["--containerd-socket", ctrd.socket, "--payload-dir", payload],
-      ...["--install-dir", installDir, "--state-dir", path.join(work, "state")],
-      ...["--runtime-type", "io.containerd.runc.v2"],
-      ...["--runtime-path", path.join(installDir, "containerd-shim-runc-v2")],
-      ...["--restart", "command", "--restart-command", ctrd.restartScript],
-      ...["--skip-preflight", "cgroup", "--min-containerd", "1.6"],
-    ];
+    const { flags } = agentHost(ctrd, work);
 
     const bare: number[] = [];
     const installs: number[] = [];

@@ -17,6 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import { criStatus } from "../agent/src/cri";
+import { agentHost } from "../test/support/agentHost";
 import { containerdUnavailable, startContainerd } from "../test/support/containerd";
 import { FakeKubeApi } from "../test/support/fakeKubeApi";
 
@@ -120,13 +121,7 @@ export async function benchDaemon(): Promise<void> {
   try {
     api.addNode(NODE, { "kubernetes.io/os": "linux" });
     api.addDaemonSet("vnode-system", "vnode-agent", { "kubernetes.io/os": "linux" });
-    const payload = path.join(work, "payload");
-    fs.mkdirSync(payload);
-    fs.copyFileSync(
-      execFileSync("sh", ["-c", "command -v containerd-shim-runc-v2"], { encoding: "utf8" }).trim(),
-      path.join(payload, "containerd-shim-runc-v2"),
-    );
-    const installDir = path.join(work, "opt/vnode/bin");
+    const host = agentHost(ctrd, work);
     const tokenFile = path.join(work, "token");
     fs.writeFileSync(tokenFile, TOKEN);
     agent = spawn(
@@ -134,13 +129,7 @@ export async function benchDaemon(): Promise<void> {
       [
         CLI,
         "run",
-        ...["--host-root", "/", "--containerd-config", ctrd.configPath],
-        ...["--containerd-socket", ctrd.socket, "--payload-dir", payload],
-        ...["--install-dir", installDir, "--state-dir", path.join(work, "state")],
-        ...["--runtime-type", "io.containerd.runc.v2"],
-        ...["--runtime-path", path.join(installDir, "containerd-shim-runc-v2")],
-        ...["--restart", "command", "--restart-command", ctrd.restartScript],
-        ...["--skip-preflight", "cgroup", "--min-containerd", "1.6"],
+        ...host.flags,
         ...["--listen", "127.0.0.1:0", "--interval", "1s", "--max-restarts", "1000"],
         ...[
           "--daemonset",

@@ -20,11 +20,11 @@ import {
   startContainerd,
   type TestContainerd,
 } from "../support/containerd";
+import { STAND_IN_SHIM, agentHost } from "../support/agentHost";
 import { FakeKubeApi } from "../support/fakeKubeApi";
 import { parsePrometheusText, valueOf } from "../support/prometheus";
 
 const CLI = path.resolve(__dirname, "../../agent/dist/vnode-agent.js");
-const SHIM = "containerd-shim-runc-v2";
 const NODE = "test-node";
 const NAMESPACE = "vnode-system";
 const DAEMONSET = "vnode-agent";
@@ -45,14 +45,6 @@ interface Agent {
   logs: LogLine[];
   stderr: string[];
   exit: Promise<number | null>;
-}
-
-function which(bin: string): string {
-  for (const dir of [...(process.env.PATH ?? "").split(":"), "/usr/bin", "/usr/sbin"]) {
-    const p = path.join(dir, bin);
-    if (dir && fs.existsSync(p)) return p;
-  }
-  throw new Error(`${bin} not found`);
 }
 
 async function waitFor<T>(
@@ -88,25 +80,15 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
   beforeAll(async () => {
     ctrd = await startContainerd();
     work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-daemon-"));
-    const payload = path.join(work, "payload");
-    installDir = path.join(work, "opt/vnode/bin");
-    stateDir = path.join(work, "state");
-    fs.mkdirSync(payload);
-    fs.copyFileSync(which(SHIM), path.join(payload, SHIM));
+    let base: string[];
+    ({ installDir, stateDir, flags: base } = agentHost(ctrd, work));
     const tokenFile = path.join(work, "token");
     fs.writeFileSync(tokenFile, `${TOKEN}\n`);
     api = await FakeKubeApi.start({ token: TOKEN });
     api.addNode(NODE, { ...OS_LABEL });
     api.addDaemonSet(NAMESPACE, DAEMONSET, { ...OS_LABEL });
     flags = [
-      ...["--host-root", "/", "--containerd-config", ctrd.configPath],
-      ...["--containerd-socket", ctrd.socket, "--payload-dir", payload],
-      ...["--install-dir", installDir, "--state-dir", stateDir],
-      ...["--runtime-type", "io.containerd.runc.v2"],
-      ...["--runtime-path", path.join(installDir, SHIM)],
-      ...["--restart", "command", "--restart-command", ctrd.restartScript],
-      // This sandbox has hybrid cgroups and Debian's containerd 1.6; real nodes get all checks.
-      ...["--skip-preflight", "cgroup", "--min-containerd", "1.6"],
+      ...base,
       ...["--listen", "127.0.0.1:0", "--interval", "1s"],
       ...["--daemonset", DAEMONSET, "--kube-api-server", api.url, "--kube-token-file", tokenFile],
     ];
@@ -115,7 +97,7 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
       "\n# BEGIN vnode-agent (managed, do not edit)\n" +
       '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.vnode]\n' +
       '  runtime_type = "io.containerd.runc.v2"\n' +
-      `  runtime_path = "${path.join(installDir, SHIM)}"\n` +
+      `  runtime_path = "${path.join(installDir, STAND_IN_SHIM)}"\n` +
       "# END vnode-agent\n";
   }, 120_000);
 
@@ -370,7 +352,7 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
       agent.proc.kill("SIGTERM");
       expect(await agent.exit).toBe(0);
       expect(config()).toBe(installedConfig);
-      expect(fs.existsSync(path.join(installDir, SHIM))).toBe(true);
+      expect(fs.existsSync(path.join(installDir, STAND_IN_SHIM))).toBe(true);
       expect(fs.existsSync(path.join(stateDir, "ledger.json"))).toBe(true);
       expect(ctrd.pid).toBe(pid);
       expect(patches()).toEqual([]);
@@ -466,7 +448,7 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
       agent.proc.kill("SIGTERM");
       expect(await agent.exit).toBe(1);
       expect(config()).toBe(ctrd.originalConfig);
-      expect(fs.existsSync(path.join(installDir, SHIM))).toBe(true);
+      expect(fs.existsSync(path.join(installDir, STAND_IN_SHIM))).toBe(true);
       expect(fs.existsSync(path.join(stateDir, "ledger.json"))).toBe(true);
       expect(ctrd.pid).toBe(pid);
       expect(patches()).toEqual([{ metadata: { labels: { [RUNTIME_LABEL]: "uninstalling" } } }]);
@@ -496,12 +478,12 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
       await waitFor("waiting for vNode pods", () =>
         agent.logs.find((l) => l.msg === "waiting for vNode pods to go"),
       );
-      expect(fs.existsSync(path.join(installDir, SHIM))).toBe(true);
+      expect(fs.existsSync(path.join(installDir, STAND_IN_SHIM))).toBe(true);
       (api.pods.find((p) => p.metadata.name === "build-1")!.status as { phase: string }).phase =
         "Succeeded";
       expect(await agent.exit).toBe(0);
       expect(config()).toBe(ctrd.originalConfig);
-      expect(fs.existsSync(path.join(installDir, SHIM))).toBe(false);
+      expect(fs.existsSync(path.join(installDir, STAND_IN_SHIM))).toBe(false);
       expect(fs.existsSync(path.join(stateDir, "ledger.json"))).toBe(false);
       expect((await criStatus(ctrd.socket)).handlers).toEqual(["runc"]);
       expect(patches().at(-1)).toEqual({

@@ -19,6 +19,7 @@ import {
   runPodSandbox,
   stopPodSandbox,
 } from "../../agent/src/cri";
+import { STAND_IN_SHIM, agentHost } from "../support/agentHost";
 import {
   describeWithContainerd,
   startContainerd,
@@ -27,7 +28,6 @@ import {
 
 const run = promisify(execFile);
 const CLI = path.resolve(__dirname, "../../agent/dist/vnode-agent.js");
-const SHIM = "containerd-shim-runc-v2";
 
 interface CliResult {
   code: number;
@@ -47,14 +47,6 @@ async function cli(args: string[]): Promise<CliResult> {
   }
 }
 
-function which(bin: string): string {
-  for (const dir of [...(process.env.PATH ?? "").split(":"), "/usr/bin", "/usr/sbin"]) {
-    const p = path.join(dir, bin);
-    if (dir && fs.existsSync(p)) return p;
-  }
-  throw new Error(`${bin} not found`);
-}
-
 describeWithContainerd(
   "vnode-agent install/uninstall against a real containerd",
   () => {
@@ -68,38 +60,7 @@ describeWithContainerd(
     beforeAll(async () => {
       ctrd = await startContainerd({ pauseImage: true });
       work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-install-"));
-      payload = path.join(work, "payload");
-      installDir = path.join(work, "opt/vnode/bin");
-      stateDir = path.join(work, "state");
-      fs.mkdirSync(payload);
-      fs.copyFileSync(which(SHIM), path.join(payload, SHIM));
-      flags = [
-        "--host-root",
-        "/",
-        "--containerd-config",
-        ctrd.configPath,
-        "--containerd-socket",
-        ctrd.socket,
-        "--payload-dir",
-        payload,
-        "--install-dir",
-        installDir,
-        "--state-dir",
-        stateDir,
-        "--runtime-type",
-        "io.containerd.runc.v2",
-        "--runtime-path",
-        path.join(installDir, SHIM),
-        "--restart",
-        "command",
-        "--restart-command",
-        ctrd.restartScript,
-        // This sandbox has hybrid cgroups and Debian's containerd 1.6; real nodes get all checks.
-        "--skip-preflight",
-        "cgroup",
-        "--min-containerd",
-        "1.6",
-      ];
+      ({ payload, installDir, stateDir, flags } = agentHost(ctrd, work));
     }, 180_000);
 
     afterAll(async () => {
@@ -119,7 +80,7 @@ describeWithContainerd(
         [ctrd.configPath, "modify"],
       ]);
       expect(p.artifacts).toEqual([
-        expect.objectContaining({ target: path.join(installDir, SHIM), action: "create" }),
+        expect.objectContaining({ target: path.join(installDir, STAND_IN_SHIM), action: "create" }),
       ]);
       expect(config()).toBe(ctrd.originalConfig);
       expect(fs.existsSync(installDir)).toBe(false);
@@ -140,19 +101,19 @@ describeWithContainerd(
           "\n# BEGIN vnode-agent (managed, do not edit)\n" +
           '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.vnode]\n' +
           '  runtime_type = "io.containerd.runc.v2"\n' +
-          `  runtime_path = "${path.join(installDir, SHIM)}"\n` +
+          `  runtime_path = "${path.join(installDir, STAND_IN_SHIM)}"\n` +
           "# END vnode-agent\n",
       );
       // Buffer.equals: jest's toEqual walks a 10 MB buffer byte by byte for a minute.
-      const installed = fs.readFileSync(path.join(installDir, SHIM));
-      expect(installed.equals(fs.readFileSync(path.join(payload, SHIM)))).toBe(true);
+      const installed = fs.readFileSync(path.join(installDir, STAND_IN_SHIM));
+      expect(installed.equals(fs.readFileSync(path.join(payload, STAND_IN_SHIM)))).toBe(true);
       expect((await criStatus(ctrd.socket)).handlers).toEqual(["runc", "vnode"]);
       const ledger = JSON.parse(fs.readFileSync(path.join(stateDir, "ledger.json"), "utf8"));
       expect(ledger.files.map((f: { path: string; kind: string }) => [f.path, f.kind])).toEqual([
         [ctrd.configPath, "modified"],
       ]);
       expect(ledger.artifacts.map((a: { path: string }) => a.path)).toEqual([
-        path.join(installDir, SHIM),
+        path.join(installDir, STAND_IN_SHIM),
       ]);
     });
 
@@ -208,7 +169,7 @@ describeWithContainerd(
       expect(r.stdout).toBe("uninstalled: config restored, containerd restarted\n");
       expect(config()).toBe(ctrd.originalConfig);
       expect((await criStatus(ctrd.socket)).handlers).toEqual(["runc"]);
-      expect(fs.existsSync(path.join(installDir, SHIM))).toBe(false);
+      expect(fs.existsSync(path.join(installDir, STAND_IN_SHIM))).toBe(false);
       expect(fs.existsSync(path.join(stateDir, "ledger.json"))).toBe(false);
 
       const again = await cli(["uninstall", ...flags]);
@@ -240,7 +201,7 @@ describeWithContainerd(
           /^vnode-agent: containerd restart failed: containerd did not come back after the restart command "true": containerd did not answer on .* after 40 attempt\(s\) 250 ms apart; .*; rolled back \(containerd is still not answering: .*\)\.$/m,
         );
         expect(config()).toBe(ctrd.originalConfig);
-        expect(fs.existsSync(path.join(installDir, SHIM))).toBe(false);
+        expect(fs.existsSync(path.join(installDir, STAND_IN_SHIM))).toBe(false);
         expect(fs.existsSync(path.join(stateDir, "ledger.json"))).toBe(false);
       } finally {
         await ctrd.start();
