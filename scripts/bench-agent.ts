@@ -15,14 +15,13 @@ import * as path from "node:path";
 import { criStatus } from "../agent/src/cri";
 import { agentHost } from "../test/support/agentHost";
 import { containerdUnavailable, startContainerd } from "../test/support/containerd";
+import { median } from "./stats";
 
 // BENCH_CLI: another build of the agent to measure (e.g. an older commit's), same harness.
 const CLI = path.resolve(
   process.env.BENCH_CLI ?? path.join(__dirname, "../agent/dist/vnode-agent.js"),
 );
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** The agent's own timings of one run, from the `durationMs` of its JSON log lines (ms). */
 interface Phases {

@@ -12,6 +12,7 @@ import * as os from "os";
 import * as pulumi from "@pulumi/pulumi";
 import { IsolationMode, PoolArgs, VNodeRuntime, VNodeRuntimeArgs } from "../components";
 import { resolveArgs } from "../components/defaults";
+import { median } from "./stats";
 
 const POOL_COUNTS = [1, 10, 50];
 const TARGET_MS = 2000;
@@ -52,12 +53,6 @@ async function measure(name: string, pools: number): Promise<{ ms: number; resou
   await new Promise((resolve) => runtime.daemonSetNames.apply(resolve));
   await new Promise((resolve) => runtime.runtimeClassNames.apply(resolve));
   return { ms: performance.now() - start, resources: registered.get(name) ?? 0 };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 async function main(): Promise<number> {

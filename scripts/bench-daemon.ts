@@ -20,6 +20,7 @@ import { criStatus } from "../agent/src/cri";
 import { agentHost } from "../test/support/agentHost";
 import { containerdUnavailable, startContainerd } from "../test/support/containerd";
 import { FakeKubeApi } from "../test/support/fakeKubeApi";
+import { median } from "./stats";
 
 const CLI = path.resolve(__dirname, "../agent/dist/vnode-agent.js");
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 60);
@@ -33,7 +34,6 @@ const DRIFTS = Number(process.env.BENCH_DRIFTS ?? 5);
 const NODE = "bench-node";
 const TOKEN = "bench-token";
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resident set size of a process, in MiB. */

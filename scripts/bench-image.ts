@@ -26,6 +26,7 @@ import {
   podman,
   runImage,
 } from "../test/support/images";
+import { median } from "./stats";
 
 const MIB = 1024 * 1024;
 const RUNS = 10;
@@ -50,11 +51,6 @@ function copyContext(dest: string): void {
       filter: (src) => !skip.has(src),
     });
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /** Times `vnode-agent --version` inside the container, the container runtime excluded. */
