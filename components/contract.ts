@@ -137,3 +137,6 @@ export const WEBHOOK_HTTPS = {
  * containerd, and the DaemonSet mounts its directory read-only for that strategy only.
  */
 export const SYSTEM_BUS_SOCKET = "/run/dbus/system_bus_socket";
+
+/** How the agent may restart containerd (`--restart`); `command` is for operators and tests. */
+export const RESTART_STRATEGIES = ["systemd", "kill", "command", "none"] as const;

@@ -11,8 +11,8 @@ import {
   CONTAINERD_DISTRIBUTIONS,
   NODE_NAME_ENV,
   POD_NAMESPACE_ENV,
+  RESTART_STRATEGIES,
 } from "../../components/contract";
-import type { RestartStrategy } from "./containerd/restart";
 import { RUN_DEFAULTS, type RunFlags } from "./daemonOptions";
 import { AgentError, ExitCode, badInput } from "./errors";
 import type { InstallerOptions } from "./installer";
@@ -27,13 +27,6 @@ declare const AGENT_VERSION: string;
 const installer = () => import("./installer");
 const logger = async () =>
   (await import("./log")).createLogger(process.env[NODE_NAME_ENV] ?? os.hostname());
-
-const RESTART_STRATEGIES = [
-  "systemd",
-  "kill",
-  "command",
-  "none",
-] as const satisfies readonly RestartStrategy[];
 
 interface Flags {
   hostRoot: string;

@@ -17,12 +17,16 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type ContainerdDistribution, SYSTEM_BUS_SOCKET } from "../../../components/contract";
+import {
+  type ContainerdDistribution,
+  RESTART_STRATEGIES,
+  SYSTEM_BUS_SOCKET,
+} from "../../../components/contract";
 import { type RetryOptions, waitForCri } from "../cri";
 import { hostPath } from "../host";
 import { type JobResult, SystemdBusError, SystemdClient, type UnitState } from "./systemd";
 
-export const RESTART_STRATEGIES = ["systemd", "kill", "command", "none"] as const;
+export { RESTART_STRATEGIES };
 export type RestartStrategy = (typeof RESTART_STRATEGIES)[number];
 
 export interface RestartOptions {
