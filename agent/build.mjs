@@ -9,7 +9,7 @@
 // splitting them off cannot duplicate the agent's own classes (an `instanceof` across files).
 //
 // The Kubernetes client is an ES module package, so esbuild can drop what the agent does not
-// use: its vendor file is agent/src/kubeApi.ts, which re-exports exactly the names kube.ts uses,
+// use: its vendor file is agent/src/kube/api.ts, which re-exports exactly the names kube/client.ts uses,
 // and no other module may import the package (the build fails if one does).
 import { build } from "esbuild";
 import { chmodSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -26,7 +26,7 @@ const { version } = JSON.parse(readFileSync(new URL("./package.json", import.met
  * (`module`, imported by relative path; the package itself then may not be imported elsewhere).
  */
 const VENDORED = [
-  { pkg: "@kubernetes/client-node", module: "src/kubeApi.ts" },
+  { pkg: "@kubernetes/client-node", module: "src/kube/api.ts" },
   { pkg: "prom-client" },
   { pkg: "@homebridge/dbus-native" },
 ].map((v) => ({ ...v, file: `vendor/${v.pkg.replace(/^@/, "").replace(/\//g, "-")}.js` }));
@@ -34,7 +34,7 @@ const VENDORED = [
 const common = {
   bundle: true,
   platform: "node",
-  target: "node20",
+  target: "node22",
   format: "cjs",
   // Smaller is faster to parse; the linked source map keeps stack traces mappable
   // (node --enable-source-maps).
@@ -47,7 +47,7 @@ rmSync(`${distDir}vendor`, { recursive: true, force: true });
 
 await build({
   ...common,
-  entryPoints: [`${agentDir}src/main.ts`],
+  entryPoints: [`${agentDir}src/cli/main.ts`],
   outfile,
   sourcemap: "linked",
   banner: { js: "#!/usr/bin/env node" },

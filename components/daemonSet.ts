@@ -12,7 +12,7 @@ import {
   POD_NAMESPACE_ENV,
   SYSTEM_BUS_SOCKET,
   VNODE_PER_POD_ENV,
-} from "./contract";
+} from "vnode-contract";
 import { ContainerdDistribution, IsolationMode, RestartStrategy } from "./args";
 import type { PoolPlan, RuntimePlan } from "./defaults";
 import { namespacedMeta, selectorLabels, standardLabels } from "./labels";

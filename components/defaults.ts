@@ -4,7 +4,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
-import { AGENT_DEFAULTS } from "./contract";
+import { AGENT_DEFAULTS } from "vnode-contract";
 import {
   AgentEnvArgs,
   AgentImagePlatform,

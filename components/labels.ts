@@ -1,6 +1,6 @@
 /** Labels and annotations the component puts on what it creates. */
 import type * as pulumi from "@pulumi/pulumi";
-import { LABEL_PREFIX } from "./contract";
+import { LABEL_PREFIX } from "vnode-contract";
 import type { RuntimePlan } from "./defaults";
 
 /** Pod label with the agent's pool; part of each DaemonSet's selector. */

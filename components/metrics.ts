@@ -1,7 +1,7 @@
 /** How Prometheus finds the agent's metrics: pod annotations or a Prometheus Operator PodMonitor. */
 import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
-import { AGENT_HTTP } from "./contract";
+import { AGENT_HTTP } from "vnode-contract";
 import { MetricsMode } from "./args";
 import type { RuntimePlan } from "./defaults";
 import { namespacedMeta, selectorLabels } from "./labels";

@@ -5,7 +5,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
-import { AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES } from "./contract";
+import { AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES } from "vnode-contract";
 import type { RuntimePlan } from "./defaults";
 import { namespacedMeta, objectMeta } from "./labels";
 

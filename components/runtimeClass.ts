@@ -1,6 +1,6 @@
 /** The RuntimeClasses pods select vNode with, one per isolation mode in use. */
 import type * as k8s from "@pulumi/kubernetes";
-import { ISOLATION_MODE_LABEL, RUNTIME_LABEL, RuntimeState } from "./contract";
+import { ISOLATION_MODE_LABEL, RUNTIME_LABEL, RuntimeState } from "vnode-contract";
 import type { RuntimeClassPlan, RuntimePlan } from "./defaults";
 import { objectMeta } from "./labels";
 

@@ -11,7 +11,7 @@ import {
   POD_NAMESPACE_ENV,
   RUNTIME_LABEL,
   VNODE_PER_POD_ENV,
-} from "./contract";
+} from "vnode-contract";
 import {
   AgentImagePlatform,
   EnforcementBackend,

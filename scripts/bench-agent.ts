@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { criStatus } from "../agent/src/cri";
+import { criStatus } from "../agent/src/cri/client";
 import { agentHost } from "../test/support/agentHost";
 import { containerdUnavailable, startContainerd } from "../test/support/containerd";
 import { median } from "./stats";

@@ -16,7 +16,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
-import { criStatus } from "../agent/src/cri";
+import { criStatus } from "../agent/src/cri/client";
 import { agentHost } from "../test/support/agentHost";
 import { containerdUnavailable, startContainerd } from "../test/support/containerd";
 import { FakeKubeApi } from "../test/support/fakeKubeApi";

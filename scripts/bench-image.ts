@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     const cold = await buildAgentImage(store, { tag: TAG, buildArgs, context, noCache: true });
     // buildah keeps no cache from a --no-cache build: seed the layer cache with a normal build.
     await buildAgentImage(store, { tag: TAG, buildArgs, context });
-    const mainTs = path.join(context, "agent", "src", "main.ts");
+    const mainTs = path.join(context, "agent", "src", "cli", "main.ts");
     fs.appendFileSync(mainTs, `\n// bench:image source change ${new Date().toISOString()}\n`);
     console.error("warm rebuild after a source change...");
     const warm = await buildAgentImage(store, { tag: TAG, buildArgs, context });

@@ -22,8 +22,7 @@ import {
   webhookTlsName,
   policyName,
 } from "../names";
-import { type EnforcedMode, type EnforcementRules, enforcementRules } from "./rules";
-import type { LabelSelector } from "./webhookRoutes";
+import { enforcementRules, type EnforcementRules, type LabelSelector } from "vnode-contract";
 
 /** The defaults of `enforcement` and `certManager`; `DEFAULTS` in defaults.ts quotes them. */
 export const ENFORCEMENT_DEFAULTS = {
@@ -109,10 +108,10 @@ export function planEnforcement(
   const webhookBackend = backend === EnforcementBackend.Webhook;
   const install =
     webhookBackend && (certManager?.install ?? ENFORCEMENT_DEFAULTS.certManager.install);
-  const classes: Partial<Record<EnforcedMode, string>> = Object.fromEntries(
+  const classes: Partial<Record<IsolationMode, string>> = Object.fromEntries(
     context.classes.map((c) => [c.isolationMode, c.name]),
   );
-  const defaultMode: EnforcedMode =
+  const defaultMode: IsolationMode =
     classes[context.isolationMode] !== undefined
       ? context.isolationMode
       : context.classes[0].isolationMode;

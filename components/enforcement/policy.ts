@@ -10,9 +10,8 @@ import type * as k8s from "@pulumi/kubernetes";
 import { MutatingPolicyApiVersion } from "../args";
 import type { RuntimePlan } from "../defaults";
 import { objectMeta, standardLabels } from "../labels";
-import { mutatingPolicyCel, validatingPolicyCel } from "./cel";
+import { mutatingPolicyCel, tenantNamespaceSelector, validatingPolicyCel } from "vnode-contract";
 import type { EnforcementPlan } from "./plan";
-import { tenantNamespaceSelector } from "./webhookRoutes";
 
 function enforcement(plan: RuntimePlan): EnforcementPlan {
   if (plan.enforcement === undefined) {

@@ -8,16 +8,17 @@ import * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
 import {
   ALWAYS_EXCLUDED_NAMESPACES,
+  configuredModes,
   LABEL_PREFIX,
+  mutatingRoutes,
   POD_NAMESPACE_ENV,
+  podCreateRules,
+  validatingRoute,
   WEBHOOK_HTTPS,
-} from "../contract";
+} from "vnode-contract";
 import type { RuntimePlan } from "../defaults";
 import { namespacedMeta, objectMeta, standardLabels } from "../labels";
-import { podCreateRules } from "./cel";
 import type { EnforcementPlan, WebhookPlan } from "./plan";
-import { configuredModes } from "./rules";
-import { mutatingRoutes, validatingRoute } from "./webhookRoutes";
 
 /** Name of the webhook container. */
 export const WEBHOOK_CONTAINER = "webhook";

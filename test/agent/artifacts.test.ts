@@ -10,15 +10,15 @@ import {
   readPayload,
   removeArtifacts,
   type PayloadFile,
-} from "../../agent/src/artifacts";
-import { sha256 } from "../../agent/src/fsAtomic";
+} from "../../agent/src/host/artifacts";
+import { sha256 } from "../../agent/src/host/fsAtomic";
 import {
   ledgerPath,
   loadLedger,
   newLedger,
   type ArtifactEntry,
   type Ledger,
-} from "../../agent/src/ledger";
+} from "../../agent/src/host/ledger";
 import { listFiles, makeHostRoot, putHostFile, removeHostRoot } from "../support/hostRoot";
 import { META } from "../support/stateDriver";
 

@@ -17,29 +17,41 @@ import {
   parseContainerdConfig,
   readConfigVersion,
   validateHandlerSpec,
-} from "../../agent/src/containerd/config";
+} from "../../agent/src/containerd/config/config";
 import {
   effectiveConfig,
   type EffectiveConfig,
   mainConfigText,
   mergeInto,
   registeredHandler,
-} from "../../agent/src/containerd/effective";
+} from "../../agent/src/containerd/config/effective";
 import {
   addImportEntry,
   globComponentRegExp,
   removeImportEntry,
   resolveImportEntries,
-} from "../../agent/src/containerd/imports";
-import { type ContainerdLayout, detectLayout, layoutFor } from "../../agent/src/containerd/layout";
+} from "../../agent/src/containerd/config/imports";
+import {
+  type ContainerdLayout,
+  detectLayout,
+  layoutFor,
+} from "../../agent/src/containerd/config/layout";
 import {
   findBlock,
   removeBlock,
   RUNTIME_BLOCK,
   upsertBlock,
-} from "../../agent/src/containerd/managed-block";
-import { type FileChange, planRegister, planUnregister } from "../../agent/src/containerd/plan";
-import { collectConfigFiles, type HostFiles, hostFiles } from "../../agent/src/containerd/snapshot";
+} from "../../agent/src/containerd/config/managed-block";
+import {
+  type FileChange,
+  planRegister,
+  planUnregister,
+} from "../../agent/src/containerd/config/plan";
+import {
+  collectConfigFiles,
+  type HostFiles,
+  hostFiles,
+} from "../../agent/src/containerd/config/snapshot";
 
 const run = promisify(execFile);
 const FIXTURES = path.join(__dirname, "..", "fixtures", "containerd");

@@ -2,8 +2,8 @@
  * Which containerd layout a node has: detection per distribution, the explicit flags, and the
  * errors that name the flag. Existence is answered from a set of host paths.
  */
-import { AgentError } from "../../agent/src/errors";
-import { detectLayout, layoutFor, ownDropIn } from "../../agent/src/containerd/layout";
+import { AgentError } from "../../agent/src/lib/errors";
+import { detectLayout, layoutFor, ownDropIn } from "../../agent/src/containerd/config/layout";
 
 const exists = (...paths: string[]) => {
   const set = new Set(paths);

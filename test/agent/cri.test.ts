@@ -10,7 +10,7 @@ import {
   stopPodSandbox,
   waitForCri,
   waitForHandler,
-} from "../../agent/src/cri";
+} from "../../agent/src/cri/client";
 import {
   describeWithContainerd,
   type TestContainerd,

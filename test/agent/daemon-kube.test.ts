@@ -10,19 +10,20 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
-import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "../../components/contract";
-import type { DaemonOptions } from "../../agent/src/daemonOptions";
-import type { InstallerOptions } from "../../agent/src/installer";
-import type { Logger } from "../../agent/src/log";
-import { createMetrics } from "../../agent/src/metrics";
-import { parseMinContainerd, parseSkipList } from "../../agent/src/preflight";
+import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "vnode-contract";
+import type { DaemonOptions } from "../../agent/src/daemon/options";
+import type { InstallerOptions } from "../../agent/src/installer/installer";
+import type { Logger } from "../../agent/src/lib/log";
+import { createMetrics } from "../../agent/src/daemon/metrics";
+import { parseMinContainerd, parseSkipList } from "../../agent/src/installer/preflight";
 import { FakeKubeApi, importKube } from "../support/fakeKubeApi";
 import { parsePrometheusText, valueOf } from "../support/prometheus";
 
 const { createKubeClient } = importKube();
 // After importKube: daemon.ts reaches the natively loaded @kubernetes/client-node through kube.ts.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { runDaemon } = require("../../agent/src/daemon") as typeof import("../../agent/src/daemon");
+const { runDaemon } =
+  require("../../agent/src/daemon/daemon") as typeof import("../../agent/src/daemon/daemon");
 
 const FIXTURES = path.resolve(__dirname, "../fixtures/containerd");
 const NODE = "n1";

@@ -6,21 +6,21 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "../../components/contract";
+import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "vnode-contract";
 import {
   daemonOptions,
   kubeServerOf,
   RUN_DEFAULTS,
   type RunFlags,
-} from "../../agent/src/daemonOptions";
-import { planRegister } from "../../agent/src/containerd/plan";
-import { collectConfigFiles, hostFiles } from "../../agent/src/containerd/snapshot";
-import { DriftChecker } from "../../agent/src/drift";
-import { formatDuration, parseDuration } from "../../agent/src/duration";
-import { AgentError, ExitCode } from "../../agent/src/errors";
-import { type InstallerOptions, resolveLayout } from "../../agent/src/installer";
-import type { V1DaemonSet, V1Node, V1Pod } from "../../agent/src/kube";
-import { parseMinContainerd, parseSkipList } from "../../agent/src/preflight";
+} from "../../agent/src/daemon/options";
+import { planRegister } from "../../agent/src/containerd/config/plan";
+import { collectConfigFiles, hostFiles } from "../../agent/src/containerd/config/snapshot";
+import { DriftChecker } from "../../agent/src/daemon/drift";
+import { formatDuration, parseDuration } from "../../agent/src/lib/duration";
+import { AgentError, ExitCode } from "../../agent/src/lib/errors";
+import { type InstallerOptions, resolveLayout } from "../../agent/src/installer/installer";
+import type { V1DaemonSet, V1Node, V1Pod } from "../../agent/src/kube/client";
+import { parseMinContainerd, parseSkipList } from "../../agent/src/installer/preflight";
 import {
   describeDrift,
   desiredLabels,
@@ -28,8 +28,8 @@ import {
   labelPatch,
   repairFor,
   RestartBudget,
-} from "../../agent/src/reconcile";
-import { isVNodeClass, nodeLeaving, podsUsingRuntime } from "../../agent/src/shutdown";
+} from "../../agent/src/daemon/reconcile";
+import { isVNodeClass, nodeLeaving, podsUsingRuntime } from "../../agent/src/daemon/shutdown";
 
 function thrown(fn: () => unknown): AgentError {
   try {

@@ -13,8 +13,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
-import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "../../components/contract";
-import { criStatus } from "../../agent/src/cri";
+import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "vnode-contract";
+import { criStatus } from "../../agent/src/cri/client";
 import {
   describeWithContainerd,
   startContainerd,

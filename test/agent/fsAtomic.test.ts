@@ -12,7 +12,7 @@ import {
   sha256FileComparing,
   tempPathFor,
   writeFileAtomic,
-} from "../../agent/src/fsAtomic";
+} from "../../agent/src/host/fsAtomic";
 import { listFiles, makeHostRoot, removeHostRoot } from "../support/hostRoot";
 
 let dir: string;

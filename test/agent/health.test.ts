@@ -1,14 +1,14 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { AgentError, ExitCode } from "../../agent/src/errors";
+import { AgentError, ExitCode } from "../../agent/src/lib/errors";
 import {
   HealthState,
   parseListen,
   startHealthServer,
   type HealthServer,
-} from "../../agent/src/health";
-import { IsolationMode } from "../../agent/src/isolationMode";
-import { createMetrics, type AgentMetrics } from "../../agent/src/metrics";
+} from "../../agent/src/daemon/health";
+import { IsolationMode } from "vnode-contract";
+import { createMetrics, type AgentMetrics } from "../../agent/src/daemon/metrics";
 import { parsePrometheusText, valueOf } from "../support/prometheus";
 
 interface Reply {

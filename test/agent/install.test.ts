@@ -18,7 +18,7 @@ import {
   removePodSandbox,
   runPodSandbox,
   stopPodSandbox,
-} from "../../agent/src/cri";
+} from "../../agent/src/cri/client";
 import { STAND_IN_SHIM, agentHost } from "../support/agentHost";
 import {
   describeWithContainerd,

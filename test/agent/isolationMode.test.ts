@@ -1,7 +1,8 @@
-import { AgentError, ExitCode } from "../../agent/src/errors";
-import { IsolationMode, parsePerPod, perPodEnvValue } from "../../agent/src/isolationMode";
+import { AgentError, ExitCode } from "../../agent/src/lib/errors";
+import { encodePerPod, IsolationMode } from "vnode-contract";
+import { modeFromEnv } from "../../agent/src/lib/isolationMode";
 
-describe("parsePerPod", () => {
+describe("modeFromEnv", () => {
   it.each([
     ["unset", undefined, IsolationMode.PerNamespace],
     ["empty", "", IsolationMode.PerNamespace],
@@ -12,7 +13,7 @@ describe("parsePerPod", () => {
     ["True", "True", IsolationMode.PerPod],
     ["\tTRUE ", "\tTRUE ", IsolationMode.PerPod],
   ])("%j -> %s", (_name, value, mode) => {
-    expect(parsePerPod(value === undefined ? {} : { VNODE_PER_POD: value })).toBe(mode);
+    expect(modeFromEnv(value === undefined ? {} : { VNODE_PER_POD: value })).toBe(mode);
   });
 
   it.each(["1", "yes", "per-pod", "truee", "on", "0", "t"])(
@@ -20,7 +21,7 @@ describe("parsePerPod", () => {
     (value) => {
       let err: unknown;
       try {
-        parsePerPod({ VNODE_PER_POD: value });
+        modeFromEnv({ VNODE_PER_POD: value });
       } catch (e) {
         err = e;
       }
@@ -33,17 +34,17 @@ describe("parsePerPod", () => {
   );
 
   it("reads only VNODE_PER_POD", () => {
-    expect(parsePerPod({ PER_POD: "true", VNODE_PER_NAMESPACE: "true" })).toBe("per-namespace");
+    expect(modeFromEnv({ PER_POD: "true", VNODE_PER_NAMESPACE: "true" })).toBe("per-namespace");
   });
 });
 
-describe("perPodEnvValue", () => {
+describe("encodePerPod", () => {
   it("is always explicit", () => {
-    expect(perPodEnvValue(IsolationMode.PerPod)).toBe("true");
-    expect(perPodEnvValue(IsolationMode.PerNamespace)).toBe("false");
+    expect(encodePerPod(IsolationMode.PerPod)).toBe("true");
+    expect(encodePerPod(IsolationMode.PerNamespace)).toBe("false");
   });
 
   it.each(["true", "false"])("round-trips %s", (v) => {
-    expect(perPodEnvValue(parsePerPod({ VNODE_PER_POD: v }))).toBe(v);
+    expect(encodePerPod(modeFromEnv({ VNODE_PER_POD: v }))).toBe(v);
   });
 });

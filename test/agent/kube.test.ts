@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "../../components/contract";
-import { AgentError, ExitCode } from "../../agent/src/errors";
+import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "vnode-contract";
+import { AgentError, ExitCode } from "../../agent/src/lib/errors";
 import { FakeKubeApi, importKube } from "../support/fakeKubeApi";
 
 const { createKubeClient, KubeApiError, EVENT_MESSAGE_LIMIT } = importKube();

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { isTempFile, sha256 } from "../../agent/src/fsAtomic";
+import { isTempFile, sha256 } from "../../agent/src/host/fsAtomic";
 import {
   addFileIntent,
   applyFileChange,
@@ -19,7 +19,7 @@ import {
   saveLedgerIfChanged,
   type FileEntry,
   type Ledger,
-} from "../../agent/src/ledger";
+} from "../../agent/src/host/ledger";
 import {
   listFiles,
   makeHostRoot,

@@ -13,7 +13,7 @@ import {
   type LockHolder,
   type LockLogger,
   type ProcessProbe,
-} from "../../agent/src/lock";
+} from "../../agent/src/host/lock";
 import {
   makeHostRoot,
   removeHostRoot,

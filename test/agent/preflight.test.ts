@@ -1,4 +1,4 @@
-import { AgentError, ExitCode } from "../../agent/src/errors";
+import { AgentError, ExitCode } from "../../agent/src/lib/errors";
 import {
   checkCgroup,
   checkConfig,
@@ -14,7 +14,7 @@ import {
   readCgroupFacts,
   runPreflight,
   type Version,
-} from "../../agent/src/preflight";
+} from "../../agent/src/installer/preflight";
 import { makeHostRoot, putHostFile, removeHostRoot } from "../support/hostRoot";
 
 // /proc/1/mountinfo of a hybrid host (systemd's "hybrid" layout; this one is the CI VM's).

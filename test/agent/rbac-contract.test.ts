@@ -3,7 +3,7 @@
  * are the same set: checked against the client's own list, and against the requests the fake
  * API server saw when every client method ran, so the list cannot lie.
  */
-import { AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES } from "../../components/contract";
+import { AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES } from "vnode-contract";
 import { FakeKubeApi, importKube, requestAttributes } from "../support/fakeKubeApi";
 
 const { createKubeClient, KUBE_API_CALLS } = importKube();

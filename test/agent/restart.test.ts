@@ -2,8 +2,8 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { criVersion } from "../../agent/src/cri";
-import type { ContainerdDistribution } from "../../components/contract";
+import { criVersion } from "../../agent/src/cri/client";
+import type { ContainerdDistribution } from "vnode-contract";
 import {
   RestartError,
   type RestartOptions,
@@ -16,7 +16,7 @@ import {
   parseStat,
   restartContainerd,
   tail,
-} from "../../agent/src/containerd/restart";
+} from "../../agent/src/containerd/control/restart";
 import {
   containerdUnavailable,
   describeWithContainerd,

@@ -1,15 +1,15 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { backoffDelay, retry } from "../../agent/src/backoff";
-import { IsolationMode } from "../../agent/src/isolationMode";
+import { backoffDelay, retry } from "../../agent/src/lib/backoff";
+import { IsolationMode } from "vnode-contract";
 import {
   describeExit,
   exitMetricLabels,
   ManagerSupervisor,
   type ManagerExit,
   type SupervisorOptions,
-} from "../../agent/src/supervisor";
+} from "../../agent/src/daemon/supervisor";
 
 describe("backoffDelay", () => {
   const policy = { initialMs: 100, maxMs: 1000, factor: 2 };

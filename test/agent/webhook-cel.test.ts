@@ -17,13 +17,14 @@ import { isReflectMessage } from "@bufbuild/protobuf/reflect";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import {
   celString,
+  enforcementRules,
+  modeForNamespace,
   mutatingPolicyCel,
   type MutatingPolicyCel,
   type ResourceRule,
   validatingPolicyCel,
   type ValidatingPolicyCel,
-} from "../../components/enforcement/cel";
-import { enforcementRules, modeForNamespace } from "../../components/enforcement/rules";
+} from "vnode-contract";
 import {
   compilePolicy,
   mutate,

@@ -1,16 +1,14 @@
-import { NAMESPACE_ISOLATION_LABEL } from "../../components/contract";
 import {
   enforcementRules,
   EnforcementRulesError,
   modeForNamespace,
-} from "../../components/enforcement/rules";
-import {
   mutatingRoutes,
+  NAMESPACE_ISOLATION_LABEL,
   NAMESPACE_NAME_LABEL,
   selectorMatches,
   validatingRoute,
-} from "../../components/enforcement/webhookRoutes";
-import { AgentError } from "../../agent/src/errors";
+} from "vnode-contract";
+import { AgentError } from "../../agent/src/lib/errors";
 import { webhookOptions, type WebhookFlags } from "../../agent/src/webhook/flags";
 import {
   type AdmissionReview,

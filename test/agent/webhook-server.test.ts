@@ -12,8 +12,8 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { TLSSocket } from "node:tls";
-import { enforcementRules } from "../../components/enforcement/rules";
-import { AgentError } from "../../agent/src/errors";
+import { enforcementRules } from "vnode-contract";
+import { AgentError } from "../../agent/src/lib/errors";
 import { startWebhookServer, type WebhookServer } from "../../agent/src/webhook/server";
 import { admissionReview, CASES, RULES } from "../support/admissionCases";
 import { type Ca, makeCa, opensslUnavailable, secretDir } from "../support/tlsCerts";
@@ -339,7 +339,7 @@ maybe("vnode-agent webhook, the process", () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-webhook-cli-"));
     const ca = makeCa(path.join(work, "ca"));
     const secret = secretDir(path.join(work, "tls"), ca.issue("webhook"));
-    const main = path.resolve(__dirname, "../../agent/src/main.ts");
+    const main = path.resolve(__dirname, "../../agent/src/cli/main.ts");
     // One process (tsx as a loader, not its CLI wrapper), in its own group so afterAll can
     // kill everything it started.
     child = spawn(

@@ -12,8 +12,7 @@ import {
   VNodeRuntime,
   VNodeRuntimeArgs,
 } from "../../components";
-import { mutatingPolicyCel, validatingPolicyCel } from "../../components/enforcement/cel";
-import { enforcementRules } from "../../components/enforcement/rules";
+import { enforcementRules, mutatingPolicyCel, validatingPolicyCel } from "vnode-contract";
 import { Recorder, settle } from "./harness";
 
 const recorder = new Recorder();

@@ -1,6 +1,6 @@
 /** RBAC exactly as in the contract: the agent gets the verbs it uses and nothing more. */
 import { VNodeRuntime } from "../../components";
-import { AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES } from "../../components/contract";
+import { AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES } from "vnode-contract";
 import { Recorder, settle } from "./harness";
 
 const recorder = new Recorder();

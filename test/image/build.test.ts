@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { AGENT_DEFAULTS, CONTAINERD_DISTRIBUTIONS } from "../../components/contract";
+import { AGENT_DEFAULTS, CONTAINERD_DISTRIBUTIONS } from "vnode-contract";
 import {
   type Exec,
   type PayloadFixture,

@@ -6,9 +6,11 @@
  * Bodies are real AdmissionReview v1 documents, as the API server sends them for a pod created
  * by a ReplicaSet (defaults applied, managedFields included).
  */
-import { NAMESPACE_ISOLATION_LABEL } from "../../components/contract";
-import type { EnforcementRulesInput } from "../../components/enforcement/rules";
-import { NAMESPACE_NAME_LABEL } from "../../components/enforcement/webhookRoutes";
+import {
+  type EnforcementRulesInput,
+  NAMESPACE_ISOLATION_LABEL,
+  NAMESPACE_NAME_LABEL,
+} from "vnode-contract";
 
 /** The rules most cases run under: a cluster with both modes, per-namespace by default. */
 export const RULES: EnforcementRulesInput = {

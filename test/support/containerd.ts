@@ -19,7 +19,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { waitForCri } from "../../agent/src/cri";
+import { waitForCri } from "../../agent/src/cri/client";
 import { PAUSE_IMAGE, importPauseImage, pauseImageUnavailable } from "./pause";
 import { describeIf } from "./describeIf";
 

@@ -348,8 +348,8 @@ export function requestAttributes(req: RecordedRequest): RequestAttributes {
  * `createRequire`, while Node 20.19+ itself can `require()` them. `Module._load` is the loader
  * behind every real `require`, so the real library runs here, outside jest's module registry.
  */
-export function importKube(): typeof import("../../agent/src/kube") {
-  const kubePath = require.resolve("../../agent/src/kube");
+export function importKube(): typeof import("../../agent/src/kube/client") {
+  const kubePath = require.resolve("../../agent/src/kube/client");
   const libPath = require.resolve("@kubernetes/client-node", { paths: [path.dirname(kubePath)] });
   // Node's own Module class (jest hands out a subclass whose statics are the real ones).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -360,7 +360,7 @@ export function importKube(): typeof import("../../agent/src/kube") {
   jest.doMock(libPath, () => lib);
   // After the mock is in place, so kube.ts gets the natively loaded library.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require("../../agent/src/kube");
+  return require("../../agent/src/kube/client");
 }
 
 function matches(p: string, pattern: string | RegExp | undefined): boolean {

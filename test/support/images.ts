@@ -22,7 +22,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { AGENT_IMAGE } from "../../components/contract";
+import { AGENT_IMAGE } from "vnode-contract";
 import { describeIf } from "./describeIf";
 
 /** Repository root: the build context of agent/Dockerfile. */

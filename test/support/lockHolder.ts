@@ -5,7 +5,7 @@
  * `acquired` on stdout once it holds the lock; `until:FILE` holds until FILE exists.
  */
 import * as fs from "node:fs";
-import { withHostLock } from "../../agent/src/lock";
+import { withHostLock } from "../../agent/src/host/lock";
 
 async function main(): Promise<void> {
   const [hostRoot, log, id, hold] = process.argv.slice(2);

@@ -9,9 +9,9 @@
  * kills it just before the n-th rename onto that path (the temp file is complete).
  */
 import * as path from "node:path";
-import { installArtifacts, removeArtifacts } from "../../agent/src/artifacts";
-import { isTempFile, readIfExists } from "../../agent/src/fsAtomic";
-import { hostPath } from "../../agent/src/host";
+import { installArtifacts, removeArtifacts } from "../../agent/src/host/artifacts";
+import { isTempFile, readIfExists } from "../../agent/src/host/fsAtomic";
+import { hostPath } from "../../agent/src/host/paths";
 import {
   applyFileChange,
   loadLedger,
@@ -21,8 +21,8 @@ import {
   revertFile,
   saveLedgerIfChanged,
   type LedgerMeta,
-} from "../../agent/src/ledger";
-import { withHostLock } from "../../agent/src/lock";
+} from "../../agent/src/host/ledger";
+import { withHostLock } from "../../agent/src/host/lock";
 
 export const CONFIG = "/etc/containerd/config.toml";
 export const DROP_IN = "/etc/containerd/conf.d/vnode.toml";

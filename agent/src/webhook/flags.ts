@@ -4,18 +4,19 @@
  * loads when the command runs.
  */
 import { type Command, Option } from "commander";
-import { POD_NAMESPACE_ENV, WEBHOOK_HTTPS } from "../../../components/contract";
 import {
-  ENFORCED_MODES,
-  type EnforcedMode,
   enforcementRules,
   type EnforcementRules,
   EnforcementRulesError,
-  isEnforcedMode,
-} from "../../../components/enforcement/rules";
-import { parseDuration } from "../duration";
-import { badInput } from "../errors";
-import { type ListenAddress, parseListen } from "../health";
+  isIsolationMode,
+  ISOLATION_MODES,
+  type IsolationMode,
+  POD_NAMESPACE_ENV,
+  WEBHOOK_HTTPS,
+} from "vnode-contract";
+import { parseDuration } from "../lib/duration";
+import { badInput } from "../lib/errors";
+import { type ListenAddress, parseListen } from "../daemon/health";
 
 /** The flags as commander hands them over. */
 export interface WebhookFlags {
@@ -49,7 +50,7 @@ export function withWebhookFlags(cmd: Command): Command {
     )
     .option(
       "--class <mode=name>",
-      `RuntimeClass of a mode (${ENFORCED_MODES.join(", ")}); repeat per mode, at least one`,
+      `RuntimeClass of a mode (${ISOLATION_MODES.join(", ")}); repeat per mode, at least one`,
       collect,
       [],
     )
@@ -57,7 +58,7 @@ export function withWebhookFlags(cmd: Command): Command {
       new Option(
         "--default-mode <mode>",
         "mode of /mutate and of namespaces without the isolation label (default: the only mode, else per-namespace)",
-      ).choices([...ENFORCED_MODES]),
+      ).choices([...ISOLATION_MODES]),
     )
     .option(
       "--exclude-namespace <name>",
@@ -93,22 +94,22 @@ export interface WebhookOptions {
 }
 
 /** Parses `--class per-pod=vnode-per-pod` values into classes per mode. */
-export function parseClasses(values: readonly string[]): Partial<Record<EnforcedMode, string>> {
+export function parseClasses(values: readonly string[]): Partial<Record<IsolationMode, string>> {
   if (values.length === 0) {
     throw badInput(
-      `--class is required: give MODE=RUNTIMECLASS for at least one mode of ${ENFORCED_MODES.join(", ")}, e.g. --class per-namespace=vnode.`,
+      `--class is required: give MODE=RUNTIMECLASS for at least one mode of ${ISOLATION_MODES.join(", ")}, e.g. --class per-namespace=vnode.`,
     );
   }
-  const classes: Partial<Record<EnforcedMode, string>> = {};
+  const classes: Partial<Record<IsolationMode, string>> = {};
   for (const value of values) {
     const m = value.match(/^([^=]*)=(.*)$/);
     if (!m) {
       throw badInput(`--class must be MODE=RUNTIMECLASS; got ${JSON.stringify(value)}.`);
     }
     const [, mode, cls] = m;
-    if (!isEnforcedMode(mode)) {
+    if (!isIsolationMode(mode)) {
       throw badInput(
-        `--class mode must be one of ${ENFORCED_MODES.join(", ")}; got ${JSON.stringify(mode)} in ${JSON.stringify(value)}.`,
+        `--class mode must be one of ${ISOLATION_MODES.join(", ")}; got ${JSON.stringify(mode)} in ${JSON.stringify(value)}.`,
       );
     }
     if (classes[mode] !== undefined) {

@@ -12,7 +12,7 @@ import {
   type EnforcementRules,
   HOST_PORT_UNSUPPORTED,
   vnodeClasses,
-} from "../../../components/enforcement/rules";
+} from "vnode-contract";
 
 export const ADMISSION_API_VERSION = "admission.k8s.io/v1";
 

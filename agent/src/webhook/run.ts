@@ -3,7 +3,7 @@
  * and on SIGTERM/SIGINT fail /readyz first, wait `--shutdown-delay` so the Service stops sending
  * reviews here, then let requests in flight finish and exit.
  */
-import type { Logger } from "../log";
+import type { Logger } from "../lib/log";
 import type { WebhookOptions } from "./flags";
 import { startWebhookServer } from "./server";
 

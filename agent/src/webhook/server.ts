@@ -11,11 +11,9 @@ import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import * as tls from "node:tls";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { WEBHOOK_HTTPS } from "../../../components/contract";
-import { ENFORCED_MODES, type EnforcementRules } from "../../../components/enforcement/rules";
-import { mutatePath } from "../../../components/enforcement/webhookRoutes";
-import { AgentError, ExitCode } from "../errors";
-import { type ListenAddress, listenOn, parseListen } from "../health";
+import { type EnforcementRules, ISOLATION_MODES, mutatePath, WEBHOOK_HTTPS } from "vnode-contract";
+import { AgentError, ExitCode } from "../lib/errors";
+import { type ListenAddress, listenOn, parseListen } from "../daemon/health";
 import {
   type AdmissionReviewResponse,
   compilePolicy,
@@ -124,7 +122,7 @@ function routesOf(rules: EnforcementRules): Map<string, Route> {
   const routes = new Map<string, Route>([
     [WEBHOOK_HTTPS.mutate, { kind: "mutate", cls: rules.classes[rules.defaultMode] as string }],
   ]);
-  for (const mode of ENFORCED_MODES) {
+  for (const mode of ISOLATION_MODES) {
     const cls = rules.classes[mode];
     if (cls !== undefined) routes.set(mutatePath(mode), { kind: "mutate", cls });
   }
@@ -227,7 +225,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
         ? pathname.slice(WEBHOOK_HTTPS.mutate.length + 1)
         : undefined;
       const why =
-        mode !== undefined && (ENFORCED_MODES as readonly string[]).includes(mode)
+        mode !== undefined && (ISOLATION_MODES as readonly string[]).includes(mode)
           ? `no RuntimeClass is configured for mode ${mode} (--class ${mode}=NAME)`
           : `not found`;
       return text(res, 404, `${why}: ${pathname}; served paths: ${known}`);

@@ -1,0 +1,690 @@
+/**
+ * `vnode-agent run`, the DaemonSet's entrypoint. Phases, each a function below:
+ *
+ * 1. start: HTTP (/healthz, /readyz, /metrics), then the node labels `installing` + mode, an
+ *    Event, and a Warning when the ledger recorded the other isolation mode;
+ * 2. install: preflight (verdicts per check into metrics), install, verify; `ready` or `failed`;
+ *    then the runtime's manager process is supervised (when `--manager-command` is set);
+ * 3. reconcile every `--interval`: labels re-applied when something dropped them, drift (the
+ *    handler gone from containerd's config or CRI, payload files gone) repaired, at most
+ *    `--max-restarts` containerd restarts per `--restart-window`, then `failed`;
+ * 4. shutdown on SIGTERM: a rolling update leaves the runtime installed; a node leaving the
+ *    runtime gets `uninstalling`, waits for vNode pods to go (or refuses), uninstalls and
+ *    removes the labels.
+ *
+ * A bad flag or env value (VNODE_PER_POD) is reported on the Node (`failed` + Event) and exits
+ * non-zero before the host is touched: see {@link runAgent}.
+ */
+import { ISOLATION_MODE_LABEL, RUNTIME_LABEL, RuntimeState } from "vnode-contract";
+import {
+  type DaemonOptions,
+  daemonOptions,
+  kubeServerOf,
+  nodeNameOf,
+  type RunFlags,
+} from "./options";
+import { DriftChecker, type NodeLook, restartForDrift } from "./drift";
+import { formatDuration } from "../lib/duration";
+import { AgentError, ExitCode } from "../lib/errors";
+import { HealthState, startHealthServer, type HealthServer } from "./health";
+import { install, type InstallerOptions, preflight, uninstall } from "../installer/installer";
+import { createKubeClient, type EventType, type KubeClient } from "../kube/client";
+import { loadLedger } from "../host/ledger";
+import { createLogger, type Logger } from "../lib/log";
+import { type AgentMetrics, createMetrics } from "./metrics";
+import { describeDrift, desiredLabels, labelPatch, repairFor, RestartBudget } from "./reconcile";
+import { nodeLeaving, podsUsingRuntime, type Verdict } from "./shutdown";
+import { describeExit, exitMetricLabels, ManagerSupervisor } from "./supervisor";
+
+/**
+ * The longest step between two heartbeats besides the interval itself: an install or repair
+ * waiting for the host lock (60 s), restarting containerd (up to 120 s) and verifying (10 s).
+ * /healthz fails only after that, so kubelet never kills the agent in the middle of a restart.
+ */
+const LONGEST_STEP_MS = 240_000;
+/** Between two looks at the pods on the node while waiting for vNode pods to go. */
+const POD_POLL_MS = 2000;
+
+/** The daemon's state, passed to every phase. */
+interface Daemon {
+  readonly o: DaemonOptions;
+  readonly kube: KubeClient;
+  readonly log: Logger;
+  readonly metrics: AgentMetrics;
+  readonly health: HealthState;
+  readonly budget: RestartBudget;
+  readonly drift: DriftChecker;
+  readonly stop: StopSignal;
+  /** What the runtime label says (or will say once the patch lands). */
+  state: RuntimeState;
+  /** The CRI reported the handler at the last look. */
+  verified: boolean;
+  /** The node's labels as last read or patched; undefined before the first read. */
+  nodeLabels: Record<string, string> | undefined;
+  /** The node carries the labels of `state`. */
+  labelsOk: boolean;
+  /** The runtime was ready once: a later repair is a drift repair. */
+  everReady: boolean;
+  /** Why /readyz fails, when the labels and the handler do not say it already. */
+  notReady: string | undefined;
+  /** Payload files the ledger records (host paths), for the drift check. */
+  artifacts: string[];
+  /** Reason of the last Warning; a failure that repeats each pass is not re-announced. */
+  lastWarning: string | undefined;
+  /** Failures so far; a reconcile pass that adds one counts as a reconcile error. */
+  failures: number;
+  manager: ManagerSupervisor | null;
+}
+
+/**
+ * The `run` command: validates flags and env with the Kubernetes client already in hand, so a
+ * bad value (VNODE_PER_POD=yes, a missing --restart-command) is reported on the Node as `failed`
+ * with an Event before the AgentError ends the process (exit 2). Resolves with the exit code.
+ */
+export async function runAgent(
+  flags: RunFlags,
+  installerOptions: () => InstallerOptions,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<number> {
+  const node = nodeNameOf(env);
+  const log = createLogger(node);
+  const kube = createKubeClient({
+    server: kubeServerOf(flags),
+    onRetry: (err, attempt, delayMs) =>
+      log.warn({ phase: "labels", attempt, delayMs, reason: err.message }, "retrying label patch"),
+  });
+  let o: DaemonOptions;
+  try {
+    o = daemonOptions(flags, env, installerOptions());
+  } catch (err) {
+    if (err instanceof AgentError) await reportInvalidConfig(kube, log, node, err);
+    throw err;
+  }
+  return runDaemon(o, { kube, log });
+}
+
+async function reportInvalidConfig(
+  kube: KubeClient,
+  log: Logger,
+  node: string,
+  err: AgentError,
+): Promise<void> {
+  log.error({ phase: "config", reason: err.message }, "invalid configuration; host untouched");
+  try {
+    await kube.patchNodeLabels(node, { [RUNTIME_LABEL]: RuntimeState.Failed });
+  } catch (e) {
+    log.warn({ phase: "labels", reason: (e as Error).message }, "could not label the node failed");
+  }
+  await recordEvent(kube, log, node, {
+    type: "Warning",
+    reason: "InvalidConfiguration",
+    message: `${err.message} The agent stopped without touching the host.`,
+    action: "Configure",
+  });
+}
+
+export interface DaemonDeps {
+  kube: KubeClient;
+  log: Logger;
+  metrics?: AgentMetrics;
+}
+
+/** Runs the phases until SIGTERM/SIGINT and the shutdown are done; resolves with the exit code. */
+export async function runDaemon(o: DaemonOptions, deps: DaemonDeps): Promise<number> {
+  const d: Daemon = {
+    o,
+    kube: deps.kube,
+    log: deps.log,
+    metrics: deps.metrics ?? createMetrics(),
+    health: new HealthState(2 * o.intervalMs + LONGEST_STEP_MS),
+    budget: new RestartBudget(o.maxRestarts, o.restartWindowMs),
+    drift: new DriftChecker(o.installer),
+    stop: new StopSignal(),
+    state: RuntimeState.Installing,
+    verified: false,
+    nodeLabels: undefined,
+    labelsOk: false,
+    everReady: false,
+    notReady: "starting",
+    artifacts: [],
+    lastWarning: undefined,
+    failures: 0,
+    manager: null,
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (d.stop.requested) {
+      d.log.warn({ phase: "shutdown", signal }, "already stopping");
+      return;
+    }
+    d.log.info({ phase: "shutdown", signal }, `received ${signal}`);
+    d.stop.request();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  let server: HealthServer | undefined;
+  try {
+    server = await startHttp(d);
+    await announce(d);
+    if (!d.stop.requested) await installPhase(d);
+    while (!d.stop.requested) {
+      await d.stop.sleep(o.intervalMs);
+      if (!d.stop.requested) await reconcilePhase(d);
+    }
+    return await shutdownPhase(d);
+  } finally {
+    await d.manager?.stop();
+    await server?.close();
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+}
+
+// ---- phase 1: start ---------------------------------------------------------------------------
+
+async function startHttp(d: Daemon): Promise<HealthServer> {
+  d.metrics.setIsolationMode(d.o.installer.isolationMode);
+  const server = await startHealthServer({
+    listen: d.o.listen,
+    state: d.health,
+    registry: d.metrics.registry,
+  });
+  d.log.info({ phase: "http", url: server.url }, "serving /healthz, /readyz and /metrics");
+  return server;
+}
+
+async function announce(d: Daemon): Promise<void> {
+  const mode = d.o.installer.isolationMode;
+  const ledger = await loadLedger({
+    hostRoot: d.o.installer.hostRoot,
+    stateDir: d.o.installer.stateDir,
+  }).catch((err: Error) => {
+    // install reports a broken ledger with its own error; here it only hides the mode.
+    d.log.warn({ phase: "ledger", reason: err.message }, "cannot read the ledger");
+    return null;
+  });
+  d.artifacts = ledger?.artifacts.map((a) => a.path) ?? [];
+  await setState(d, RuntimeState.Installing, "installing");
+  if (ledger !== null && ledger.isolationMode !== mode) {
+    await event(
+      d,
+      "Warning",
+      "IsolationModeChanged",
+      `The isolation mode changes from ${ledger.isolationMode} (recorded when the runtime was installed) to ${mode} (VNODE_PER_POD): every vNode on node ${d.o.node} restarts.`,
+      "Install",
+    );
+  }
+  await event(
+    d,
+    "Normal",
+    "Installing",
+    `Installing runtime handler "${d.o.installer.handler.name}" in containerd (${mode}).`,
+    "Install",
+  );
+}
+
+// ---- phase 2: install -------------------------------------------------------------------------
+
+/**
+ * Preflight, then install. Preflight runs on its own first so each failed check is counted by
+ * name and named in the Event. Returns whether the handler is live; on failure the node is
+ * `failed` with a Warning.
+ */
+async function installPhase(d: Daemon, reason: "install" | "drift" = "install"): Promise<boolean> {
+  const o = d.o.installer;
+  const t0 = Date.now();
+  try {
+    const checks = await preflight(o);
+    const failed = checks.filter((c) => !c.ok);
+    if (failed.length > 0) {
+      for (const c of failed) d.metrics.preflightFailures.inc({ check: c.name });
+      await fail(
+        d,
+        "PreflightFailed",
+        `Preflight failed on node ${d.o.node}: ${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}.`,
+      );
+      return false;
+    }
+    const r = await install(o, d.log);
+    const seconds = (Date.now() - t0) / 1000;
+    d.metrics.installDuration.observe({ result: "success" }, seconds);
+    if (r.restart?.restarted) {
+      d.budget.record(Date.now());
+      d.metrics.containerdRestarts.inc({ reason });
+    }
+    d.artifacts = await ledgerArtifacts(d);
+    if (r.plan.restart && !r.restart?.restarted) {
+      // --restart none: written, but live only once someone restarts containerd.
+      d.verified = false;
+      d.notReady = "waiting for containerd to be restarted (--restart none) to load the handler";
+      d.log.warn({ phase: "install", durationMs: Date.now() - t0 }, d.notReady);
+      updateReadiness(d);
+      return false;
+    }
+    d.log.info(
+      { phase: "install", durationMs: Date.now() - t0, restarted: r.restart?.restarted ?? false },
+      "runtime handler installed",
+    );
+    if (reason === "install") {
+      await event(
+        d,
+        "Normal",
+        "RuntimeReady",
+        `Runtime handler "${o.handler.name}" is live in containerd (${o.isolationMode}); ${r.restart?.restarted ? "containerd was restarted" : "no containerd restart was needed"}; took ${seconds.toFixed(1)} s.`,
+        "Install",
+      );
+    }
+    await becomeReady(d);
+    return true;
+  } catch (err) {
+    d.metrics.installDuration.observe({ result: "failure" }, (Date.now() - t0) / 1000);
+    // Exit 4: containerd was restarted and the change rolled back, another restart.
+    if (err instanceof AgentError && err.exitCode === ExitCode.VerificationFailed) {
+      d.budget.record(Date.now());
+    }
+    await fail(d, "InstallFailed", `Install failed on node ${d.o.node}: ${messageOf(err)}`);
+    return false;
+  }
+}
+
+async function becomeReady(d: Daemon): Promise<void> {
+  d.verified = true;
+  d.everReady = true;
+  d.lastWarning = undefined;
+  await setState(d, RuntimeState.Ready, undefined);
+  d.metrics.lastSuccessfulReconcile.set(Date.now() / 1000);
+  startManager(d);
+}
+
+async function ledgerArtifacts(d: Daemon): Promise<string[]> {
+  const { hostRoot, stateDir } = d.o.installer;
+  const ledger = await loadLedger({ hostRoot, stateDir }).catch(() => null);
+  return ledger?.artifacts.map((a) => a.path) ?? [];
+}
+
+function startManager(d: Daemon): void {
+  const command = d.o.managerCommand;
+  if (command === null || d.manager !== null) return;
+  d.manager = new ManagerSupervisor({
+    command,
+    mode: d.o.installer.isolationMode,
+    logger: d.log,
+    onStart: (pid, starts) => {
+      d.log.info({ phase: "manager", pid, starts }, "vNode manager started");
+      if (starts > 1) d.metrics.managerRestarts.inc();
+    },
+    onExit: (exit) => {
+      d.metrics.managerExits.inc(exitMetricLabels(exit));
+      const message = describeExit(exit);
+      d.log.warn({ phase: "manager", reason: message }, "vNode manager exited");
+      if (exit.restartInMs !== null)
+        void event(d, "Warning", "ManagerExited", message, "Supervise");
+    },
+  });
+  d.manager.start();
+}
+
+// ---- phase 3: reconcile -----------------------------------------------------------------------
+
+/** One pass: labels, then drift. Errors are counted and logged; the loop goes on. */
+async function reconcilePhase(d: Daemon): Promise<void> {
+  const t0 = Date.now();
+  const failuresBefore = d.failures;
+  let error: string | undefined;
+  try {
+    await recheckLabels(d);
+    const report = await d.drift.check(d.artifacts);
+    await act(d, report);
+  } catch (err) {
+    error = messageOf(err);
+    d.log.error({ phase: "reconcile", reason: error }, "reconcile pass failed");
+  } finally {
+    if (error !== undefined || d.failures > failuresBefore) d.metrics.reconcileErrors.inc();
+    d.health.beat();
+    updateReadiness(d);
+    d.log.debug({ phase: "reconcile", durationMs: Date.now() - t0 }, "reconciled");
+  }
+}
+
+/** kubelet restarts on k3s/rke2 can drop labels it does not own: put ours back. */
+async function recheckLabels(d: Daemon): Promise<void> {
+  try {
+    d.nodeLabels = (await d.kube.getNode(d.o.node)).metadata?.labels ?? {};
+  } catch (err) {
+    d.log.warn({ phase: "labels", reason: messageOf(err) }, "cannot read the node");
+    d.failures++;
+    return;
+  }
+  const wasOk = d.labelsOk;
+  const patch = await applyLabels(d);
+  if (patch !== null && wasOk) {
+    const what = Object.entries(patch)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(", ");
+    d.log.warn({ phase: "labels", patch }, "node labels were changed or dropped; restored");
+    await event(
+      d,
+      "Normal",
+      "LabelsRestored",
+      `Node labels were changed or dropped (a kubelet restart?); restored ${what}.`,
+      "Reconcile",
+    );
+  }
+}
+
+async function act(d: Daemon, look: NodeLook): Promise<void> {
+  let report = look;
+  let action = repairFor(report);
+  if (action === "restart") {
+    // Config and CRI are read moments apart: a containerd restarted in between from a config
+    // without the handler (k3s re-rendering it) looks like a stale containerd. Look again
+    // before restarting, so that case gets an install instead of a restart that cannot help.
+    report = await d.drift.check(d.artifacts);
+    action = repairFor(report);
+  }
+  if (action === "wait") {
+    d.verified = false;
+    d.notReady = "reason" in report.cri ? report.cri.reason : "containerd is not answering";
+    d.log.warn({ phase: "reconcile", reason: d.notReady }, "containerd is not answering; waiting");
+    return;
+  }
+  if (action === "none") {
+    d.verified = true;
+    if (d.state !== RuntimeState.Ready) {
+      // Live without us: e.g. an operator restarted containerd after install with --restart none.
+      await event(
+        d,
+        "Normal",
+        "RuntimeReady",
+        `Runtime handler "${d.o.installer.handler.name}" is live in containerd.`,
+        "Reconcile",
+      );
+      await becomeReady(d);
+    }
+    d.metrics.lastSuccessfulReconcile.set(Date.now() / 1000);
+    return;
+  }
+  await repair(d, action, report);
+}
+
+async function repair(d: Daemon, action: "install" | "restart", report: NodeLook): Promise<void> {
+  const o = d.o.installer;
+  const what = describeDrift(report, o.handler.name);
+  if (action === "restart" && o.restart.strategy === "none") {
+    d.verified = false;
+    if (d.state === RuntimeState.Ready) {
+      await fail(
+        d,
+        "DriftNotRepaired",
+        `${what} With --restart none the agent does not restart containerd; restart it to load the handler.`,
+      );
+    }
+    return;
+  }
+  const now = Date.now();
+  if (!d.budget.allows(now)) {
+    await fail(
+      d,
+      "RestartLimitReached",
+      `${what} Not repairing: the agent restarted containerd ${d.budget.used(now)} time(s) in the last ${formatDuration(d.budget.windowMs)} (--max-restarts ${d.budget.max}); it tries again after ${new Date(d.budget.nextAllowedAt(now)).toISOString()}.`,
+    );
+    return;
+  }
+  const drift = d.everReady;
+  d.log.warn(
+    { phase: "repair", action, reason: what },
+    drift ? "drift detected" : "installing again",
+  );
+  if (drift && d.state === RuntimeState.Ready) {
+    await event(d, "Warning", "DriftDetected", `${what} Repairing.`, "Repair");
+  }
+  const t0 = Date.now();
+  await setState(d, RuntimeState.Installing, "repairing");
+  const ok =
+    action === "install"
+      ? await installPhase(d, drift ? "drift" : "install")
+      : await restartPhase(d, report);
+  if (ok && drift) {
+    d.metrics.driftRepairs.inc();
+    const ms = Date.now() - t0;
+    d.log.info({ phase: "repair", action, durationMs: ms }, "drift repaired");
+    await event(
+      d,
+      "Normal",
+      "DriftRepaired",
+      `${what} Repaired in ${(ms / 1000).toFixed(1)} s.`,
+      "Repair",
+    );
+  }
+}
+
+async function restartPhase(d: Daemon, report: NodeLook): Promise<boolean> {
+  try {
+    await restartForDrift(d.o.installer, report.layout, d.log);
+    d.budget.record(Date.now());
+    d.metrics.containerdRestarts.inc({ reason: "drift" });
+    await becomeReady(d);
+    return true;
+  } catch (err) {
+    if (err instanceof AgentError && err.exitCode === ExitCode.VerificationFailed) {
+      d.budget.record(Date.now());
+      d.metrics.containerdRestarts.inc({ reason: "drift" });
+    }
+    await fail(d, "RepairFailed", `Repair failed on node ${d.o.node}: ${messageOf(err)}`);
+    return false;
+  }
+}
+
+// ---- phase 4: shutdown ------------------------------------------------------------------------
+
+async function shutdownPhase(d: Daemon): Promise<number> {
+  const t0 = Date.now();
+  const verdict = await leavingVerdict(d);
+  d.log.info({ phase: "shutdown", leaving: verdict.leaving, reason: verdict.reason }, "deciding");
+  if (!verdict.leaving) {
+    await d.manager?.stop();
+    await event(d, "Normal", "RuntimeKept", verdict.reason, "Shutdown");
+    d.log.info({ phase: "shutdown", durationMs: Date.now() - t0 }, "stopped; runtime kept");
+    return ExitCode.Ok;
+  }
+  // First, so the scheduler places no new vNode pod here while the runtime goes.
+  await setState(d, RuntimeState.Uninstalling, "uninstalling");
+  await event(
+    d,
+    "Normal",
+    "Uninstalling",
+    `${verdict.reason} Uninstalling the runtime.`,
+    "Uninstall",
+  );
+
+  const busy = await vnodePodsLeft(d);
+  if (busy.length > 0 && !d.o.forceUninstall) {
+    await d.manager?.stop();
+    const message = `Not uninstalling: pods still use a vNode RuntimeClass on node ${d.o.node} after ${formatDuration(d.o.uninstallPodWaitMs)}: ${busy.join(", ")}. The runtime stays installed and the node keeps ${RUNTIME_LABEL}=${RuntimeState.Uninstalling} so no new vNode pod lands; delete those pods and uninstall with vnode-agent uninstall, or redeploy with --force-uninstall.`;
+    d.log.error({ phase: "shutdown", reason: message }, "uninstall refused");
+    await event(d, "Warning", "UninstallRefused", message, "Uninstall");
+    return ExitCode.Failure;
+  }
+  if (busy.length > 0) {
+    d.log.warn(
+      { phase: "shutdown", pods: busy },
+      "--force-uninstall: uninstalling under running vNode pods",
+    );
+  }
+  await d.manager?.stop();
+  try {
+    const r = await uninstall(d.o.installer, d.log);
+    if (r.restart?.restarted) d.metrics.containerdRestarts.inc({ reason: "uninstall" });
+  } catch (err) {
+    const message = `Uninstall failed on node ${d.o.node}: ${messageOf(err)}`;
+    d.log.error({ phase: "uninstall", reason: message }, "uninstall failed");
+    await event(d, "Warning", "UninstallFailed", message, "Uninstall");
+    return ExitCode.Failure;
+  }
+  try {
+    await d.kube.patchNodeLabels(d.o.node, { [RUNTIME_LABEL]: null, [ISOLATION_MODE_LABEL]: null });
+  } catch (err) {
+    d.log.warn({ phase: "labels", reason: messageOf(err) }, "could not remove the node labels");
+  }
+  const ms = Date.now() - t0;
+  await event(
+    d,
+    "Normal",
+    "RuntimeUninstalled",
+    `Runtime handler "${d.o.installer.handler.name}" removed, containerd's config restored; took ${(ms / 1000).toFixed(1)} s.`,
+    "Uninstall",
+  );
+  d.log.info({ phase: "shutdown", durationMs: ms }, "runtime uninstalled");
+  return ExitCode.Ok;
+}
+
+async function leavingVerdict(d: Daemon): Promise<Verdict> {
+  const ds = d.o.daemonSet;
+  if (ds === null) {
+    return {
+      leaving: false,
+      reason:
+        "No --daemonset given, so a removal cannot be told from a rolling update; the runtime stays installed.",
+    };
+  }
+  try {
+    const [set, node] = await Promise.all([
+      d.kube.getDaemonSet(ds.namespace, ds.name),
+      d.kube.getNode(d.o.node),
+    ]);
+    return nodeLeaving(set, node, `${ds.namespace}/${ds.name}`);
+  } catch (err) {
+    return {
+      leaving: false,
+      reason: `Cannot tell whether node ${d.o.node} is leaving the runtime (${messageOf(err).replace(/\.$/, "")}); the runtime stays installed.`,
+    };
+  }
+}
+
+/** vNode pods still on the node, after waiting up to --uninstall-pod-wait for them to go. */
+async function vnodePodsLeft(d: Daemon): Promise<string[]> {
+  const deadline = Date.now() + d.o.uninstallPodWaitMs;
+  const { handler } = d.o.installer;
+  for (;;) {
+    let pods: string[];
+    try {
+      pods = podsUsingRuntime(
+        await d.kube.listPodsOnNode(d.o.node),
+        handler.name,
+        d.o.runtimeClasses,
+      );
+    } catch (err) {
+      // Unknown is not "none": without --force-uninstall this refuses.
+      return [`(pods on the node could not be listed: ${messageOf(err)})`];
+    }
+    const left = deadline - Date.now();
+    if (pods.length === 0 || d.o.forceUninstall || left <= 0) return pods;
+    d.log.info({ phase: "shutdown", pods }, "waiting for vNode pods to go");
+    await new Promise((resolve) => setTimeout(resolve, Math.min(POD_POLL_MS, left)));
+  }
+}
+
+// ---- labels, events, readiness ----------------------------------------------------------------
+
+/** Sets the runtime state, patches the labels when they differ, updates /readyz. */
+async function setState(
+  d: Daemon,
+  state: RuntimeState,
+  notReady: string | undefined,
+): Promise<void> {
+  d.state = state;
+  d.notReady = notReady;
+  await applyLabels(d);
+  updateReadiness(d);
+}
+
+/** Patches the labels that differ from the state's; returns the patch sent (null: none). */
+async function applyLabels(d: Daemon): Promise<Record<string, string | null> | null> {
+  try {
+    d.nodeLabels ??= (await d.kube.getNode(d.o.node)).metadata?.labels ?? {};
+    const patch = labelPatch(d.nodeLabels, desiredLabels(d.state, d.o.installer.isolationMode));
+    if (patch !== null) {
+      const node = await d.kube.patchNodeLabels(d.o.node, patch);
+      d.nodeLabels = node.metadata?.labels ?? {};
+      d.log.info({ phase: "labels", patch }, "node labels set");
+    }
+    d.labelsOk = true;
+    return patch;
+  } catch (err) {
+    d.labelsOk = false;
+    d.failures++;
+    d.log.error({ phase: "labels", reason: messageOf(err) }, "cannot label the node");
+    return null;
+  }
+}
+
+function updateReadiness(d: Daemon): void {
+  const ready = d.state === RuntimeState.Ready;
+  d.health.setReadiness({
+    handlerVerified: d.verified,
+    labelsSet: d.labelsOk && ready,
+    reason: !ready || !d.verified ? d.notReady || `runtime ${d.state}` : undefined,
+  });
+}
+
+/** The node goes `failed` with a Warning (once per reason until it is ready again). */
+async function fail(d: Daemon, reason: string, message: string): Promise<void> {
+  d.failures++;
+  d.verified = false;
+  d.log.error({ phase: "install", reason: message }, reason);
+  await setState(d, RuntimeState.Failed, message);
+  if (d.lastWarning !== reason) {
+    d.lastWarning = reason;
+    await event(d, "Warning", reason, message, "Install");
+  }
+}
+
+function event(
+  d: Daemon,
+  type: EventType,
+  reason: string,
+  message: string,
+  action: string,
+): Promise<void> {
+  return recordEvent(d.kube, d.log, d.o.node, { type, reason, message, action });
+}
+
+/** Events are best effort: a failure is logged, never fatal. */
+async function recordEvent(
+  kube: KubeClient,
+  log: Logger,
+  node: string,
+  e: { type: EventType; reason: string; message: string; action: string },
+): Promise<void> {
+  try {
+    await kube.createNodeEvent(node, e);
+  } catch (err) {
+    log.warn({ phase: "event", event: e.reason, reason: messageOf(err) }, "could not record event");
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** SIGTERM's flag, and a sleep it cuts short. */
+class StopSignal {
+  requested = false;
+  private wake: (() => void) | undefined;
+
+  request(): void {
+    this.requested = true;
+    this.wake?.();
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+}

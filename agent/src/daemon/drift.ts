@@ -1,0 +1,143 @@
+/**
+ * The daemon's cheap look at the node between installs: would install change containerd's
+ * config (the handler vanished: k3s re-rendered it, an admin edited it), are the payload files
+ * still there, and does the CRI still report the handler. Reads only; no lock, no ledger
+ * write. Also the one repair install cannot do: restarting containerd when its config is right
+ * but the running containerd does not have the handler.
+ */
+import * as fs from "node:fs";
+import type { ContainerdLayout } from "../containerd/config/layout";
+import { planRegister } from "../containerd/config/plan";
+import type { RestartResult } from "../containerd/control/restart";
+import { collectConfigFiles, type HostFiles } from "../containerd/config/snapshot";
+import { criStatus, waitForHandler } from "../cri/client";
+import { AgentError, ExitCode } from "../lib/errors";
+import { hostPath } from "../host/paths";
+import type { InstallerOptions } from "../installer/installer";
+import { resolveLayout, restartContainerdFor, verifyWait } from "../installer/installer";
+import { withHostLock } from "../host/lock";
+import type { Logger } from "../lib/log";
+import type { CriView, DriftReport } from "./reconcile";
+
+/** Per CRI call in a drift check: a reconcile pass must not hang on a stuck containerd. */
+const CRI_TIMEOUT_MS = 3000;
+
+/** A drift report and the layout it was read with (a restart needs it). */
+export type NodeLook = DriftReport & { layout: ContainerdLayout };
+
+/**
+ * Remembers the last config snapshot that needed no change, so a pass over unchanged files
+ * skips the TOML parsing and planning (the steady state, once per interval).
+ */
+export class DriftChecker {
+  private cleanSnapshot: string | undefined;
+  private readonly io: HostFiles;
+
+  constructor(private readonly o: InstallerOptions) {
+    this.io = hostFilesSync(o.hostRoot);
+  }
+
+  /** `artifacts`: host paths of the payload files the ledger records. */
+  async check(artifacts: readonly string[]): Promise<NodeLook> {
+    const layout = resolveLayout(this.o);
+    const files = await collectConfigFiles(layout, this.io);
+    const key = JSON.stringify(files);
+    let configChanges: string[] = [];
+    if (key !== this.cleanSnapshot) {
+      configChanges = planRegister(layout, files, this.o.handler).map(
+        (c) => `${c.path}: ${c.purpose}`,
+      );
+      this.cleanSnapshot = configChanges.length === 0 ? key : undefined;
+    }
+    const missingArtifacts: string[] = [];
+    for (const a of artifacts) {
+      if (!fs.existsSync(hostPath(this.o.hostRoot, a))) missingArtifacts.push(a);
+    }
+    // --verify none: the operator vouches for containerd; the CRI may not even be reachable.
+    const cri: CriView =
+      this.o.verify === "none"
+        ? { state: "live" }
+        : await criView(hostPath(this.o.hostRoot, layout.socket), this.o.handler.name);
+    return { layout, configChanges, missingArtifacts, cri };
+  }
+}
+
+/**
+ * Host files read synchronously: a pass reads a few small config files once a second, and the
+ * thread pool round trips of fs/promises (open, stat, read, close each) cost more CPU than the
+ * reads themselves.
+ */
+function hostFilesSync(hostRoot: string): HostFiles {
+  const orNull = <T>(fn: () => T): T | null => {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return null;
+      throw err;
+    }
+  };
+  return {
+    readFile: async (p) => orNull(() => fs.readFileSync(hostPath(hostRoot, p), "utf8")),
+    listDir: async (p) => orNull(() => fs.readdirSync(hostPath(hostRoot, p))),
+  };
+}
+
+/** One CRI Status call, no retries: the next pass looks again. */
+export async function criView(socket: string, handler: string): Promise<CriView> {
+  let status;
+  try {
+    status = await criStatus(socket, { timeoutMs: CRI_TIMEOUT_MS });
+  } catch (err) {
+    return { state: "unreachable", reason: err instanceof Error ? err.message : String(err) };
+  }
+  if (!status.ready) {
+    const cond = status.conditions.find((c) => c.type === "RuntimeReady");
+    return {
+      state: "not-ready",
+      reason: `containerd on ${socket} answers but its runtime is not ready${cond ? `: ${`${cond.reason} ${cond.message}`.trim()}` : ""}.`,
+    };
+  }
+  return status.handlers.includes(handler)
+    ? { state: "live" }
+    : { state: "missing", handlers: status.handlers };
+}
+
+/**
+ * Restarts containerd so it loads the config that already registers the handler, then
+ * verifies the handler through the CRI. Under the host lock, like install. Throws an
+ * AgentError when the strategy is `none` (the agent may not restart containerd) or the
+ * handler is still missing afterwards.
+ */
+export async function restartForDrift(
+  o: InstallerOptions,
+  layout: ContainerdLayout,
+  log: Logger,
+): Promise<RestartResult> {
+  if (o.restart.strategy === "none") {
+    throw new AgentError(
+      `containerd runs without runtime handler "${o.handler.name}" although its config registers it, and --restart none forbids the restart that would load it.`,
+      ExitCode.Failure,
+    );
+  }
+  return withHostLock(
+    o.hostRoot,
+    async () => {
+      const r = await restartContainerdFor(o, layout);
+      log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
+      const check = await waitForHandler(
+        hostPath(o.hostRoot, layout.socket),
+        o.handler.name,
+        verifyWait(o),
+      );
+      if (!check.live) {
+        throw new AgentError(
+          `containerd was restarted, but ${check.reason.replace(/\.$/, "")}.`,
+          ExitCode.VerificationFailed,
+        );
+      }
+      return r;
+    },
+    { timeoutMs: o.lockTimeoutMs ?? 60_000, stateDir: o.stateDir, logger: log },
+  );
+}

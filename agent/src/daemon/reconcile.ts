@@ -1,0 +1,123 @@
+/**
+ * The daemon's decisions, as pure functions: which node labels to set, which repair a drift
+ * report calls for, and whether the containerd restart budget still allows one. The daemon
+ * (daemon.ts) does the I/O around them.
+ */
+import { ISOLATION_MODE_LABEL, RUNTIME_LABEL, type RuntimeState } from "vnode-contract";
+import type { IsolationMode } from "vnode-contract";
+
+/** The labels the node should carry while the runtime is in `state`. */
+export function desiredLabels(state: RuntimeState, mode: IsolationMode): Record<string, string> {
+  return { [RUNTIME_LABEL]: state, [ISOLATION_MODE_LABEL]: mode };
+}
+
+/**
+ * The merge patch that turns `current` into `desired` for the keys of `desired` (`null` removes
+ * a label); null when nothing differs. Other labels are never touched.
+ */
+export function labelPatch(
+  current: Readonly<Record<string, string>> | undefined,
+  desired: Readonly<Record<string, string | null>>,
+): Record<string, string | null> | null {
+  const patch: Record<string, string | null> = {};
+  for (const [key, value] of Object.entries(desired)) {
+    const now = current?.[key];
+    if (value === null ? now !== undefined : now !== value) patch[key] = value;
+  }
+  return Object.keys(patch).length > 0 ? patch : null;
+}
+
+/** What containerd's CRI says about the handler, in one pass. */
+export type CriView =
+  | { state: "live" }
+  | { state: "missing"; handlers: string[] }
+  | { state: "unreachable" | "not-ready"; reason: string };
+
+/** One look at the node: what install would change in the config, and the CRI's view. */
+export interface DriftReport {
+  /** `path: purpose` of every config file install would change; empty when registered. */
+  configChanges: string[];
+  /** Payload files the ledger records that are gone from the host. */
+  missingArtifacts: string[];
+  cri: CriView;
+}
+
+/**
+ * - `none`: everything in place.
+ * - `install`: the config or the payload lost our part; install puts it back (and restarts
+ *   containerd when the config it loads changes).
+ * - `restart`: the config is right but containerd runs without the handler (it was started
+ *   from another config); only a restart loads it. Install would not do: it sees nothing to
+ *   change, verifies, fails and rolls the config back.
+ * - `wait`: containerd does not answer or is not ready. Someone else is restarting it (k3s,
+ *   systemd, an admin) or it is down, which its supervisor owns; look again next time rather
+ *   than race that restart.
+ */
+export type RepairAction = "none" | "install" | "restart" | "wait";
+
+export function repairFor(d: DriftReport): RepairAction {
+  if (d.cri.state === "unreachable" || d.cri.state === "not-ready") return "wait";
+  if (d.configChanges.length > 0 || d.missingArtifacts.length > 0) return "install";
+  if (d.cri.state === "missing") return "restart";
+  return "none";
+}
+
+/** One sentence on what drifted, for the Event and the log. */
+export function describeDrift(d: DriftReport, handler: string): string {
+  const parts: string[] = [];
+  if (d.configChanges.length > 0) {
+    parts.push(
+      `containerd's config lost runtime handler "${handler}" (${d.configChanges.join("; ")})`,
+    );
+  }
+  if (d.missingArtifacts.length > 0) {
+    parts.push(`payload files are missing: ${d.missingArtifacts.join(", ")}`);
+  }
+  if (d.cri.state === "missing") {
+    parts.push(
+      `the CRI does not report handler "${handler}" (it reports ${d.cri.handlers.length > 0 ? d.cri.handlers.join(", ") : "none"})`,
+    );
+  }
+  return parts.length > 0 ? `${parts.join("; ")}.` : "no drift.";
+}
+
+/**
+ * At most `max` containerd restarts in any `windowMs`: a repair that keeps failing, or an
+ * admin tool that keeps removing the handler, ends in `failed` instead of a restart loop that
+ * restarts every container's runtime on the node. Old entries age out, so the budget refills.
+ */
+export class RestartBudget {
+  private readonly times: number[] = [];
+
+  constructor(
+    readonly max: number,
+    readonly windowMs: number,
+  ) {
+    if (!Number.isInteger(max) || max < 0) {
+      throw new Error(`restart budget max must be an integer >= 0; got ${max}.`);
+    }
+    if (!(windowMs > 0)) throw new Error(`restart budget window must be > 0 ms; got ${windowMs}.`);
+  }
+
+  /** Restarts counted in the window ending at `now`. */
+  used(now: number): number {
+    while (this.times.length > 0 && this.times[0] <= now - this.windowMs) this.times.shift();
+    return this.times.length;
+  }
+
+  allows(now: number): boolean {
+    return this.used(now) < this.max;
+  }
+
+  record(now: number): void {
+    this.times.push(now);
+  }
+
+  /** When the next restart is allowed again (`now` when it already is). */
+  nextAllowedAt(now: number): number {
+    const used = this.used(now);
+    if (used < this.max) return now;
+    if (this.max === 0) return Infinity;
+    return this.times[used - this.max] + this.windowMs;
+  }
+}

@@ -1,0 +1,505 @@
+/**
+ * The installer: plan, install, uninstall and status of the vNode runtime handler on one
+ * node. It only wires the modules that own each concern (config planning, ledger, lock,
+ * artifacts, restart, CRI), in the order that keeps the host recoverable at every step:
+ * intent in the ledger before a host file changes, restart only when the config changed,
+ * verify through the CRI, roll back when the handler does not come up.
+ */
+import { existsSync } from "node:fs";
+import { isDeepStrictEqual } from "node:util";
+import { createTwoFilesPatch } from "diff";
+import {
+  installArtifacts,
+  planArtifactsOnHost,
+  removeArtifacts,
+  type ArtifactPlanItem,
+} from "../host/artifacts";
+import {
+  type ConfigVersion,
+  type HandlerSpec,
+  readConfigVersion,
+} from "../containerd/config/config";
+import { effectiveConfig, mainConfigText, registeredHandler } from "../containerd/config/effective";
+import {
+  type ContainerdLayout,
+  type DetectOptions,
+  detectLayout,
+} from "../containerd/config/layout";
+import { type FileChange, planRegister, planUnregister } from "../containerd/config/plan";
+import type { RestartResult, RestartStrategy } from "../containerd/control/restart";
+import type { FileSnapshot } from "../containerd/config/imports";
+import { collectConfigFiles, hostFiles } from "../containerd/config/snapshot";
+import { criStatus, criVersion, type CriVersion, waitForHandler } from "../cri/client";
+import { AgentError, ExitCode } from "../lib/errors";
+import { removeFile } from "../host/fsAtomic";
+import { hostPath } from "../host/paths";
+import {
+  applyFileChange,
+  findFile,
+  type Ledger,
+  type LedgerLocation,
+  type LedgerMeta,
+  loadLedger,
+  newLedger,
+  removeLedger,
+  removeLeftovers,
+  revertFile,
+  saveLedgerIfChanged,
+  withMeta,
+} from "../host/ledger";
+import { withHostLock } from "../host/lock";
+import type { Logger } from "../lib/log";
+import {
+  type CheckName,
+  type CheckResult,
+  preflightPassed,
+  runPreflight,
+  type Version,
+} from "./preflight";
+
+declare const AGENT_VERSION: string;
+export const agentVersion = (): string =>
+  typeof AGENT_VERSION === "string" ? AGENT_VERSION : "0.0.0-dev";
+
+export type IsolationMode = "per-namespace" | "per-pod";
+
+/** Everything the installer needs to know; the CLI builds it from flags. */
+export interface InstallerOptions {
+  hostRoot: string;
+  containerd: DetectOptions;
+  handler: HandlerSpec;
+  isolationMode: IsolationMode;
+  /** Directory (agent filesystem) whose files are installed; none: config only. */
+  payloadDir?: string;
+  /** Host path. */
+  installDir: string;
+  /** Host path. */
+  stateDir: string;
+  restart: { strategy: RestartStrategy; command?: string; unit?: string };
+  verify: "cri" | "none";
+  skipPreflight: ReadonlySet<CheckName>;
+  minContainerd: Version;
+  /** Bounded retries while containerd comes back. */
+  verifyAttempts?: number;
+  verifyDelayMs?: number;
+  lockTimeoutMs?: number;
+}
+
+export interface Plan {
+  layout: ContainerdLayout;
+  configVersion: ConfigVersion;
+  changes: FileChange[];
+  artifacts: ArtifactPlanItem[];
+  /** containerd must restart: the config it loads changes. */
+  restart: boolean;
+}
+
+function loc(o: InstallerOptions): LedgerLocation {
+  return { hostRoot: o.hostRoot, stateDir: o.stateDir };
+}
+
+function socketOf(o: InstallerOptions, layout: ContainerdLayout): string {
+  return hostPath(o.hostRoot, layout.socket);
+}
+
+/** The node's containerd layout: explicit flags, else what exists under the host root. */
+export function resolveLayout(o: InstallerOptions): ContainerdLayout {
+  return detectLayout((p) => existsSync(hostPath(o.hostRoot, p)), o.containerd);
+}
+
+/** The node as the installer sees it: containerd's layout and its config files. */
+interface HostView {
+  layout: ContainerdLayout;
+  files: FileSnapshot;
+}
+
+async function inspectHost(o: InstallerOptions): Promise<HostView> {
+  const layout = resolveLayout(o);
+  return { layout, files: await collectConfigFiles(layout, hostFiles(o.hostRoot)) };
+}
+
+/** Computes what `install` would do. Reads the host, changes nothing. */
+export async function plan(
+  o: InstallerOptions,
+  ledger?: Ledger | null,
+  host?: HostView,
+): Promise<Plan> {
+  const { layout, files } = host ?? (await inspectHost(o));
+  const before = effectiveConfig(layout, files);
+  const changes = planRegister(layout, files, o.handler);
+  const after = { ...files };
+  for (const c of changes) after[c.path] = c.after;
+  const artifacts =
+    o.payloadDir === undefined
+      ? []
+      : await planArtifactsOnHost(o.hostRoot, ledger ?? (await loadLedger(loc(o))), {
+          payloadDir: o.payloadDir,
+          installDir: o.installDir,
+        });
+  return {
+    layout,
+    configVersion: before.version,
+    changes,
+    artifacts,
+    restart: !isDeepStrictEqual(before.doc, effectiveConfig(layout, after).doc),
+  };
+}
+
+function unifiedDiff(c: FileChange): string {
+  return createTwoFilesPatch(
+    c.before === null ? "/dev/null" : `a${c.path}`,
+    c.after === null ? "/dev/null" : `b${c.path}`,
+    c.before ?? "",
+    c.after ?? "",
+  ).replace(/^=+\n/, "");
+}
+
+/** `plan` for people: a unified diff per file, the artifacts, and the restart verdict. */
+export function formatPlan(p: Plan): string {
+  const out: string[] = [
+    `containerd: ${p.layout.distribution}, config ${p.layout.config} (version ${p.configVersion})`,
+  ];
+  if (p.changes.length === 0) out.push("config: no change");
+  for (const c of p.changes) out.push(`# ${c.purpose}`, unifiedDiff(c));
+  for (const a of p.artifacts) out.push(`artifact ${a.action} ${a.target}`);
+  out.push(`containerd restart: ${p.restart ? "yes" : "no"}`);
+  return out.join("\n");
+}
+
+/** `plan --json`: the same facts for machines. */
+export function planJson(p: Plan): object {
+  return {
+    distribution: p.layout.distribution,
+    configPath: p.layout.config,
+    configVersion: p.configVersion,
+    socket: p.layout.socket,
+    changes: p.changes.map((c) => ({
+      path: c.path,
+      purpose: c.purpose,
+      action: c.before === null ? "create" : c.after === null ? "delete" : "modify",
+      diff: unifiedDiff(c),
+    })),
+    artifacts: p.artifacts.map((a) => ({ target: a.target, action: a.action, sha256: a.sha256 })),
+    restart: p.restart,
+  };
+}
+
+/**
+ * Runs the preflight checks against this host's containerd. `version` is the CRI's answer
+ * when the caller already asked (install needs it for the ledger too).
+ */
+export async function preflight(
+  o: InstallerOptions,
+  host?: HostView,
+  version?: CriVersion | Error,
+): Promise<CheckResult[]> {
+  const { layout, files } = host ?? (await inspectHost(o));
+  return runPreflight({
+    hostRoot: o.hostRoot,
+    skip: o.skipPreflight,
+    minContainerd: o.minContainerd,
+    containerdVersion: async () => {
+      const v = version ?? (await criVersion(socketOf(o, layout)));
+      if (v instanceof Error) throw v;
+      return v;
+    },
+    configVersion: async () => ({
+      path: layout.config,
+      version: readConfigVersion(mainConfigText(layout, files), layout.config),
+    }),
+  });
+}
+
+export interface InstallResult {
+  plan: Plan;
+  preflight: CheckResult[];
+  restart: RestartResult | null;
+  /** Handlers the CRI reports after install (empty when --verify none). */
+  handlers: string[];
+}
+
+/** Bounded retries while containerd comes back, from the options. */
+export function verifyWait(o: InstallerOptions): { attempts: number; delayMs: number } {
+  return { attempts: o.verifyAttempts ?? 40, delayMs: o.verifyDelayMs ?? 250 };
+}
+
+/** Restarts this node's containerd with the options' strategy; waits until the CRI answers. */
+export async function restartContainerdFor(
+  o: InstallerOptions,
+  layout: ContainerdLayout,
+): Promise<RestartResult> {
+  // Loaded on first restart: a no-op run never needs the restart strategies (nor the D-Bus
+  // client behind the systemd one).
+  const { restartContainerd } = await import("../containerd/control/restart");
+  return restartContainerd({
+    strategy: o.restart.strategy,
+    command: o.restart.command,
+    unit: o.restart.unit,
+    hostRoot: o.hostRoot,
+    socket: layout.socket,
+    distribution: layout.distribution,
+    configPath: layout.config,
+    wait: verifyWait(o),
+  });
+}
+
+/**
+ * Installs: preflight, config change and payload under the ledger's protocol, restart only
+ * when the effective config changed, verify through the CRI. A handler that does not come
+ * up is rolled back (config restored, containerd restarted) and reported with exit code 4.
+ */
+export async function install(o: InstallerOptions, log: Logger): Promise<InstallResult> {
+  return withHostLock(
+    o.hostRoot,
+    async () => {
+      const t0 = Date.now();
+      let ledger = await loadLedger(loc(o));
+      await removeLeftovers(loc(o), ledger);
+      const host = await inspectHost(o);
+      // Ask containerd for its version while the plan hashes the payload: they overlap.
+      const asked = criVersion(socketOf(o, host.layout)).catch((e: Error) => e);
+      const p = await plan(o, ledger, host);
+      log.info({ phase: "plan", changes: p.changes.length, restart: p.restart }, "planned");
+
+      const version = await asked;
+      const checks = await preflight(o, host, version);
+      for (const c of checks) log.info({ phase: "preflight", check: c.name, ok: c.ok }, c.detail);
+      if (!preflightPassed(checks)) {
+        const failed = checks.filter((c) => !c.ok);
+        throw new AgentError(
+          `preflight failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join("; ")}.`,
+          ExitCode.PreflightFailed,
+        );
+      }
+
+      // Ledger writes: every host write is preceded by a saved intent (which carries the new
+      // metadata and the done marks so far); the last done marks are saved once at the end,
+      // and a run that changed nothing writes nothing.
+      const meta = ledgerMeta(o, p, version instanceof Error ? null : version);
+      if (ledger === null || !sameMeta(ledger, meta)) {
+        ledger = ledger === null ? newLedger(meta) : withMeta(ledger, meta);
+      }
+      for (const c of p.changes) ledger = await applyChange(o, ledger, c);
+      if (o.payloadDir !== undefined) {
+        // The plan above hashed the payload and the install dir under this same lock hold.
+        ({ ledger } = await installArtifacts(
+          loc(o),
+          ledger,
+          { payloadDir: o.payloadDir, installDir: o.installDir, saveDone: false },
+          p.artifacts,
+        ));
+      }
+      await saveLedgerIfChanged(loc(o), ledger);
+      log.info({ phase: "write", durationMs: Date.now() - t0 }, "host files written");
+
+      const r = p.restart ? await restartOrRollback(o, p.layout, log) : null;
+      if (r) log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
+      if (p.restart && !r?.restarted) {
+        log.warn({ phase: "verify" }, "containerd was not restarted; the handler is not live yet");
+        return { plan: p, preflight: checks, restart: r, handlers: [] };
+      }
+      const handlers = o.verify === "cri" ? await verifyOrRollback(o, p.layout, log) : [];
+      log.info({ phase: "install", durationMs: Date.now() - t0 }, "installed");
+      return { plan: p, preflight: checks, restart: r, handlers };
+    },
+    { timeoutMs: o.lockTimeoutMs ?? 60_000, stateDir: o.stateDir, logger: log },
+  );
+}
+
+function ledgerMeta(o: InstallerOptions, p: Plan, version: CriVersion | null): LedgerMeta {
+  const { name, runtimeType, runtimePath, podAnnotations } = o.handler;
+  return {
+    agentVersion: agentVersion(),
+    handler: {
+      name,
+      runtimeType,
+      ...(runtimePath === undefined ? {} : { runtimePath }),
+      ...(podAnnotations === undefined ? {} : { podAnnotations: [...podAnnotations] }),
+    },
+    isolationMode: o.isolationMode,
+    containerd: {
+      configPath: p.layout.config,
+      configVersion: p.configVersion,
+      version: version?.runtimeVersion ?? null,
+      distribution: p.layout.distribution,
+    },
+  };
+}
+
+function sameMeta(ledger: Ledger, meta: LedgerMeta): boolean {
+  const { agentVersion, handler, isolationMode, containerd } = ledger;
+  return isDeepStrictEqual({ agentVersion, handler, isolationMode, containerd }, meta);
+}
+
+async function applyChange(o: InstallerOptions, ledger: Ledger, c: FileChange): Promise<Ledger> {
+  if (c.after !== null) {
+    return (await applyFileChange(loc(o), ledger, c.path, c.after, { saveDone: false })).ledger;
+  }
+  // The planner only deletes files the agent created (an old drop-in of ours).
+  const entry = findFile(ledger, c.path);
+  if (entry) await revertFile(loc(o), entry);
+  else await removeFile(hostPath(o.hostRoot, c.path));
+  return ledger;
+}
+
+/** Restarts containerd; when it does not come back, the change is rolled back (exit 4). */
+async function restartOrRollback(
+  o: InstallerOptions,
+  layout: ContainerdLayout,
+  log: Logger,
+): Promise<RestartResult> {
+  try {
+    return await restartContainerdFor(o, layout);
+  } catch (err) {
+    return rollbackAndFail(o, layout, log, `containerd restart failed: ${(err as Error).message}`);
+  }
+}
+
+async function verifyOrRollback(
+  o: InstallerOptions,
+  layout: ContainerdLayout,
+  log: Logger,
+): Promise<string[]> {
+  const check = await waitForHandler(socketOf(o, layout), o.handler.name, {
+    ...verifyWait(o),
+  });
+  if (check.live) {
+    log.info({ phase: "verify", attempts: check.attempts }, `handler ${o.handler.name} is live`);
+    return check.handlers;
+  }
+  return rollbackAndFail(o, layout, log, `verification failed: ${check.reason}`);
+}
+
+async function rollbackAndFail(
+  o: InstallerOptions,
+  layout: ContainerdLayout,
+  log: Logger,
+  reason: string,
+): Promise<never> {
+  log.error({ phase: "rollback", reason }, "rolling back");
+  let rollback = "rolled back";
+  try {
+    // The handler never went live, so nothing uses the payload: clean up even when
+    // containerd does not come back (it may have been down from the start).
+    const r = await revertAll(o, layout, log, { cleanupIfRestartFails: true });
+    if (r.restartError) rollback += ` (containerd is still not answering: ${r.restartError})`;
+  } catch (err) {
+    rollback = `rollback failed too: ${(err as Error).message}`;
+  }
+  throw new AgentError(
+    `${reason.replace(/\.$/, "")}; ${rollback.replace(/\.$/, "")}.`,
+    ExitCode.VerificationFailed,
+  );
+}
+
+interface RevertResult {
+  configChanged: boolean;
+  restart: RestartResult | null;
+  restartError?: string;
+}
+
+/**
+ * Undoes everything the ledger records in the safe order: config files (original bytes, or
+ * only our part when edited since), containerd restart when the effective config changed,
+ * then the payload, then the ledger. When the restart fails, uninstall stops there so a rerun
+ * can finish; a rollback goes on (see rollbackAndFail).
+ */
+async function revertAll(
+  o: InstallerOptions,
+  layout: ContainerdLayout,
+  log: Logger,
+  { cleanupIfRestartFails = false } = {},
+): Promise<RevertResult> {
+  const ledger = await loadLedger(loc(o));
+  const files = await collectConfigFiles(layout, hostFiles(o.hostRoot));
+  const before = effectiveConfig(layout, files).doc;
+  const ours = new Map(planUnregister(layout, files).map((c) => [c.path, c.after]));
+  for (const entry of ledger?.files ?? []) {
+    const d = await revertFile(loc(o), entry, (cur) => {
+      const rest = ours.has(entry.path) ? ours.get(entry.path)! : cur.toString();
+      return rest === null ? null : Buffer.from(rest);
+    });
+    log.info({ phase: "revert", file: entry.path, action: d.action }, d.reason);
+  }
+  const after = await collectConfigFiles(layout, hostFiles(o.hostRoot));
+  const configChanged = !isDeepStrictEqual(before, effectiveConfig(layout, after).doc);
+  let r: RestartResult | null = null;
+  let restartError: string | undefined;
+  if (configChanged) {
+    try {
+      r = await restartContainerdFor(o, layout);
+      log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
+    } catch (err) {
+      restartError = (err as Error).message;
+      log.error({ phase: "restart", reason: restartError }, "containerd restart failed");
+      if (!cleanupIfRestartFails) {
+        throw new AgentError(
+          `the config is restored, but containerd did not restart: ${restartError.replace(/\.$/, "")}; the payload and ledger stay until uninstall is rerun.`,
+          ExitCode.Failure,
+        );
+      }
+    }
+  }
+  const removal = await removeArtifacts(o.hostRoot, ledger?.artifacts ?? []);
+  for (const k of removal.kept) log.warn({ phase: "artifacts", file: k.path }, k.reason);
+  await removeLedger(loc(o));
+  return { configChanged, restart: r, ...(restartError ? { restartError } : {}) };
+}
+
+export interface UninstallResult {
+  installed: boolean;
+  configChanged: boolean;
+  restart: RestartResult | null;
+}
+
+/**
+ * Uninstalls in the safe order: config reverted (original bytes when untouched since, else
+ * only our part), containerd restarted, then artifacts, then the ledger. Idempotent.
+ */
+export async function uninstall(o: InstallerOptions, log: Logger): Promise<UninstallResult> {
+  return withHostLock(
+    o.hostRoot,
+    async () => {
+      const ledger = await loadLedger(loc(o));
+      await removeLeftovers(loc(o), ledger);
+      if (ledger === null) {
+        log.info({ phase: "uninstall" }, "nothing installed (no ledger)");
+        return { installed: false, configChanged: false, restart: null };
+      }
+      const layout = resolveLayout({
+        ...o,
+        containerd: {
+          ...o.containerd,
+          config: o.containerd.config ?? ledger.containerd.configPath,
+        },
+      });
+      const { configChanged, restart: r } = await revertAll(o, layout, log);
+      return { installed: true, configChanged, restart: r };
+    },
+    { timeoutMs: o.lockTimeoutMs ?? 60_000, stateDir: o.stateDir, logger: log },
+  );
+}
+
+export interface Status {
+  ledger: Ledger | null;
+  /** Whether the config containerd loads (or will load) registers the handler. */
+  configured: boolean;
+  /** Handlers the CRI reports; null when containerd did not answer. */
+  criHandlers: string[] | null;
+  criError?: string;
+}
+
+/** What the ledger says is installed and whether containerd really has the handler. */
+export async function status(o: InstallerOptions): Promise<Status> {
+  const ledger = await loadLedger(loc(o));
+  const layout = resolveLayout(o);
+  const files = await collectConfigFiles(layout, hostFiles(o.hostRoot));
+  const configured =
+    registeredHandler(effectiveConfig(layout, files), o.handler.name) !== undefined;
+  try {
+    const s = await criStatus(socketOf(o, layout), { timeoutMs: 3000 });
+    return { ledger, configured, criHandlers: s.handlers };
+  } catch (err) {
+    return { ledger, configured, criHandlers: null, criError: (err as Error).message };
+  }
+}
