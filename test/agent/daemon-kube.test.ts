@@ -21,8 +21,8 @@ import { parsePrometheusText, valueOf } from "../support/prometheus";
 
 const { createKubeClient } = importKube();
 // After importKube: daemon.ts reaches the natively loaded @kubernetes/client-node through kube.ts.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { runDaemon } =
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   require("../../agent/src/daemon/daemon") as typeof import("../../agent/src/daemon/daemon");
 
 const FIXTURES = path.resolve(__dirname, "../fixtures/containerd");
