@@ -1,0 +1,87 @@
+/** `enforcement` and `certManager`: tenancy enforcement at admission and its TLS. */
+import {
+  EnforcementBackend,
+  EnforcementMode,
+  FailurePolicy,
+  IssuerKind,
+  MutatingPolicyApiVersion,
+} from "../args";
+import { webhookName } from "../names";
+import { fail, show } from "./errors";
+import { checkNamespaceSelector } from "./labels";
+import { checkDnsSubdomain } from "./names";
+import { checkBoolean, checkEnum, checkObject } from "./values";
+
+export function checkEnforcement(name: string, enforcement: unknown, certManager: unknown): void {
+  if (enforcement === undefined) {
+    if (certManager !== undefined) {
+      fail(
+        "certManager only applies with enforcement (backend webhook), which gets its TLS certificate from cert-manager; enforcement is not set.",
+      );
+    }
+    return;
+  }
+  const e = checkObject("enforcement", enforcement, [
+    "namespaceSelector",
+    "mode",
+    "failurePolicy",
+    "backend",
+    "mutatingPolicyApiVersion",
+  ]);
+  const modes: string[] = Object.values(EnforcementMode);
+  if (e.mode === undefined) {
+    fail(`enforcement.mode is required: one of ${modes.join(", ")}.`);
+  }
+  checkEnum("enforcement.mode", e.mode, modes);
+  checkEnum("enforcement.backend", e.backend, Object.values(EnforcementBackend));
+  checkEnum("enforcement.failurePolicy", e.failurePolicy, Object.values(FailurePolicy));
+  checkEnum(
+    "enforcement.mutatingPolicyApiVersion",
+    e.mutatingPolicyApiVersion,
+    Object.values(MutatingPolicyApiVersion),
+  );
+  checkNamespaceSelector("enforcement.namespaceSelector", e.namespaceSelector);
+  const backend = (e.backend as EnforcementBackend | undefined) ?? EnforcementBackend.Webhook;
+  if (e.mutatingPolicyApiVersion !== undefined) {
+    if (backend !== EnforcementBackend.AdmissionPolicy) {
+      fail(
+        `enforcement.mutatingPolicyApiVersion only applies with enforcement.backend ${EnforcementBackend.AdmissionPolicy}; enforcement.backend is ${backend}.`,
+      );
+    }
+    if (e.mode === EnforcementMode.Validate) {
+      fail(
+        `enforcement.mutatingPolicyApiVersion only applies when enforcement.mode mutates (${EnforcementMode.Mutate} or ${EnforcementMode.MutateAndValidate}); enforcement.mode is ${EnforcementMode.Validate}.`,
+      );
+    }
+  }
+  if (backend === EnforcementBackend.Webhook) {
+    // The Service name is a DNS-1035 label.
+    const service = webhookName(name);
+    if (service.length > 63) {
+      fail(
+        `name is too long for enforcement.backend webhook: the webhook Service name ${show(service)} has ${service.length} characters, at most 63 are allowed.`,
+      );
+    }
+  }
+  if (certManager === undefined) {
+    return;
+  }
+  if (backend !== EnforcementBackend.Webhook) {
+    fail(
+      `certManager only applies with enforcement.backend ${EnforcementBackend.Webhook}; enforcement.backend is ${backend}, which needs no certificate.`,
+    );
+  }
+  const c = checkObject("certManager", certManager, ["install", "issuerRef"]);
+  checkBoolean("certManager.install", c.install);
+  if (c.issuerRef !== undefined) {
+    const ref = checkObject("certManager.issuerRef", c.issuerRef, ["name", "kind", "group"]);
+    if (ref.name === undefined) {
+      fail(
+        'certManager.issuerRef.name is required: the name of the cert-manager Issuer (in the runtime namespace) or ClusterIssuer, e.g. "ca-issuer".',
+      );
+    }
+    checkDnsSubdomain("certManager.issuerRef.name", ref.name);
+    checkEnum("certManager.issuerRef.kind", ref.kind, Object.values(IssuerKind));
+    checkDnsSubdomain("certManager.issuerRef.group", ref.group);
+  }
+}
