@@ -84,6 +84,8 @@ const V3_DROP_IN = [
   "",
 ].join("\n");
 const BASE = '{{ template "base" . }}\n';
+/** The line before the block in a Go template (see TEMPLATE_GUARD). */
+const GUARD = "{{/* vnode-agent: keeps the block below on its own lines */}}\n";
 
 type Files = Record<string, string | null>;
 
@@ -398,7 +400,7 @@ const CASES: Case[] = [
     version: 2,
     changes: [[`${K3S}/config.toml.tmpl`, "create"]],
     purposes: ['create a template: the k3s base config plus runtime handler "vnode"'],
-    content: { [`${K3S}/config.toml.tmpl`]: BASE + "\n" + V2_BLOCK },
+    content: { [`${K3S}/config.toml.tmpl`]: BASE + "\n" + GUARD + V2_BLOCK },
     loadOrder: [`${K3S}/config.toml`],
     facts: {
       runtimes: ["runc", "vnode"],
@@ -414,7 +416,7 @@ const CASES: Case[] = [
     version: 2,
     changes: [[`${K3S}/config.toml.tmpl`, "append"]],
     purposes: [ADD],
-    content: { [`${K3S}/config.toml.tmpl`]: "\n" + V2_BLOCK },
+    content: { [`${K3S}/config.toml.tmpl`]: "\n" + GUARD + V2_BLOCK },
     loadOrder: [`${K3S}/config.toml`],
     facts: {
       runtimes: ["nvidia-experimental", "runc", "vnode"],
@@ -431,7 +433,8 @@ const CASES: Case[] = [
     changes: [[`${K3S}/config-v3.toml.tmpl`, "create"]],
     purposes: ['create a template: the k3s base config plus runtime handler "vnode"'],
     content: {
-      [`${K3S}/config-v3.toml.tmpl`]: BASE + "\n" + V3_DROP_IN.replace("version = 3\n\n", ""),
+      [`${K3S}/config-v3.toml.tmpl`]:
+        BASE + "\n" + GUARD + V3_DROP_IN.replace("version = 3\n\n", ""),
     },
     loadOrder: [`${K3S}/config.toml`],
     facts: {
@@ -470,7 +473,8 @@ const CASES: Case[] = [
     changes: [[`${RKE2}/config-v3.toml.tmpl`, "create"]],
     purposes: ['create a template: the rke2 base config plus runtime handler "vnode"'],
     content: {
-      [`${RKE2}/config-v3.toml.tmpl`]: BASE + "\n" + V3_DROP_IN.replace("version = 3\n\n", ""),
+      [`${RKE2}/config-v3.toml.tmpl`]:
+        BASE + "\n" + GUARD + V3_DROP_IN.replace("version = 3\n\n", ""),
     },
     loadOrder: [`${RKE2}/config.toml`],
     facts: {
@@ -808,7 +812,9 @@ describe("strategy follows the config", () => {
     };
     const changes = planRegister(layout, withTemplates, SPEC);
     expect(changes.map((ch) => ch.path)).toEqual([layout.templateV3]);
-    expect(changes[0].after).toBe(userV3 + "\n" + V3_DROP_IN.replace("version = 3\n\n", ""));
+    expect(changes[0].after).toBe(
+      userV3 + "\n" + GUARD + V3_DROP_IN.replace("version = 3\n\n", ""),
+    );
   });
 
   it("k0s with a containerd.toml k0s does not manage: its drop-ins do not apply, the main file gets the block", async () => {

@@ -89,7 +89,9 @@ export function mainConfigText(layout: ContainerdLayout, files: FileSnapshot): s
     }
     base = templateText; // microk8s templates are TOML with ${VARS} inside strings
   }
-  base = removeBlock(base, RUNTIME_BLOCK, layout.config);
+  // k3s rendered a template without the guard line with the BEGIN line glued to the line
+  // before; recognise that too, so such a node is repaired rather than stuck.
+  base = removeBlock(base, RUNTIME_BLOCK, layout.config, true, { glued: true });
   const range = templateText === null ? null : findBlock(templateText, RUNTIME_BLOCK, template!);
   return range === null
     ? base

@@ -54,6 +54,17 @@ export function isRendered(layout: ContainerdLayout): boolean {
 }
 
 /**
+ * Whether host file `p` is a Go text/template k3s/rke2 renders the config from (microk8s's
+ * template is TOML with shell variables, not a Go template).
+ */
+export function isGoTemplate(layout: ContainerdLayout, p: string): boolean {
+  return (
+    (layout.distribution === "k3s" || layout.distribution === "rke2") &&
+    (p === layout.template || p === layout.templateV3)
+  );
+}
+
+/**
  * The layout of `distribution` with its config at `config` (a custom data dir, say): the
  * template and drop-in dir sit next to the config as the distribution places them.
  */

@@ -55,7 +55,7 @@ import {
   removeImportEntry,
   resolveImportEntries,
 } from "./imports";
-import { type ContainerdLayout, DROP_IN_NAME, isRendered, ownDropIn } from "./layout";
+import { type ContainerdLayout, DROP_IN_NAME, isGoTemplate, isRendered, ownDropIn } from "./layout";
 import {
   findBlock,
   IMPORTS_BLOCK,
@@ -63,6 +63,7 @@ import {
   removeBlock,
   renderBlock,
   RUNTIME_BLOCK,
+  TEMPLATE_GUARD,
   upsertBlock,
 } from "./managed-block";
 
@@ -88,6 +89,11 @@ function isGeneratedConfig(layout: ContainerdLayout, p: string): boolean {
   return isRendered(layout) && p === layout.config;
 }
 
+/** The guard line before the agent's block in `p`, when `p` is a Go template. */
+function guardOf(layout: ContainerdLayout, p: string): string | undefined {
+  return isGoTemplate(layout, p) ? TEMPLATE_GUARD : undefined;
+}
+
 /** Files the agent may edit: everything in the snapshot but a rendered config (k3s rewrites it). */
 function editable(layout: ContainerdLayout, files: FileSnapshot): string[] {
   return Object.keys(files).filter((p) => !isGeneratedConfig(layout, p));
@@ -110,7 +116,7 @@ export function withoutAgent(
       out[p] = null;
       continue;
     }
-    t = removeBlock(t, RUNTIME_BLOCK, p);
+    t = removeBlock(t, RUNTIME_BLOCK, p, true, { guard: guardOf(layout, p) });
     if (
       (p === layout.template || p === layout.templateV3) &&
       layout.distribution !== "microk8s" &&
@@ -357,7 +363,7 @@ export function planRegister(
     const created = strategy.kind === "drop-in";
     next = created
       ? renderBlock(RUNTIME_BLOCK, body)
-      : upsertBlock(BASE_TEMPLATE, RUNTIME_BLOCK, body, target);
+      : upsertBlock(BASE_TEMPLATE, RUNTIME_BLOCK, body, target, guardOf(layout, target));
     note(
       d,
       target,
@@ -366,7 +372,7 @@ export function planRegister(
         : `create a template: the ${layout.distribution} base config plus ${handler}`,
     );
   } else {
-    next = upsertBlock(cur, RUNTIME_BLOCK, body, target);
+    next = upsertBlock(cur, RUNTIME_BLOCK, body, target, guardOf(layout, target));
     if (next !== cur) {
       const updating = findBlock(cur, RUNTIME_BLOCK, target) !== null;
       note(
