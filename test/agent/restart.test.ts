@@ -608,13 +608,24 @@ describe("kill strategy: finding the right containerd in <host-root>/proc", () =
 /**
  * Spawns a stand-in process whose name (comm) is `containerd`, with its own `--config`, that
  * reacts to SIGTERM as `onTerm` says (a script's comm is the script's file name).
+ *
+ * The script must never fork while it waits: a fork keeps comm `containerd` and the same command
+ * line until it execs, so `findContainerd` would briefly see two processes with this config and
+ * refuse (this made "gives up when containerd ignores SIGTERM" fail about one run in eight when
+ * the loop forked `sleep`). It therefore blocks in bash's builtin `read` on a pipe from the test
+ * that is never written: no child process. A trapped SIGTERM interrupts `read` (status > 128) and
+ * runs the trap; EOF (the test process is gone) ends the script instead of spinning.
  */
 function fakeContainerd(onTerm: string): { child: ChildProcess; config: string } {
   const dir = tmpDir();
   const script = path.join(dir, "containerd");
-  write(script, `#!/bin/sh\ntrap '${onTerm}' TERM\nwhile :; do sleep 0.05; done\n`, 0o755);
+  write(
+    script,
+    `#!/bin/bash\ntrap '${onTerm}' TERM\nwhile :; do read -r -t 3600; [ $? -gt 128 ] || exit 0; done\n`,
+    0o755,
+  );
   const config = path.join(dir, "fake.toml");
-  const child = spawn(script, ["--config", config], { stdio: "ignore" });
+  const child = spawn(script, ["--config", config], { stdio: ["pipe", "ignore", "ignore"] });
   return { child, config };
 }
 
