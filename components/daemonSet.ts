@@ -7,13 +7,15 @@ import type * as k8s from "@pulumi/kubernetes";
 import {
   AGENT_DEFAULTS,
   AGENT_HTTP,
+  agentArgv,
   CONTAINERD_DISTRIBUTIONS,
+  encodePerPod,
   NODE_NAME_ENV,
   POD_NAMESPACE_ENV,
   SYSTEM_BUS_SOCKET,
   VNODE_PER_POD_ENV,
 } from "vnode-contract";
-import { ContainerdDistribution, IsolationMode, RestartStrategy } from "./args";
+import { ContainerdDistribution, RestartStrategy } from "./args";
 import type { PoolPlan, RuntimePlan } from "./defaults";
 import { namespacedMeta, selectorLabels, standardLabels } from "./labels";
 import { scrapeAnnotations } from "./metrics";
@@ -76,28 +78,15 @@ export function hostMounts(
  * RuntimeClasses, and a custom `runtimeClassName` need not resemble the handler's name).
  */
 export function agentArgs(plan: RuntimePlan, pool: PoolPlan): string[] {
-  return [
-    "run",
-    "--host-root",
-    AGENT_DEFAULTS.hostRoot,
-    "--containerd-distribution",
-    plan.distribution,
-    "--handler",
-    plan.handler,
-    "--restart",
-    plan.restart,
-    "--listen",
-    `:${AGENT_HTTP.port}`,
-    "--runtime-classes",
-    plan.runtimeClasses.map((c) => c.name).join(","),
-    "--daemonset",
-    pool.daemonSetName,
-  ];
-}
-
-/** `VNODE_PER_POD` for a mode: always explicit, never left to vNode's default. */
-export function vnodePerPodValue(mode: IsolationMode): "true" | "false" {
-  return mode === IsolationMode.PerPod ? "true" : "false";
+  return agentArgv("run", {
+    hostRoot: AGENT_DEFAULTS.hostRoot,
+    containerdDistribution: plan.distribution,
+    handler: plan.handler,
+    restart: plan.restart,
+    listen: { host: undefined, port: AGENT_HTTP.port },
+    runtimeClasses: plan.runtimeClasses.map((c) => c.name),
+    daemonset: pool.daemonSetName,
+  });
 }
 
 export function buildDaemonSet(
@@ -111,7 +100,7 @@ export function buildDaemonSet(
   const env: k8s.types.input.core.v1.EnvVar[] = [
     { name: NODE_NAME_ENV, valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
     { name: POD_NAMESPACE_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
-    { name: VNODE_PER_POD_ENV, value: vnodePerPodValue(pool.isolationMode) },
+    { name: VNODE_PER_POD_ENV, value: encodePerPod(pool.isolationMode) },
     ...plan.env.map((entry) =>
       entry.secretKeyRef !== undefined
         ? {

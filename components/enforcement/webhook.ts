@@ -7,8 +7,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
 import {
+  agentArgv,
   ALWAYS_EXCLUDED_NAMESPACES,
-  configuredModes,
   LABEL_PREFIX,
   mutatingRoutes,
   POD_NAMESPACE_ENV,
@@ -56,24 +56,15 @@ export function webhookPlan(plan: RuntimePlan): { e: EnforcementPlan; w: Webhook
  * alone on top of kube-system, kube-node-lease and its own (`POD_NAMESPACE`), which it adds itself.
  */
 export function webhookArgs(e: EnforcementPlan): string[] {
-  const args = [
-    "webhook",
-    "--listen",
-    `:${WEBHOOK_HTTPS.port}`,
-    "--tls-cert-file",
-    `${WEBHOOK_TLS_DIR}/tls.crt`,
-    "--tls-key-file",
-    `${WEBHOOK_TLS_DIR}/tls.key`,
-  ];
-  for (const mode of configuredModes(e.rules)) {
-    args.push("--class", `${mode}=${e.rules.classes[mode] as string}`);
-  }
-  args.push("--default-mode", e.rules.defaultMode);
   const always: readonly string[] = ALWAYS_EXCLUDED_NAMESPACES;
-  for (const namespace of e.rules.excludedNamespaces.filter((ns) => !always.includes(ns))) {
-    args.push("--exclude-namespace", namespace);
-  }
-  return args;
+  return agentArgv("webhook", {
+    listen: { host: undefined, port: WEBHOOK_HTTPS.port },
+    tlsCertFile: `${WEBHOOK_TLS_DIR}/tls.crt`,
+    tlsKeyFile: `${WEBHOOK_TLS_DIR}/tls.key`,
+    class: e.rules.classes,
+    defaultMode: e.rules.defaultMode,
+    excludeNamespace: e.rules.excludedNamespaces.filter((ns) => !always.includes(ns)),
+  });
 }
 
 /** No token: the webhook never calls the Kubernetes API, so it needs no RBAC either. */

@@ -8,6 +8,7 @@ export * from "./distributions";
 export * from "./enforcement/cel";
 export * from "./enforcement/rules";
 export * from "./enforcement/webhookRoutes";
+export * from "./flags";
 export * from "./labels";
 export * from "./modes";
 export * from "./names";

@@ -1,18 +1,15 @@
 /**
  * The daemon's pure decisions: durations, label patches, which repair a drift calls for, the
  * containerd restart budget, whether SIGTERM means the node leaves the runtime, which pods
- * still use it, and the `run` flags.
+ * still use it, and the `run` flags as the agent's CLI parses them.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "vnode-contract";
-import {
-  daemonOptions,
-  kubeServerOf,
-  RUN_DEFAULTS,
-  type RunFlags,
-} from "../../agent/src/daemon/options";
+import type { RunOptions } from "vnode-contract";
+import { daemonOptions, kubeServerOf } from "../../agent/src/daemon/options";
+import { agentArgvError, parseAgentArgv } from "../support/agentCli";
 import { planRegister } from "../../agent/src/containerd/config/plan";
 import { collectConfigFiles, hostFiles } from "../../agent/src/containerd/config/snapshot";
 import { DriftChecker } from "../../agent/src/daemon/drift";
@@ -360,13 +357,16 @@ describe("pods using the runtime", () => {
   });
 });
 
-describe("run flags", () => {
+describe("run flags (through the agent's parser)", () => {
   const installer = { handler: { name: "vnode" } } as InstallerOptions;
-  const flags = (over: Partial<RunFlags> = {}): RunFlags => ({ ...RUN_DEFAULTS, ...over });
   const env = { NODE_NAME: "n1", POD_NAMESPACE: "vnode-system" };
+  const runOptions = async (...argv: string[]): Promise<RunOptions> =>
+    (await parseAgentArgv(["run", ...argv])).options as unknown as RunOptions;
+  const options = async (argv: string[], e: Record<string, string> = env) =>
+    daemonOptions(await runOptions(...argv), e, installer);
 
-  it("has the documented defaults", () => {
-    const o = daemonOptions(flags({ daemonset: "vnode-agent" }), env, installer);
+  it("has the documented defaults", async () => {
+    const o = await options(["--daemonset", "vnode-agent"]);
     expect({ ...o, installer: undefined }).toEqual({
       node: "n1",
       installer: undefined,
@@ -382,23 +382,13 @@ describe("run flags", () => {
     });
   });
 
-  it("reads every flag", () => {
-    const o = daemonOptions(
-      flags({
-        listen: "127.0.0.1:9000",
-        interval: "1s",
-        daemonset: "ds",
-        namespace: "other",
-        runtimeClasses: "vnode, vnode-per-pod,",
-        managerCommand: " /opt/vnode/bin/manager ",
-        forceUninstall: true,
-        maxRestarts: "0",
-        restartWindow: "1h",
-        uninstallPodWait: "0s",
-      }),
-      env,
-      installer,
-    );
+  it("reads every flag", async () => {
+    const o = await options([
+      ...["--listen", "127.0.0.1:9000", "--interval", "1s", "--daemonset", "ds"],
+      ...["--namespace", "other", "--runtime-classes", "vnode, vnode-per-pod,"],
+      ...["--manager-command", "/opt/vnode/bin/manager", "--force-uninstall"],
+      ...["--max-restarts", "0", "--restart-window", "1h", "--uninstall-pod-wait", "0s"],
+    ]);
     expect({ ...o, installer: undefined }).toEqual({
       node: "n1",
       installer: undefined,
@@ -414,59 +404,69 @@ describe("run flags", () => {
     });
   });
 
-  it.each<[string, Partial<RunFlags>, Record<string, string>, string]>([
+  it.each<[string, string[], Record<string, string>, string]>([
     [
       "no node name",
-      {},
+      [],
       {},
       "NODE_NAME must name the node the agent runs on (the DaemonSet sets it from spec.nodeName); it is unset.",
     ],
     [
       "--daemonset without a namespace",
-      { daemonset: "ds" },
+      ["--daemonset", "ds"],
       { NODE_NAME: "n1" },
       "--daemonset ds needs its namespace: --namespace NAME or POD_NAMESPACE.",
     ],
+  ])("rejects %s, naming it", async (_what, argv, e, message) => {
+    const o = await runOptions(...argv);
+    const err = thrown(() => daemonOptions(o, e, installer));
+    expect(err.exitCode).toBe(ExitCode.BadInput);
+    expect(err.message).toBe(message);
+  });
+
+  // A bad value fails in the parser, before any command runs: the same AgentError (exit 2).
+  it.each<[string, string[], string]>([
     [
       "--max-restarts",
-      { maxRestarts: "three" },
-      env,
+      ["--max-restarts", "three"],
       '--max-restarts must be an integer >= 0; got "three".',
     ],
     [
       "--max-restarts negative",
-      { maxRestarts: "-1" },
-      env,
+      ["--max-restarts", "-1"],
       '--max-restarts must be an integer >= 0; got "-1".',
     ],
     [
       "--runtime-classes empty",
-      { runtimeClasses: " , " },
-      env,
-      "--runtime-classes must list at least one RuntimeClass name.",
+      ["--runtime-classes", " , "],
+      "--runtime-classes must list at least one name.",
     ],
     [
       "--manager-command empty",
-      { managerCommand: "  " },
-      env,
+      ["--manager-command", "  "],
       "--manager-command must not be empty.",
     ],
     [
       "--interval too short",
-      { interval: "10ms" },
-      env,
+      ["--interval", "10ms"],
       '--interval must be a duration such as 500ms, 30s, 10m, 1h or 1m30s; got "10ms" (at least 100ms).',
     ],
     [
       "--listen",
-      { listen: "8090" },
-      env,
+      ["--listen", "8090"],
       '--listen must be ":PORT", "HOST:PORT" or "[IPV6]:PORT" with PORT 0-65535; got "8090" (expected one colon between host and port, IPv6 hosts in brackets).',
     ],
-  ])("rejects %s, naming it", (_what, over, e, message) => {
-    const err = thrown(() => daemonOptions(flags(over), e, installer));
-    expect(err.exitCode).toBe(ExitCode.BadInput);
-    expect(err.message).toBe(message);
+    [
+      "--restart",
+      ["--restart", "reboot"],
+      "error: option '--restart <strategy>' argument 'reboot' is invalid. Allowed choices are systemd, kill, command, none.",
+    ],
+    ["an unknown flag", ["--handler-name", "x"], "error: unknown option '--handler-name'"],
+  ])("parser rejects %s, naming it", async (_what, argv, message) => {
+    expect(await agentArgvError(["run", ...argv])).toEqual([
+      message.startsWith("error:") ? "commander" : "AgentError",
+      message,
+    ]);
   });
 
   it("points the client at --kube-api-server with the token file's token", () => {
@@ -474,6 +474,7 @@ describe("run flags", () => {
     try {
       const tokenFile = path.join(dir, "token");
       fs.writeFileSync(tokenFile, "s3cret\n");
+      const flags = (over: Partial<RunOptions> = {}) => over;
       expect(kubeServerOf(flags())).toBeUndefined();
       expect(kubeServerOf(flags({ kubeApiServer: "https://10.0.0.1:6443" }))).toEqual({
         url: "https://10.0.0.1:6443",

@@ -7,9 +7,11 @@ import {
   NAMESPACE_NAME_LABEL,
   selectorMatches,
   validatingRoute,
+  type WebhookFlagOptions,
 } from "vnode-contract";
 import { AgentError } from "../../agent/src/lib/errors";
-import { webhookOptions, type WebhookFlags } from "../../agent/src/webhook/flags";
+import { webhookOptions } from "../../agent/src/webhook/flags";
+import { agentArgvError, parseAgentArgv } from "../support/agentCli";
 import {
   type AdmissionReview,
   compilePolicy,
@@ -344,18 +346,15 @@ describe("rules and flags", () => {
     ]);
   });
 
-  const flags = (over: Partial<WebhookFlags> = {}): WebhookFlags => ({
-    listen: ":8443",
-    tlsCertFile: "/tls/tls.crt",
-    tlsKeyFile: "/tls/tls.key",
-    class: ["per-namespace=vnode", "per-pod=vnode-per-pod"],
-    excludeNamespace: ["vnode-runtime"],
-    certReloadInterval: "5s",
-    maxRequestBytes: "3145728",
-    shutdownDelay: "5s",
-    ...over,
-  });
-  const flagError = (f: WebhookFlags, env: Record<string, string> = {}) => {
+  const BASE = [
+    ...["--listen", ":8443", "--tls-cert-file", "/tls/tls.crt", "--tls-key-file", "/tls/tls.key"],
+    ...["--exclude-namespace", "vnode-runtime"],
+  ];
+  const CLASSES = ["--class", "per-namespace=vnode", "--class", "per-pod=vnode-per-pod"];
+  const parsed = async (argv: string[]) =>
+    (await parseAgentArgv(["webhook", ...argv])).options as unknown as WebhookFlagOptions;
+  const flagError = async (argv: string[], env: Record<string, string> = {}) => {
+    const f = await parsed(argv);
     try {
       webhookOptions(f, env);
     } catch (err) {
@@ -364,9 +363,12 @@ describe("rules and flags", () => {
     }
     throw new Error("no error");
   };
+  const parseError = async (argv: string[]) => (await agentArgvError(["webhook", ...argv]))[1];
 
-  test("flags become server options; the pod's own namespace is always excluded", () => {
-    expect(webhookOptions(flags(), { POD_NAMESPACE: "vnode-system" })).toEqual({
+  test("flags become server options; the pod's own namespace is always excluded", async () => {
+    expect(
+      webhookOptions(await parsed([...BASE, ...CLASSES]), { POD_NAMESPACE: "vnode-system" }),
+    ).toEqual({
       listen: { host: undefined, port: 8443 },
       tlsCertFile: "/tls/tls.crt",
       tlsKeyFile: "/tls/tls.key",
@@ -381,33 +383,38 @@ describe("rules and flags", () => {
     });
   });
 
-  test("bad flags name the flag", () => {
-    expect(flagError(flags({ class: [] }))).toBe(
+  test("bad flags name the flag", async () => {
+    expect(await flagError(BASE)).toBe(
       "--class is required: give MODE=RUNTIMECLASS for at least one mode of per-namespace, per-pod, e.g. --class per-namespace=vnode.",
     );
-    expect(flagError(flags({ class: ["vnode"] }))).toBe(
-      '--class must be MODE=RUNTIMECLASS; got "vnode".',
+    expect(await parseError([...BASE, "--class", "vnode"])).toBe(
+      '--class must be MODE=NAME; got "vnode".',
     );
-    expect(flagError(flags({ class: ["perpod=vnode"] }))).toBe(
-      '--class mode must be one of per-namespace, per-pod; got "perpod" in "perpod=vnode".',
+    expect(await parseError([...BASE, "--class", "perpod=vnode"])).toBe(
+      '--class must start with one of per-namespace, per-pod; got "perpod" in "perpod=vnode".',
     );
-    expect(flagError(flags({ class: ["per-pod=a", "per-pod=b"] }))).toBe(
-      "--class per-pod is given twice (a and b); give one RuntimeClass per mode.",
+    expect(await parseError([...BASE, "--class", "per-pod=a", "--class", "per-pod=b"])).toBe(
+      "--class per-pod is given twice (a and b); give it once.",
     );
-    expect(flagError(flags({ class: ["per-pod=Bad_Name"] }))).toBe(
+    expect(await flagError([...BASE, "--class", "per-pod=Bad_Name"])).toBe(
       '--class: RuntimeClass name for per-pod must be a DNS-1123 subdomain (lowercase letters, digits, "-" and ".", at most 253 characters); got "Bad_Name".',
     );
-    expect(flagError(flags({ class: ["per-pod=vnode"], defaultMode: "per-namespace" }))).toBe(
+    expect(
+      await flagError([...BASE, "--class", "per-pod=vnode", "--default-mode", "per-namespace"]),
+    ).toBe(
       "--default-mode: default mode per-namespace has no RuntimeClass; classes are set for: per-pod.",
     );
-    expect(flagError(flags(), { POD_NAMESPACE: "Bad" })).toBe(
+    expect(await flagError([...BASE, ...CLASSES], { POD_NAMESPACE: "Bad" })).toBe(
       '--exclude-namespace (or POD_NAMESPACE): excluded namespace must be a namespace name (DNS-1123 label: lowercase letters, digits and "-", at most 63 characters); got "Bad".',
     );
-    expect(flagError(flags({ maxRequestBytes: "1k" }))).toBe(
-      '--max-request-bytes must be an integer of at least 1024; got "1k".',
+    expect(await parseError([...BASE, ...CLASSES, "--max-request-bytes", "1k"])).toBe(
+      '--max-request-bytes must be an integer >= 1024; got "1k".',
     );
-    expect(flagError(flags({ certReloadInterval: "0s" }))).toBe(
+    expect(await parseError([...BASE, ...CLASSES, "--cert-reload-interval", "0s"])).toBe(
       '--cert-reload-interval must be a duration such as 500ms, 30s, 10m, 1h or 1m30s; got "0s" (at least 100ms).',
+    );
+    expect(await parseError(CLASSES)).toBe(
+      "error: required option '--tls-cert-file <file>' not specified",
     );
   });
 });

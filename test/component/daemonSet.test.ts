@@ -1,6 +1,6 @@
 /** The DaemonSet builder's pure parts: host mounts per distribution and restart strategy, args, env. */
 import { ContainerdDistribution, IsolationMode, RestartStrategy } from "../../components";
-import { buildDaemonSet, hostMounts, vnodePerPodValue } from "../../components/daemonSet";
+import { buildDaemonSet, hostMounts } from "../../components/daemonSet";
 import { resolveArgs } from "../../components/defaults";
 
 const BIN = {
@@ -86,8 +86,15 @@ test.each([
 );
 
 test("VNODE_PER_POD is explicit for both modes", () => {
-  expect(vnodePerPodValue(IsolationMode.PerPod)).toBe("true");
-  expect(vnodePerPodValue(IsolationMode.PerNamespace)).toBe("false");
+  const perPod = (isolationMode: IsolationMode): unknown => {
+    const plan = resolveArgs("v", { agentImage: { ref: "img" }, isolationMode });
+    const spec = buildDaemonSet(plan, plan.pools[0], "ns").spec as {
+      template: { spec: { containers: { env: { name: string; value?: string }[] }[] } };
+    };
+    return spec.template.spec.containers[0].env.find((e) => e.name === "VNODE_PER_POD")?.value;
+  };
+  expect(perPod(IsolationMode.PerPod)).toBe("true");
+  expect(perPod(IsolationMode.PerNamespace)).toBe("false");
 });
 
 test("the host PID namespace is shared only with restart kill", () => {

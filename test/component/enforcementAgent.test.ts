@@ -3,11 +3,12 @@
  * runs, parsed by the agent's own flag parser, yields exactly the rules the component routed the
  * webhook configurations with, and the TLS files it names are the ones the Secret mount provides.
  */
-import { Command } from "commander";
 import { EnforcementMode, IsolationMode, VNodeRuntimeArgs } from "../../components";
 import { resolveArgs } from "../../components/defaults";
 import { WEBHOOK_TLS_DIR, buildWebhookDeployment } from "../../components/enforcement/webhook";
-import { webhookOptions, withWebhookFlags } from "../../agent/src/webhook/flags";
+import type { WebhookFlagOptions } from "vnode-contract";
+import { webhookOptions } from "../../agent/src/webhook/flags";
+import { parseAgentArgv } from "../support/agentCli";
 
 const cases: [string, Partial<VNodeRuntimeArgs>][] = [
   ["one per-namespace pool", {}],
@@ -25,7 +26,7 @@ const cases: [string, Partial<VNodeRuntimeArgs>][] = [
   ["a custom namespace and class name", { namespace: "sandbox", runtimeClassName: "vn" }],
 ];
 
-test.each(cases)("%s", (_what, extra) => {
+test.each(cases)("%s", async (_what, extra) => {
   const plan = resolveArgs("vnode", {
     agentImage: { ref: "img:1" },
     enforcement: {
@@ -48,10 +49,11 @@ test.each(cases)("%s", (_what, extra) => {
     };
   };
   const [container] = deployment.spec.template.spec.containers;
-  const program = withWebhookFlags(new Command("webhook")).exitOverride();
-  program.parse(container.args.slice(1), { from: "user" });
+  const parsed = await parseAgentArgv(container.args);
   // POD_NAMESPACE comes from the downward API: the pod's own namespace.
-  const options = webhookOptions(program.opts(), { POD_NAMESPACE: plan.namespace });
+  const options = webhookOptions(parsed.options as unknown as WebhookFlagOptions, {
+    POD_NAMESPACE: plan.namespace,
+  });
   expect(options.rules).toEqual(plan.enforcement?.rules);
   expect([container.command, container.args[0]]).toEqual([["vnode-agent"], "webhook"]);
   expect([options.tlsCertFile, options.tlsKeyFile]).toEqual([

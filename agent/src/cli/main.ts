@@ -4,16 +4,17 @@
  */
 import { existsSync, statSync } from "node:fs";
 import * as os from "node:os";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError } from "commander";
 import {
-  AGENT_DEFAULTS,
+  AGENT_COMMANDS,
   AGENT_IMAGE,
-  CONTAINERD_DISTRIBUTIONS,
+  type FlagValues,
+  type INSTALLER_FLAGS,
   NODE_NAME_ENV,
-  POD_NAMESPACE_ENV,
-  RESTART_STRATEGIES,
+  type OUTPUT_FLAGS,
+  type RunOptions,
+  type WebhookFlagOptions,
 } from "vnode-contract";
-import { RUN_DEFAULTS, type RunFlags } from "../daemon/options";
 import { AgentError, ExitCode, badInput } from "../lib/errors";
 import type { InstallerOptions } from "../installer/installer";
 import { modeFromEnv } from "../lib/isolationMode";
@@ -23,7 +24,8 @@ import {
   parseSkipList,
   preflightPassed,
 } from "../installer/preflight";
-import { type WebhookFlags, webhookOptions, withWebhookFlags } from "../webhook/flags";
+import { webhookOptions } from "../webhook/flags";
+import { withFlags } from "./flags";
 
 declare const AGENT_VERSION: string;
 
@@ -33,69 +35,10 @@ const installer = () => import("../installer/installer");
 const logger = async () =>
   (await import("../lib/log")).createLogger(process.env[NODE_NAME_ENV] ?? os.hostname());
 
-interface Flags {
-  hostRoot: string;
-  containerdConfig?: string;
-  containerdSocket?: string;
-  containerdDistribution: string;
-  handler: string;
-  runtimeType: string;
-  runtimePath?: string;
-  podAnnotations?: string;
-  payloadDir?: string;
-  installDir: string;
-  stateDir: string;
-  restart: string;
-  restartCommand?: string;
-  restartUnit?: string;
-  verify: string;
-  skipPreflight?: string;
-  minContainerd?: string;
-  json?: boolean;
-}
+type InstallerFlags = FlagValues<typeof INSTALLER_FLAGS>;
+type OutputFlags = FlagValues<typeof OUTPUT_FLAGS>;
 
-/** Flags every command shares; `run` (the daemon) adds its own. */
-export function withCommonFlags(cmd: Command): Command {
-  return cmd
-    .option("--host-root <dir>", "where the host's filesystem is mounted", AGENT_DEFAULTS.hostRoot)
-    .option("--containerd-config <path>", "containerd config (host path); default: auto-detect")
-    .option("--containerd-socket <path>", "containerd CRI socket (host path); default: per layout")
-    .addOption(
-      new Option("--containerd-distribution <name>", "containerd layout")
-        .choices(["auto", ...Object.keys(CONTAINERD_DISTRIBUTIONS)])
-        .default("auto"),
-    )
-    .option(
-      "--handler <name>",
-      "runtime handler name (RuntimeClass handler)",
-      AGENT_DEFAULTS.handler,
-    )
-    .option("--runtime-type <type>", "containerd shim runtime type", AGENT_DEFAULTS.runtimeType)
-    .option("--runtime-path <path>", "shim binary path when not on containerd's PATH")
-    .option("--pod-annotations <list>", "comma-separated pod annotations passed to the runtime")
-    .option(
-      "--payload-dir <dir>",
-      `files to install (default ${AGENT_IMAGE.payloadDir} if present)`,
-    )
-    .option("--install-dir <dir>", "host dir for the payload", AGENT_DEFAULTS.installDir)
-    .option("--state-dir <dir>", "host dir for the ledger and lock", AGENT_DEFAULTS.stateDir)
-    .addOption(
-      new Option("--restart <strategy>", "how to restart containerd")
-        .choices([...RESTART_STRATEGIES])
-        .default("systemd"),
-    )
-    .option("--restart-command <cmd>", "shell command for --restart command")
-    .option("--restart-unit <unit>", "systemd unit for --restart systemd (default per layout)")
-    .addOption(
-      new Option("--verify <how>", "how to verify the handler")
-        .choices(["cri", "none"])
-        .default("cri"),
-    )
-    .option("--skip-preflight <checks>", "comma-separated checks to skip, or all")
-    .option("--min-containerd <version>", "lowest containerd version accepted", "1.7");
-}
-
-function payloadDirOf(f: Flags): string | undefined {
+function payloadDirOf(f: InstallerFlags): string | undefined {
   if (f.payloadDir !== undefined) {
     if (!existsSync(f.payloadDir) || !statSync(f.payloadDir).isDirectory()) {
       throw badInput(`--payload-dir ${f.payloadDir} is not a directory.`);
@@ -106,7 +49,7 @@ function payloadDirOf(f: Flags): string | undefined {
 }
 
 /** Turns parsed flags into installer options; every bad value names its flag. */
-export function installerOptions(f: Flags, env = process.env): InstallerOptions {
+export function installerOptions(f: InstallerFlags, env = process.env): InstallerOptions {
   if (f.restart === "command" && !f.restartCommand) {
     throw badInput("--restart command needs --restart-command CMD.");
   }
@@ -116,10 +59,6 @@ export function installerOptions(f: Flags, env = process.env): InstallerOptions 
     );
   }
   if (!existsSync(f.hostRoot)) throw badInput(`--host-root ${f.hostRoot} does not exist.`);
-  const annotations = f.podAnnotations
-    ?.split(",")
-    .map((a) => a.trim())
-    .filter((a) => a.length > 0);
   return {
     hostRoot: f.hostRoot,
     containerd: {
@@ -131,18 +70,18 @@ export function installerOptions(f: Flags, env = process.env): InstallerOptions 
       name: f.handler,
       runtimeType: f.runtimeType,
       ...(f.runtimePath === undefined ? {} : { runtimePath: f.runtimePath }),
-      ...(annotations === undefined ? {} : { podAnnotations: annotations }),
+      ...(f.podAnnotations === undefined ? {} : { podAnnotations: f.podAnnotations }),
     },
     isolationMode: modeFromEnv(env),
     payloadDir: payloadDirOf(f),
     installDir: f.installDir,
     stateDir: f.stateDir,
     restart: {
-      strategy: f.restart as InstallerOptions["restart"]["strategy"],
+      strategy: f.restart,
       command: f.restartCommand,
       unit: f.restartUnit,
     },
-    verify: f.verify as "cri" | "none",
+    verify: f.verify,
     skipPreflight: parseSkipList(f.skipPreflight),
     minContainerd: parseMinContainerd(f.minContainerd),
   };
@@ -157,26 +96,25 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError("(run vnode-agent <command> --help for usage)");
 
-  withCommonFlags(program.command("preflight"))
+  withFlags(program.command("preflight"), AGENT_COMMANDS.preflight)
     .description("check kernel, cgroup v2, containerd version and config version")
-    .action(async (f: Flags) => {
+    .action(async (f: InstallerFlags) => {
       const results = await (await installer()).preflight(installerOptions(f));
       print(formatPreflight(results));
       if (!preflightPassed(results)) process.exitCode = ExitCode.PreflightFailed;
     });
 
-  withCommonFlags(program.command("plan"))
+  withFlags(program.command("plan"), AGENT_COMMANDS.plan)
     .description("dry run: the diff of every file install would change, and whether it restarts")
-    .option("--json", "machine-readable output")
-    .action(async (f: Flags) => {
+    .action(async (f: InstallerFlags & OutputFlags) => {
       const { plan, planJson, formatPlan } = await installer();
       const p = await plan(installerOptions(f));
       print(f.json ? JSON.stringify(planJson(p), null, 2) : formatPlan(p));
     });
 
-  withCommonFlags(program.command("install"))
+  withFlags(program.command("install"), AGENT_COMMANDS.install)
     .description("register the handler, install the payload, restart containerd, verify")
-    .action(async (f: Flags) => {
+    .action(async (f: InstallerFlags) => {
       const r = await (await installer()).install(installerOptions(f), await logger());
       const changed =
         r.plan.changes.length + r.plan.artifacts.filter((a) => a.action !== "unchanged").length;
@@ -188,9 +126,9 @@ export function buildProgram(): Command {
       );
     });
 
-  withCommonFlags(program.command("uninstall"))
+  withFlags(program.command("uninstall"), AGENT_COMMANDS.uninstall)
     .description("remove the handler and the payload, restoring the original config")
-    .action(async (f: Flags) => {
+    .action(async (f: InstallerFlags) => {
       const r = await (await installer()).uninstall(installerOptions(f), await logger());
       print(
         r.installed
@@ -199,10 +137,9 @@ export function buildProgram(): Command {
       );
     });
 
-  withCommonFlags(program.command("status"))
+  withFlags(program.command("status"), AGENT_COMMANDS.status)
     .description("what the ledger says is installed, and whether the CRI reports the handler")
-    .option("--json", "machine-readable output")
-    .action(async (f: Flags) => {
+    .action(async (f: InstallerFlags & OutputFlags) => {
       const s = await (await installer()).status(installerOptions(f));
       if (f.json) {
         print(JSON.stringify(s, null, 2));
@@ -218,47 +155,24 @@ export function buildProgram(): Command {
       );
     });
 
-  withCommonFlags(program.command("run"))
+  withFlags(program.command("run"), AGENT_COMMANDS.run)
     .description(
       "the DaemonSet's daemon: install, label the node, serve health and metrics, repair drift, " +
         "uninstall on SIGTERM when the node leaves the runtime",
     )
-    .option("--listen <addr>", "HTTP address for /healthz, /readyz, /metrics", RUN_DEFAULTS.listen)
-    .option("--interval <duration>", "time between reconcile passes", RUN_DEFAULTS.interval)
-    .option("--daemonset <name>", "the agent's DaemonSet, to tell a rolling update from a removal")
-    .option("--namespace <ns>", `the DaemonSet's namespace (default: $${POD_NAMESPACE_ENV})`)
-    .option(
-      "--runtime-classes <list>",
-      "comma-separated RuntimeClasses using the handler (default: <handler> and <handler>-*)",
-    )
-    .option("--manager-command <cmd>", "the runtime's manager process to supervise (sh -c)")
-    .option("--force-uninstall", "uninstall on removal even while vNode pods run on the node")
-    .option(
-      "--max-restarts <n>",
-      "containerd restarts allowed per --restart-window",
-      RUN_DEFAULTS.maxRestarts,
-    )
-    .option("--restart-window <duration>", "window of --max-restarts", RUN_DEFAULTS.restartWindow)
-    .option(
-      "--uninstall-pod-wait <duration>",
-      "on removal, how long to wait for vNode pods to go before refusing",
-      RUN_DEFAULTS.uninstallPodWait,
-    )
-    .option("--kube-api-server <url>", "API server URL instead of the in-cluster config")
-    .option("--kube-token-file <path>", "bearer token file for --kube-api-server")
-    .action(async (f: Flags & RunFlags) => {
+    .action(async (f: RunOptions) => {
       const { runAgent } = await import("../daemon/daemon");
       const code = await runAgent(f, () => installerOptions(f));
       // Keep-alive sockets (API server, CRI) would hold the event loop open.
       process.exit(code);
     });
 
-  withWebhookFlags(program.command("webhook"))
+  withFlags(program.command("webhook"), AGENT_COMMANDS.webhook)
     .description(
       "serve the tenancy admission webhook over HTTPS: POST /mutate[/MODE] sets the mode's " +
         "RuntimeClass on pods without one, POST /validate denies non-vNode pods and hostPort/hostIP",
     )
-    .action(async (f: WebhookFlags) => {
+    .action(async (f: WebhookFlagOptions) => {
       const opts = webhookOptions(f);
       const { runWebhook } = await import("../webhook/run");
       await runWebhook(opts, await logger());

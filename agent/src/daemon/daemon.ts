@@ -15,14 +15,8 @@
  * A bad flag or env value (VNODE_PER_POD) is reported on the Node (`failed` + Event) and exits
  * non-zero before the host is touched: see {@link runAgent}.
  */
-import { ISOLATION_MODE_LABEL, RUNTIME_LABEL, RuntimeState } from "vnode-contract";
-import {
-  type DaemonOptions,
-  daemonOptions,
-  kubeServerOf,
-  nodeNameOf,
-  type RunFlags,
-} from "./options";
+import { ISOLATION_MODE_LABEL, RUNTIME_LABEL, type RunOptions, RuntimeState } from "vnode-contract";
+import { type DaemonOptions, daemonOptions, kubeServerOf, nodeNameOf } from "./options";
 import { DriftChecker, type NodeLook, restartForDrift } from "./drift";
 import { formatDuration } from "../lib/duration";
 import { AgentError, ExitCode } from "../lib/errors";
@@ -82,7 +76,7 @@ interface Daemon {
  * with an Event before the AgentError ends the process (exit 2). Resolves with the exit code.
  */
 export async function runAgent(
-  flags: RunFlags,
+  flags: RunOptions,
   installerOptions: () => InstallerOptions,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<number> {

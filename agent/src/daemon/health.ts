@@ -7,14 +7,11 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as net from "node:net";
 import type { Registry } from "prom-client";
-import { AGENT_HTTP } from "vnode-contract";
+import { AGENT_HTTP, type ListenAddress } from "vnode-contract";
 import { AgentError, ExitCode, badInput } from "../lib/errors";
 
-export interface ListenAddress {
-  /** Undefined listens on every interface (IPv6 and IPv4 where the host has both). */
-  host: string | undefined;
-  port: number;
-}
+/** `--listen`'s parsed value; the contract writes it back (formatListen). */
+export type { ListenAddress };
 
 const HOSTNAME =
   /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;

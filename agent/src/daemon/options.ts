@@ -1,37 +1,18 @@
 /**
- * The flags of `vnode-agent run` (on top of the installer's) turned into the daemon's options.
- * Pure apart from reading a token file; every bad value names its flag (or env var).
+ * The parsed flags of `vnode-agent run` (on top of the installer's) turned into the daemon's
+ * options: each value is already typed and checked by the CLI (cli/flags.ts), so this only joins
+ * them with the env and checks how they combine. Pure apart from reading a token file; every
+ * bad value names its flag (or env var).
  */
 import * as fs from "node:fs";
-import { NODE_NAME_ENV, POD_NAMESPACE_ENV } from "vnode-contract";
+import {
+  type ListenAddress,
+  NODE_NAME_ENV,
+  POD_NAMESPACE_ENV,
+  type RunOptions,
+} from "vnode-contract";
 import { badInput } from "../lib/errors";
-import { parseDuration } from "../lib/duration";
-import { type ListenAddress, parseListen } from "./health";
 import type { InstallerOptions } from "../installer/installer";
-
-/** The `run` flags as commander hands them over. */
-export interface RunFlags {
-  listen: string;
-  interval: string;
-  daemonset?: string;
-  namespace?: string;
-  runtimeClasses?: string;
-  managerCommand?: string;
-  forceUninstall?: boolean;
-  maxRestarts: string;
-  restartWindow: string;
-  uninstallPodWait: string;
-  kubeApiServer?: string;
-  kubeTokenFile?: string;
-}
-
-export const RUN_DEFAULTS = {
-  listen: ":8090",
-  interval: "30s",
-  maxRestarts: "3",
-  restartWindow: "10m",
-  uninstallPodWait: "30s",
-} as const;
 
 export interface DaemonOptions {
   node: string;
@@ -63,7 +44,7 @@ export function nodeNameOf(env: Readonly<Record<string, string | undefined>>): s
 }
 
 export function daemonOptions(
-  f: RunFlags,
+  f: RunOptions,
   env: Readonly<Record<string, string | undefined>>,
   installer: InstallerOptions,
 ): DaemonOptions {
@@ -73,33 +54,18 @@ export function daemonOptions(
       `--daemonset ${f.daemonset} needs its namespace: --namespace NAME or ${POD_NAMESPACE_ENV}.`,
     );
   }
-  const maxRestarts = Number(f.maxRestarts);
-  if (!/^\d+$/.test(f.maxRestarts.trim()) || !Number.isSafeInteger(maxRestarts)) {
-    throw badInput(`--max-restarts must be an integer >= 0; got ${JSON.stringify(f.maxRestarts)}.`);
-  }
-  const classes = f.runtimeClasses
-    ?.split(",")
-    .map((c) => c.trim())
-    .filter((c) => c.length > 0);
-  if (classes !== undefined && classes.length === 0) {
-    throw badInput("--runtime-classes must list at least one RuntimeClass name.");
-  }
-  const managerCommand = f.managerCommand?.trim();
-  if (f.managerCommand !== undefined && !managerCommand) {
-    throw badInput("--manager-command must not be empty.");
-  }
   return {
     node: nodeNameOf(env),
     installer,
-    listen: parseListen(f.listen),
-    intervalMs: parseDuration("--interval", f.interval, 100),
+    listen: f.listen,
+    intervalMs: f.interval,
     daemonSet: f.daemonset === undefined ? null : { namespace: namespace!, name: f.daemonset },
-    runtimeClasses: classes ?? null,
-    managerCommand: managerCommand ?? null,
-    forceUninstall: f.forceUninstall === true,
-    maxRestarts,
-    restartWindowMs: parseDuration("--restart-window", f.restartWindow, 1000),
-    uninstallPodWaitMs: parseDuration("--uninstall-pod-wait", f.uninstallPodWait),
+    runtimeClasses: f.runtimeClasses ?? null,
+    managerCommand: f.managerCommand ?? null,
+    forceUninstall: f.forceUninstall,
+    maxRestarts: f.maxRestarts,
+    restartWindowMs: f.restartWindow,
+    uninstallPodWaitMs: f.uninstallPodWait,
   };
 }
 
@@ -107,7 +73,9 @@ export function daemonOptions(
  * The API server: `--kube-api-server` (with `--kube-token-file`) for tests and runs outside a
  * cluster, else the pod's service account (in-cluster).
  */
-export function kubeServerOf(f: RunFlags): { url: string; token?: string } | undefined {
+export function kubeServerOf(
+  f: Pick<RunOptions, "kubeApiServer" | "kubeTokenFile">,
+): { url: string; token?: string } | undefined {
   if (f.kubeApiServer === undefined) {
     if (f.kubeTokenFile !== undefined) {
       throw badInput("--kube-token-file is only used with --kube-api-server.");

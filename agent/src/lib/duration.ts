@@ -2,7 +2,11 @@
  * Durations on the command line (`--interval 30s`, `--restart-window 10m`), in the shape
  * Kubernetes users know from Go: one or more `<number><unit>` parts, unit ms, s, m or h.
  */
+import { formatDuration } from "vnode-contract";
 import { badInput } from "./errors";
+
+/** The inverse of parseDuration, from the contract (the component writes durations with it). */
+export { formatDuration };
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
@@ -29,12 +33,4 @@ export function parseDuration(flag: string, value: string, min = 0): number {
   ms = Math.round(ms);
   if (ms < min) throw fail(`at least ${formatDuration(min)}`);
   return ms;
-}
-
-/** `1500` → `1.5s`, `600000` → `10m`: for messages. */
-export function formatDuration(ms: number): string {
-  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms >= 1000) return `${Number((ms / 1000).toFixed(3))}s`;
-  return `${ms}ms`;
 }
