@@ -26,7 +26,8 @@ import { createKubeClient, type EventType, type KubeClient } from "../kube/clien
 import { loadLedger } from "../host/ledger";
 import { createLogger, type Logger } from "../lib/log";
 import { type AgentMetrics, createMetrics } from "./metrics";
-import { describeDrift, desiredLabels, labelPatch, repairFor, RestartBudget } from "./reconcile";
+import { desiredLabels, labelPatch, RestartBudget } from "./reconcile";
+import { type RepairStep, repairStep } from "./repairPolicy";
 import { nodeLeaving, podsUsingRuntime, type Verdict } from "./shutdown";
 import { describeExit, exitMetricLabels, ManagerSupervisor } from "./supervisor";
 
@@ -365,82 +366,84 @@ async function recheckLabels(d: Daemon): Promise<void> {
   }
 }
 
+/** Decides on the look (repairPolicy.ts) and takes the step. */
 async function act(d: Daemon, look: NodeLook): Promise<void> {
+  const o = d.o.installer;
+  const decide = (report: NodeLook, secondLook: boolean) =>
+    repairStep({
+      state: d.state,
+      everReady: d.everReady,
+      report,
+      secondLook,
+      restartStrategy: o.restart.strategy,
+      handler: o.handler.name,
+      budget: d.budget.view(Date.now()),
+      now: Date.now(),
+    });
   let report = look;
-  let action = repairFor(report);
-  if (action === "restart") {
-    // Config and CRI are read moments apart: a containerd restarted in between from a config
-    // without the handler (k3s re-rendering it) looks like a stale containerd. Look again
-    // before restarting, so that case gets an install instead of a restart that cannot help.
+  let step = decide(report, false);
+  if (step.step === "look-again") {
     report = await d.drift.check(d.artifacts);
-    action = repairFor(report);
+    step = decide(report, true);
   }
-  if (action === "wait") {
-    d.verified = false;
-    d.notReady = "reason" in report.cri ? report.cri.reason : "containerd is not answering";
-    d.log.warn({ phase: "reconcile", reason: d.notReady }, "containerd is not answering; waiting");
-    return;
-  }
-  if (action === "none") {
-    d.verified = true;
-    if (d.state !== RuntimeState.Ready) {
-      // Live without us: e.g. an operator restarted containerd after install with --restart none.
-      await event(
-        d,
-        "Normal",
-        "RuntimeReady",
-        `Runtime handler "${d.o.installer.handler.name}" is live in containerd.`,
-        "Reconcile",
+  switch (step.step) {
+    case "look-again":
+      throw new Error("the repair policy asked for a third look at the node");
+    case "wait":
+      d.verified = false;
+      d.notReady = step.reason;
+      d.log.warn(
+        { phase: "reconcile", reason: d.notReady },
+        "containerd is not answering; waiting",
       );
-      await becomeReady(d);
-    }
-    d.metrics.lastSuccessfulReconcile.set(Date.now() / 1000);
-    return;
+      return;
+    case "in-place":
+      d.verified = true;
+      if (step.becomeReady) {
+        // Live without us: e.g. an operator restarted containerd after install with --restart none.
+        await event(
+          d,
+          "Normal",
+          "RuntimeReady",
+          `Runtime handler "${o.handler.name}" is live in containerd.`,
+          "Reconcile",
+        );
+        await becomeReady(d);
+      }
+      d.metrics.lastSuccessfulReconcile.set(Date.now() / 1000);
+      return;
+    case "hold":
+      d.verified = false;
+      if (step.failure !== null) await fail(d, step.failure.reason, step.failure.message);
+      return;
+    case "repair":
+      await repair(d, step, report);
   }
-  await repair(d, action, report);
 }
 
-async function repair(d: Daemon, action: "install" | "restart", report: NodeLook): Promise<void> {
-  const o = d.o.installer;
-  const what = describeDrift(report, o.handler.name);
-  if (action === "restart" && o.restart.strategy === "none") {
-    d.verified = false;
-    if (d.state === RuntimeState.Ready) {
-      await fail(
-        d,
-        "DriftNotRepaired",
-        `${what} With --restart none the agent does not restart containerd; restart it to load the handler.`,
-      );
-    }
-    return;
-  }
-  const now = Date.now();
-  if (!d.budget.allows(now)) {
-    await fail(
-      d,
-      "RestartLimitReached",
-      `${what} Not repairing: the agent restarted containerd ${d.budget.used(now)} time(s) in the last ${formatDuration(d.budget.windowMs)} (--max-restarts ${d.budget.max}); it tries again after ${new Date(d.budget.nextAllowedAt(now)).toISOString()}.`,
-    );
-    return;
-  }
-  const drift = d.everReady;
+async function repair(
+  d: Daemon,
+  step: Extract<RepairStep, { step: "repair" }>,
+  report: NodeLook,
+): Promise<void> {
+  const { how, what, drift } = step;
   d.log.warn(
-    { phase: "repair", action, reason: what },
+    { phase: "repair", action: how, reason: what },
     drift ? "drift detected" : "installing again",
   );
-  if (drift && d.state === RuntimeState.Ready) {
+  if (step.announce) {
     await event(d, "Warning", "DriftDetected", `${what} Repairing.`, "Repair");
   }
   const t0 = Date.now();
   await setState(d, RuntimeState.Installing, "repairing");
   const ok =
-    action === "install"
+    how === "install"
       ? await installPhase(d, drift ? "drift" : "install")
       : await restartPhase(d, report);
   if (ok && drift) {
     d.metrics.driftRepairs.inc();
     const ms = Date.now() - t0;
-    d.log.info({ phase: "repair", action, durationMs: ms }, "drift repaired");
+    d.log.info({ phase: "repair", action: how, durationMs: ms }, "drift repaired");
     await event(
       d,
       "Normal",

@@ -81,13 +81,34 @@ export function describeDrift(d: DriftReport, handler: string): string {
   return parts.length > 0 ? `${parts.join("; ")}.` : "no drift.";
 }
 
+/** The restart budget as a value: the limit, its window, and the restarts it counted. */
+export interface RestartBudgetView {
+  readonly max: number;
+  readonly windowMs: number;
+  /** When containerd was restarted, oldest first. */
+  readonly restarts: readonly number[];
+}
+
+/** Restarts counted in the window ending at `now`. */
+export function restartsInWindow(b: RestartBudgetView, now: number): number {
+  return b.restarts.filter((t) => t > now - b.windowMs).length;
+}
+
+/** When the next restart is allowed again (`now` when it already is; never with max 0). */
+export function nextRestartAllowedAt(b: RestartBudgetView, now: number): number {
+  const recent = b.restarts.filter((t) => t > now - b.windowMs);
+  if (recent.length < b.max) return now;
+  if (b.max === 0) return Infinity;
+  return recent[recent.length - b.max] + b.windowMs;
+}
+
 /**
  * At most `max` containerd restarts in any `windowMs`: a repair that keeps failing, or an
  * admin tool that keeps removing the handler, ends in `failed` instead of a restart loop that
  * restarts every container's runtime on the node. Old entries age out, so the budget refills.
  */
 export class RestartBudget {
-  private readonly times: number[] = [];
+  private times: number[] = [];
 
   constructor(
     readonly max: number,
@@ -99,10 +120,15 @@ export class RestartBudget {
     if (!(windowMs > 0)) throw new Error(`restart budget window must be > 0 ms; got ${windowMs}.`);
   }
 
+  /** The budget as a value at `now`; entries that aged out are dropped for good. */
+  view(now: number): RestartBudgetView {
+    this.times = this.times.filter((t) => t > now - this.windowMs);
+    return { max: this.max, windowMs: this.windowMs, restarts: [...this.times] };
+  }
+
   /** Restarts counted in the window ending at `now`. */
   used(now: number): number {
-    while (this.times.length > 0 && this.times[0] <= now - this.windowMs) this.times.shift();
-    return this.times.length;
+    return restartsInWindow(this.view(now), now);
   }
 
   allows(now: number): boolean {
@@ -115,9 +141,6 @@ export class RestartBudget {
 
   /** When the next restart is allowed again (`now` when it already is). */
   nextAllowedAt(now: number): number {
-    const used = this.used(now);
-    if (used < this.max) return now;
-    if (this.max === 0) return Infinity;
-    return this.times[used - this.max] + this.windowMs;
+    return nextRestartAllowedAt(this.view(now), now);
   }
 }
