@@ -12,7 +12,8 @@ import type { RestartResult } from "../containerd/control/restart";
 import { collectConfigFiles, type HostFiles } from "../containerd/config/snapshot";
 import { criStatus, waitForHandler } from "../cri/client";
 import { AgentError, ExitCode } from "../lib/errors";
-import { hostPath } from "../host/paths";
+import { decodeHostText } from "../host/hostText";
+import { hostFilePath, hostPath } from "../host/paths";
 import type { InstallerOptions } from "../installer/installer";
 import { resolveLayout, restartContainerdFor, verifyWait } from "../installer/installer";
 import { withHostLock } from "../host/lock";
@@ -78,8 +79,8 @@ function hostFilesSync(hostRoot: string): HostFiles {
     }
   };
   return {
-    readFile: async (p) => orNull(() => fs.readFileSync(hostPath(hostRoot, p), "utf8")),
-    listDir: async (p) => orNull(() => fs.readdirSync(hostPath(hostRoot, p))),
+    readFile: async (p) => orNull(() => decodeHostText(fs.readFileSync(hostFilePath(hostRoot, p)))),
+    listDir: async (p) => orNull(() => fs.readdirSync(hostFilePath(hostRoot, p))),
   };
 }
 

@@ -27,7 +27,7 @@ import {
   sha256,
   writeFileAtomic,
 } from "./fsAtomic";
-import { hostPath } from "./paths";
+import { hostFilePath, hostPath, realHostPath } from "./paths";
 
 export const LEDGER_SCHEMA_VERSION = 1;
 export const LEDGER_FILE = "ledger.json";
@@ -433,12 +433,15 @@ export async function recordIntent(
   file: string,
   next: Uint8Array | string,
 ): Promise<Ledger> {
-  const full = hostPath(loc.hostRoot, file);
+  const full = hostFilePath(loc.hostRoot, file);
   const current = await readIfExists(full);
   const existing = findFile(ledger, file);
   let change: FileChange = { path: file, current, next };
   if (!existing) {
-    change = { ...change, createdDirs: await missingDirs(loc.hostRoot, file) };
+    change = {
+      ...change,
+      createdDirs: await missingDirs(loc.hostRoot, realHostPath(loc.hostRoot, file)),
+    };
     if (current !== null) {
       const backup = backupHostPath(loc, file);
       await writeFileAtomic(hostPath(loc.hostRoot, backup), current, PRIVATE_MODE);
@@ -490,7 +493,9 @@ export async function applyFileChange(
   const { mode, saveDone = true } = typeof options === "number" ? { mode: options } : options;
   const done = (l: Ledger) =>
     saveDone ? recordDone(loc, l, file) : Promise.resolve(markFileDone(l, file));
-  const full = hostPath(loc.hostRoot, file);
+  // A symlinked file (config management) is edited where it points, inside the host root;
+  // the link stays.
+  const full = hostFilePath(loc.hostRoot, file);
   const current = await readIfExists(full);
   if (current !== null && sha256(current) === sha256(next)) {
     const entry = findFile(ledger, file);
@@ -515,7 +520,7 @@ export async function revertFile(
   entry: FileEntry,
   removeOurs?: (current: Buffer) => Buffer | null,
 ): Promise<RestoreDecision> {
-  const full = hostPath(loc.hostRoot, entry.path);
+  const full = hostFilePath(loc.hostRoot, entry.path);
   const current = await readIfExists(full);
   const decision = restoreOriginal(entry, current);
   if (decision.action === "restore") {
@@ -529,6 +534,20 @@ export async function revertFile(
   }
   if ((await readIfExists(full)) === null) await removeEmptyDirs(loc.hostRoot, entry.createdDirs);
   return decision;
+}
+
+/**
+ * Removes the state dir when nothing is left in it (the host lock is released, the ledger and
+ * backups gone): uninstall leaves no trace. Another agent may be creating its lock meanwhile;
+ * then the dir is not empty, or its lock attempt makes the dir again (host/lock).
+ */
+export async function removeStateDirIfEmpty(loc: LedgerLocation): Promise<void> {
+  try {
+    await fsp.rmdir(path.dirname(ledgerPath(loc)));
+  } catch (err) {
+    const code = errno(err);
+    if (code !== "ENOENT" && code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+  }
 }
 
 /** Deletes the ledger and the backups: the last step of uninstall. Idempotent. */
@@ -552,14 +571,31 @@ export async function removeLeftovers(
 ): Promise<string[]> {
   const removed = await removeTempLeftovers(path.dirname(ledgerPath(loc)), LEDGER_FILE);
   for (const e of [...(ledger?.files ?? []), ...(ledger?.artifacts ?? [])]) {
-    const full = hostPath(loc.hostRoot, e.path);
+    const full = hostFilePath(loc.hostRoot, e.path);
     removed.push(...(await removeTempLeftovers(path.dirname(full), path.basename(full))));
   }
-  for (const e of ledger?.files ?? []) {
-    if (e.backup) {
-      const full = hostPath(loc.hostRoot, e.backup);
-      removed.push(...(await removeTempLeftovers(path.dirname(full), path.basename(full))));
-    }
+  // A run killed while backing up a file leaves a temp copy of the original (0600, it may hold
+  // credentials) before its intent names the backup: sweep the whole backup tree.
+  removed.push(
+    ...(await removeTempsUnder(
+      hostPath(loc.hostRoot, path.posix.join(stateDirOf(loc), BACKUP_DIR)),
+    )),
+  );
+  return removed;
+}
+
+/** Temp files this agent's atomic writes left anywhere under `dir`. */
+async function removeTempsUnder(dir: string): Promise<string[]> {
+  const removed = await removeTempLeftovers(dir);
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = await fsp.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (errno(err) === "ENOENT" || errno(err) === "ENOTDIR") return removed;
+    throw err;
+  }
+  for (const e of entries) {
+    if (e.isDirectory()) removed.push(...(await removeTempsUnder(path.join(dir, e.name))));
   }
   return removed;
 }
@@ -594,6 +630,9 @@ export async function removeEmptyDirs(
   const removed: string[] = [];
   for (const dir of dirs) {
     try {
+      // A dir the agent meant to create but never did (the write failed): nothing to remove.
+      // (rmdir on a read-only filesystem fails with EROFS even when the dir does not exist.)
+      await fsp.lstat(hostPath(hostRoot, dir));
       await fsp.rmdir(hostPath(hostRoot, dir));
       removed.push(dir);
     } catch (err) {

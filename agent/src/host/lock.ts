@@ -241,7 +241,10 @@ async function tryCreate(file: string, me: LockHolder): Promise<boolean> {
     handle = await fsp.open(file, "wx", 0o644);
   } catch (err) {
     if (errno(err) === "EEXIST") return false;
-    throw err;
+    // An uninstall that just finished removes the empty state dir: make it again and retry.
+    if (errno(err) !== "ENOENT") throw err;
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    return false;
   }
   try {
     // No fsync: the lock only has to hold while its holder lives. After a crash or power loss

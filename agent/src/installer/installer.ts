@@ -5,7 +5,8 @@
  * intent in the ledger before a host file changes, restart only when the config changed,
  * verify through the CRI, roll back when the handler does not come up.
  */
-import { existsSync } from "node:fs";
+import { accessSync, constants as fsConstants, existsSync } from "node:fs";
+import * as path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { createTwoFilesPatch } from "diff";
 import {
@@ -18,6 +19,7 @@ import {
   type ConfigVersion,
   type HandlerSpec,
   readConfigVersion,
+  runtimeTable,
 } from "../containerd/config/config";
 import { effectiveConfig, mainConfigText, registeredHandler } from "../containerd/config/effective";
 import {
@@ -25,24 +27,32 @@ import {
   type DetectOptions,
   detectLayout,
 } from "../containerd/config/layout";
-import { type FileChange, planRegister, planUnregister } from "../containerd/config/plan";
+import {
+  type AdoptedRuntime,
+  type FileChange,
+  planRegister,
+  planUnregister,
+} from "../containerd/config/plan";
 import type { RestartResult, RestartStrategy } from "../containerd/control/restart";
 import type { FileSnapshot } from "../containerd/config/imports";
 import { collectConfigFiles, hostFiles } from "../containerd/config/snapshot";
 import { criStatus, criVersion, type CriVersion, waitForHandler } from "../cri/client";
 import { AgentError, ExitCode } from "../lib/errors";
 import { removeFile } from "../host/fsAtomic";
-import { hostPath } from "../host/paths";
+import { decodeHostText, encodeHostText } from "../host/hostText";
+import { hostFilePath, hostPath, realHostPath } from "../host/paths";
 import {
   applyFileChange,
   findFile,
   type Ledger,
   type LedgerLocation,
   type LedgerMeta,
+  LEDGER_FILE,
   loadLedger,
   newLedger,
   removeLedger,
   removeLeftovers,
+  removeStateDirIfEmpty,
   revertFile,
   saveLedgerIfChanged,
   withMeta,
@@ -104,7 +114,7 @@ function socketOf(o: InstallerOptions, layout: ContainerdLayout): string {
 
 /** The node's containerd layout: explicit flags, else what exists under the host root. */
 export function resolveLayout(o: InstallerOptions): ContainerdLayout {
-  return detectLayout((p) => existsSync(hostPath(o.hostRoot, p)), o.containerd);
+  return detectLayout((p) => existsSync(hostFilePath(o.hostRoot, p)), o.containerd);
 }
 
 /** The node as the installer sees it: containerd's layout and its config files. */
@@ -118,6 +128,15 @@ async function inspectHost(o: InstallerOptions): Promise<HostView> {
   return { layout, files: await collectConfigFiles(layout, hostFiles(o.hostRoot)) };
 }
 
+/**
+ * The runtime table the ledger says the agent registered, so a copy another tool rewrote
+ * without the agent's block is recognised as the agent's (and nothing else is).
+ */
+export function recordedRuntime(ledger: Ledger | null): AdoptedRuntime | undefined {
+  if (ledger === null) return undefined;
+  return { name: ledger.handler.name, table: runtimeTable(ledger.handler) };
+}
+
 /** Computes what `install` would do. Reads the host, changes nothing. */
 export async function plan(
   o: InstallerOptions,
@@ -125,14 +144,21 @@ export async function plan(
   host?: HostView,
 ): Promise<Plan> {
   const { layout, files } = host ?? (await inspectHost(o));
+  const recorded = ledger === undefined ? await loadLedger(loc(o)) : ledger;
   const before = effectiveConfig(layout, files);
-  const changes = planRegister(layout, files, o.handler);
+  const adopt = recordedRuntime(recorded);
+  const changes = planRegister(
+    layout,
+    files,
+    o.handler,
+    adopt?.name === o.handler.name ? adopt : undefined,
+  );
   const after = { ...files };
   for (const c of changes) after[c.path] = c.after;
   const artifacts =
     o.payloadDir === undefined
       ? []
-      : await planArtifactsOnHost(o.hostRoot, ledger ?? (await loadLedger(loc(o))), {
+      : await planArtifactsOnHost(o.hostRoot, recorded, {
           payloadDir: o.payloadDir,
           installDir: o.installDir,
         });
@@ -249,6 +275,15 @@ export async function restartContainerdFor(
  * up is rolled back (config restored, containerd restarted) and reported with exit code 4.
  */
 export async function install(o: InstallerOptions, log: Logger): Promise<InstallResult> {
+  try {
+    return await installLocked(o, log);
+  } finally {
+    // A refused install (bad config, read-only dir) leaves no empty state dir behind.
+    await removeStateDirIfEmpty(loc(o));
+  }
+}
+
+async function installLocked(o: InstallerOptions, log: Logger): Promise<InstallResult> {
   return withHostLock(
     o.hostRoot,
     async () => {
@@ -271,6 +306,13 @@ export async function install(o: InstallerOptions, log: Logger): Promise<Install
           ExitCode.PreflightFailed,
         );
       }
+
+      if (p.changes.length > 0 || p.artifacts.some((a) => a.action !== "unchanged"))
+        checkWritable(o, [
+          ...p.changes.map((c) => c.path),
+          ...p.artifacts.filter((a) => a.action !== "unchanged").map((a) => a.target),
+          `${o.stateDir}/${LEDGER_FILE}`,
+        ]);
 
       // Ledger writes: every host write is preceded by a saved intent (which carries the new
       // metadata and the done marks so far); the last done marks are saved once at the end,
@@ -306,6 +348,28 @@ export async function install(o: InstallerOptions, log: Logger): Promise<Install
   );
 }
 
+/**
+ * Refuses before the first write (no ledger, no backup) when a file install must write sits in
+ * a directory the agent cannot write: a read-only host mount (EROFS) or permissions. The nearest
+ * existing ancestor decides, since missing dirs are created there.
+ */
+function checkWritable(o: InstallerOptions, files: readonly string[]): void {
+  for (const file of files) {
+    let dir = path.posix.dirname(realHostPath(o.hostRoot, file));
+    while (dir !== "/" && !existsSync(hostPath(o.hostRoot, dir))) dir = path.posix.dirname(dir);
+    try {
+      accessSync(hostPath(o.hostRoot, dir), fsConstants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "error";
+      const why = code === "EROFS" ? "is on a read-only filesystem" : `is not writable (${code})`;
+      throw new AgentError(
+        `cannot write ${file}: ${dir} ${why} in the agent's view of the host (--host-root ${o.hostRoot}); mount it read-write into the agent (the DaemonSet's hostPath volumes), then rerun. Nothing was changed.`,
+        ExitCode.Failure,
+      );
+    }
+  }
+}
+
 function ledgerMeta(o: InstallerOptions, p: Plan, version: CriVersion | null): LedgerMeta {
   const { name, runtimeType, runtimePath, podAnnotations } = o.handler;
   return {
@@ -333,12 +397,13 @@ function sameMeta(ledger: Ledger, meta: LedgerMeta): boolean {
 
 async function applyChange(o: InstallerOptions, ledger: Ledger, c: FileChange): Promise<Ledger> {
   if (c.after !== null) {
-    return (await applyFileChange(loc(o), ledger, c.path, c.after, { saveDone: false })).ledger;
+    const bytes = encodeHostText(c.after);
+    return (await applyFileChange(loc(o), ledger, c.path, bytes, { saveDone: false })).ledger;
   }
   // The planner only deletes files the agent created (an old drop-in of ours).
   const entry = findFile(ledger, c.path);
   if (entry) await revertFile(loc(o), entry);
-  else await removeFile(hostPath(o.hostRoot, c.path));
+  else await removeFile(hostFilePath(o.hostRoot, c.path));
   return ledger;
 }
 
@@ -413,16 +478,24 @@ async function revertAll(
   const ledger = await loadLedger(loc(o));
   const files = await collectConfigFiles(layout, hostFiles(o.hostRoot));
   const before = effectiveConfig(layout, files).doc;
-  const ours = new Map(planUnregister(layout, files).map((c) => [c.path, c.after]));
+  const adopt = recordedRuntime(ledger);
+  const ours = new Map(planUnregister(layout, files, adopt).map((c) => [c.path, c.after]));
   for (const entry of ledger?.files ?? []) {
     const d = await revertFile(loc(o), entry, (cur) => {
-      const rest = ours.has(entry.path) ? ours.get(entry.path)! : cur.toString();
-      return rest === null ? null : Buffer.from(rest);
+      const rest = ours.has(entry.path) ? ours.get(entry.path)! : decodeHostText(cur);
+      return rest === null ? null : encodeHostText(rest);
     });
     log.info({ phase: "revert", file: entry.path, action: d.action }, d.reason);
   }
-  const after = await collectConfigFiles(layout, hostFiles(o.hostRoot));
-  const configChanged = !isDeepStrictEqual(before, effectiveConfig(layout, after).doc);
+  const after = effectiveConfig(layout, await collectConfigFiles(layout, hostFiles(o.hostRoot)));
+  if (adopt !== undefined && registeredHandler(after, adopt.name) !== undefined) {
+    // Removing the payload now would leave containerd a handler pointing at nothing.
+    throw new AgentError(
+      `runtime "${adopt.name}" is still registered in containerd's config (${after.files.join(", ")}) outside a vnode-agent block and not as the agent recorded it; remove it by hand, then rerun uninstall. The payload and the ledger stay until then.`,
+      ExitCode.Failure,
+    );
+  }
+  const configChanged = !isDeepStrictEqual(before, after.doc);
   let r: RestartResult | null = null;
   let restartError: string | undefined;
   if (configChanged) {
@@ -457,12 +530,14 @@ export interface UninstallResult {
  * only our part), containerd restarted, then artifacts, then the ledger. Idempotent.
  */
 export async function uninstall(o: InstallerOptions, log: Logger): Promise<UninstallResult> {
-  return withHostLock(
+  const result = await withHostLock(
     o.hostRoot,
     async () => {
       const ledger = await loadLedger(loc(o));
       await removeLeftovers(loc(o), ledger);
       if (ledger === null) {
+        // A run killed before its first intent may have left a backup; it backs up nothing.
+        await removeLedger(loc(o));
         log.info({ phase: "uninstall" }, "nothing installed (no ledger)");
         return { installed: false, configChanged: false, restart: null };
       }
@@ -478,6 +553,9 @@ export async function uninstall(o: InstallerOptions, log: Logger): Promise<Unins
     },
     { timeoutMs: o.lockTimeoutMs ?? 60_000, stateDir: o.stateDir, logger: log },
   );
+  // The lock file is gone now; an empty state dir goes too.
+  await removeStateDirIfEmpty(loc(o));
+  return result;
 }
 
 export interface Status {

@@ -103,14 +103,31 @@ export interface CriRuntimePlugin {
   runtimesPath: readonly ["containerd", "runtimes"];
 }
 
+/** containerd 1.x's CRI plugin, which owns the runtimes in config version 2. */
+export const CRI_PLUGIN_V1 = "io.containerd.grpc.v1.cri";
+/** containerd 2.x's CRI runtime plugin (config versions 3 and 4). */
+export const CRI_RUNTIME_PLUGIN_V2 = "io.containerd.cri.v1.runtime";
+
+/** Which CRI sections a document defines under `plugins`. */
+export function criSections(doc: TomlTable): { v1: boolean; v2: boolean } {
+  const plugins = doc.plugins;
+  const has = (id: string) => isTable(plugins) && plugins[id] !== undefined;
+  return { v1: has(CRI_PLUGIN_V1), v2: has(CRI_RUNTIME_PLUGIN_V2) };
+}
+
 /**
  * The CRI plugin that owns runtimes: `io.containerd.grpc.v1.cri` in version 2 (containerd
  * 1.x); containerd 2.x split CRI and moved them to `io.containerd.cri.v1.runtime` (versions
- * 3 and 4 share the plugin ids).
+ * 3 and 4 share the plugin ids). A version 2 `doc` that uses only the 2.x plugin id is a config
+ * for containerd 2.x: 2.x migrates a version 2 config only when it has a grpc.v1.cri section
+ * (containerd plugins/cri/runtime/plugin.go, configMigration), so its runtimes are read from
+ * cri.v1.runtime as written, and that is where the handler goes.
  */
-export function criRuntimePlugin(version: ConfigVersion): CriRuntimePlugin {
+export function criRuntimePlugin(version: ConfigVersion, doc?: TomlTable): CriRuntimePlugin {
+  const sections = doc === undefined ? null : criSections(doc);
+  const v2Only = version === 2 && sections !== null && sections.v2 && !sections.v1;
   return {
-    id: version === 2 ? "io.containerd.grpc.v1.cri" : "io.containerd.cri.v1.runtime",
+    id: version === 2 && !v2Only ? CRI_PLUGIN_V1 : CRI_RUNTIME_PLUGIN_V2,
     runtimesPath: ["containerd", "runtimes"],
   };
 }
@@ -204,8 +221,8 @@ function tomlValue(v: unknown): string {
 export function renderRuntimeTables(
   version: ConfigVersion,
   runtimes: Readonly<Record<string, TomlTable>>,
+  plugin: CriRuntimePlugin = criRuntimePlugin(version),
 ): string {
-  const plugin = criRuntimePlugin(version);
   const prefix = `plugins.${tomlString(plugin.id)}.${plugin.runtimesPath.join(".")}`;
   const out: string[] = [];
   for (const [name, table] of Object.entries(runtimes)) {
@@ -223,13 +240,17 @@ export function renderRuntimeTables(
   return out.join("\n") + "\n";
 }
 
-/** The runtime `name` in a parsed (or effective) config document, if declared. */
+/**
+ * The runtime `name` in a parsed (or effective) config document, if declared, under the CRI
+ * plugin `pluginDoc` (the effective config; by default `doc` itself) keeps its runtimes in.
+ */
 export function runtimeIn(
   doc: TomlTable,
   version: ConfigVersion,
   name: string,
+  pluginDoc: TomlTable = doc,
 ): TomlTable | undefined {
-  const plugin = criRuntimePlugin(version);
+  const plugin = criRuntimePlugin(version, pluginDoc);
   const runtimes = tableAt(doc, ["plugins", plugin.id, ...plugin.runtimesPath]);
   const t = runtimes?.[name];
   return isTable(t) ? t : undefined;

@@ -13,6 +13,8 @@ const posix = path.posix;
 export type FileSnapshot = Readonly<Record<string, string | null>>;
 
 const GLOB_META = /[*?[\\]/;
+/** A UTF-8 byte order mark, as the agent reads it (U+FEFF). */
+const BOM = "\uFEFF";
 
 /**
  * A Go `path.Match` pattern (one path component) as a RegExp: `*` any run of non-slash chars,
@@ -308,7 +310,7 @@ function unquoteKey(k: string): string {
 /** The root table's key/value lines, in order, up to the first table header. */
 export function rootKeys(text: string): RootKey[] {
   const keys: RootKey[] = [];
-  let i = 0;
+  let i = text.startsWith(BOM) ? BOM.length : 0;
   while (i < text.length) {
     i = skipBlank(text, i);
     if (i >= text.length || text[i] === "[") break;
@@ -337,8 +339,10 @@ export function addImportEntry(text: string, file: string, entry: string): strin
   const lit = tomlString(entry);
   if (imports === undefined) {
     const version = keys.find((k) => k.key === "version");
-    const at = version?.lineEnd ?? 0;
-    const sep = at > 0 && text[at - 1] !== "\n" ? "\n" : "";
+    // A byte order mark stays the file's first character (TOML parsers skip it only there).
+    const first = text.startsWith(BOM) ? BOM.length : 0;
+    const at = version?.lineEnd ?? first;
+    const sep = at > first && text[at - 1] !== "\n" ? "\n" : "";
     return (
       text.slice(0, at) + sep + renderBlock(IMPORTS_BLOCK, `imports = [${lit}]`) + text.slice(at)
     );

@@ -27,7 +27,11 @@ import type { TomlTable } from "smol-toml";
 import {
   ConfigError,
   type ConfigVersion,
+  CRI_PLUGIN_V1,
+  CRI_RUNTIME_PLUGIN_V2,
+  type CriRuntimePlugin,
   criRuntimePlugin,
+  criSections,
   type HandlerSpec,
   isTable,
   parseToml,
@@ -56,6 +60,7 @@ import {
   resolveImportEntries,
 } from "./imports";
 import { type ContainerdLayout, DROP_IN_NAME, isGoTemplate, isRendered, ownDropIn } from "./layout";
+import { removeTableSections } from "./tables";
 import {
   findBlock,
   IMPORTS_BLOCK,
@@ -77,12 +82,21 @@ export interface FileChange {
   purpose: string;
 }
 
+const ADOPT_NOTE = (name: string) =>
+  `remove runtime "${name}", which vnode-agent added and another tool rewrote without its block`;
+
 /** What k3s/rke2 renders as its stock config; a template the agent creates starts with it. */
 export const BASE_TEMPLATE = '{{ template "base" . }}\n';
 
 /** Where and how the handler is registered. */
 export type Strategy =
-  | { kind: "block"; file: string; version: ConfigVersion; injectRunc: boolean }
+  | {
+      kind: "block";
+      file: string;
+      version: ConfigVersion;
+      plugin: CriRuntimePlugin;
+      injectRunc: boolean;
+    }
   | { kind: "drop-in"; file: string; version: ConfigVersion; importFrom: string | null };
 
 function isGeneratedConfig(layout: ContainerdLayout, p: string): boolean {
@@ -132,6 +146,51 @@ export function withoutAgent(
     out[p] = t;
   }
   return out;
+}
+
+/**
+ * A runtime table the ledger says the agent added: after another tool re-serialized the file
+ * (dropping comments, so the block's markers) it is still the agent's, and is re-adopted.
+ */
+export interface AdoptedRuntime {
+  name: string;
+  table: TomlTable;
+}
+
+/**
+ * The snapshot with every editable file's copy of `adopt` (under either CRI plugin id, as a
+ * migration may have moved it) cut out when it equals the recorded table exactly; the files
+ * changed that way. A matching table that cannot be cut out as [table] sections is refused.
+ */
+function withoutAdopted(
+  layout: ContainerdLayout,
+  files: FileSnapshot,
+  adopt: AdoptedRuntime | undefined,
+): { files: Record<string, string | null>; adopted: string[] } {
+  const out: Record<string, string | null> = { ...files };
+  const adopted: string[] = [];
+  if (adopt === undefined) return { files: out, adopted };
+  for (const p of editable(layout, files)) {
+    const text = files[p];
+    if (text === null || tomlSyntaxError(text) !== null) continue;
+    const doc = parseToml(text, p);
+    for (const id of [CRI_PLUGIN_V1, CRI_RUNTIME_PLUGIN_V2]) {
+      const keys = ["plugins", id, "containerd", "runtimes", adopt.name];
+      const found = tableAt(doc, keys);
+      if (found === undefined || !isDeepStrictEqual(plain(found), plain(adopt.table))) continue;
+      if (findBlock(text, RUNTIME_BLOCK, p) !== null) continue; // ours, in its block
+      const cut = removeTableSections(out[p]!, keys);
+      if (cut === null) {
+        throw new ConfigError(
+          p,
+          `${p} still registers runtime "${adopt.name}" as vnode-agent recorded it, but another tool rewrote it without the vnode-agent block and not as [table] sections the agent can cut out; remove plugins."${id}".containerd.runtimes.${adopt.name} by hand, then rerun.`,
+        );
+      }
+      out[p] = cut;
+      adopted.push(p);
+    }
+  }
+  return { files: out, adopted };
 }
 
 /** A drop-in path the main config's import globs already cover, or null. */
@@ -186,11 +245,12 @@ function chooseStrategy(
     else
       file =
         activeTemplate(layout, clean) ?? (version >= 3 ? layout.templateV3! : layout.template!);
-    return { kind: "block", file, version, injectRunc: false };
+    const plugin = criRuntimePlugin(version, before.doc);
+    return { kind: "block", file, version, plugin, injectRunc: false };
   }
   if (version >= 3)
     return { kind: "drop-in", file: ownDropIn(layout), version, importFrom: layout.config };
-  const plugin = criRuntimePlugin(version);
+  const plugin = criRuntimePlugin(version, before.doc);
   const runtimes = tableAt(before.doc, ["plugins", plugin.id, ...plugin.runtimesPath]);
   const defaultName = tableAt(before.doc, [
     "plugins",
@@ -199,13 +259,16 @@ function chooseStrategy(
   ])?.default_runtime_name;
   // containerd 1.x replaces its built-in runtimes map with the declared one: a config that
   // declares none relies on the built-in runc, which declaring only our handler would drop.
+  // (containerd 2.x keeps its built-in runtimes, so only a 1.x section needs this.)
   const injectRunc =
+    plugin.id === CRI_PLUGIN_V1 &&
     (runtimes === undefined || Object.keys(runtimes).length === 0) &&
     (defaultName === undefined || defaultName === "runc");
   return {
     kind: "block",
     file: owner(clean, before, plugin.id, layout.config),
     version,
+    plugin,
     injectRunc,
   };
 }
@@ -229,7 +292,8 @@ function dropInVersion(v: ConfigVersion): ConfigVersion {
 
 function blockBodyFor(strategy: Strategy, spec: HandlerSpec): string {
   const runtimes = declaredRuntimes(strategy, spec);
-  if (strategy.kind === "block") return renderRuntimeTables(strategy.version, runtimes);
+  if (strategy.kind === "block")
+    return renderRuntimeTables(strategy.version, runtimes, strategy.plugin);
   const v = dropInVersion(strategy.version);
   return `version = ${v}\n\n${renderRuntimeTables(v, runtimes)}`;
 }
@@ -241,17 +305,82 @@ function conflictCheck(
   name: string,
 ): void {
   if (runtimeIn(before.doc, before.version, name) === undefined) return;
-  const plugin = criRuntimePlugin(before.version);
+  const plugin = criRuntimePlugin(before.version, before.doc);
   let file = layout.config;
   for (const f of before.files) {
     const text = f === layout.config ? mainConfigText(layout, clean) : clean[f];
-    if (text !== null && runtimeIn(parseToml(text, f), before.version, name) !== undefined)
+    if (
+      text !== null &&
+      runtimeIn(parseToml(text, f), before.version, name, before.doc) !== undefined
+    )
       file = f;
   }
   throw new ConfigError(
     file,
     `${file} already defines runtime "${name}" under plugins."${plugin.id}".containerd.runtimes, not in a vnode-agent block; remove it or choose another --handler, then rerun.`,
   );
+}
+
+/** The last file in load order whose own text has `has(doc)`, else the main config. */
+function lastDefining(
+  layout: ContainerdLayout,
+  clean: FileSnapshot,
+  before: EffectiveConfig,
+  has: (doc: TomlTable) => boolean,
+): string {
+  let file = layout.config;
+  for (const f of before.files) {
+    const text = f === layout.config ? mainConfigText(layout, clean) : clean[f];
+    if (text !== null && has(parseToml(text, f))) file = f;
+  }
+  return file;
+}
+
+/**
+ * The CRI plugin ids whose absence leaves the kubelet without a CRI runtime service, per
+ * config version (ids as `disabled_plugins` takes them; version 2 matches full ids only,
+ * containerd services/server: V2DisabledFilter compares the plugin URI).
+ */
+function criPluginIds(version: ConfigVersion): string[] {
+  return version === 2
+    ? [CRI_PLUGIN_V1]
+    : [CRI_PLUGIN_V1, CRI_RUNTIME_PLUGIN_V2, "io.containerd.cri.v1.images"];
+}
+
+/**
+ * Refuses configs where the handler could never work or where its place depends on which
+ * containerd release reads the file: a disabled CRI plugin, and a version 2 config that mixes
+ * the 1.x and 2.x CRI plugin ids.
+ */
+function criUsable(layout: ContainerdLayout, clean: FileSnapshot, before: EffectiveConfig): void {
+  const disabled = Array.isArray(before.doc.disabled_plugins) ? before.doc.disabled_plugins : [];
+  const off = criPluginIds(before.version).filter((id) => disabled.includes(id));
+  if (off.length > 0) {
+    const file = lastDefining(
+      layout,
+      clean,
+      before,
+      (d) =>
+        Array.isArray(d.disabled_plugins) &&
+        d.disabled_plugins.some((x) => off.includes(x as string)),
+    );
+    throw new ConfigError(
+      file,
+      `${file} disables the CRI plugin (disabled_plugins contains ${off.map((id) => JSON.stringify(id)).join(", ")}), so containerd serves the kubelet no runtime and the "vnode" handler could never be used; remove ${off.length === 1 ? "it" : "them"} from disabled_plugins (Docker's packaged config disables CRI), then rerun.`,
+    );
+  }
+  const sections = criSections(before.doc);
+  if (before.version === 2 && sections.v1 && sections.v2) {
+    const file = lastDefining(layout, clean, before, (d) => criSections(d).v2);
+    // containerd 2.x migrates a version 2 grpc.v1.cri section into cri.v1.runtime
+    // (plugins/cri/runtime/plugin.go, configMigration): 2.0 replaces the cri.v1.runtime section
+    // with it, later releases keep each cri.v1.runtime key and drop the migrated one (a
+    // runtimes table there hides every migrated runtime). containerd 1.x ignores cri.v1.runtime.
+    throw new ConfigError(
+      file,
+      `${file} is a version 2 config but defines both plugins."${CRI_PLUGIN_V1}" (containerd 1.x) and plugins."${CRI_RUNTIME_PLUGIN_V2}" (containerd 2.x); containerd 2.x migrates the first into the second (2.0 replaces your ${CRI_RUNTIME_PLUGIN_V2} settings with it, later releases drop its runtimes) and 1.x ignores the second, so a handler in either would be lost on some release; for containerd 2.x set version = 3 and keep only the 2.x sections (\`containerd config migrate\` prints them), for 1.x remove the ${CRI_RUNTIME_PLUGIN_V2} sections, then rerun.`,
+    );
+  }
 }
 
 /** Throws a ConfigError naming the target when the agent's edit does not parse. */
@@ -322,11 +451,10 @@ function changes(files: FileSnapshot, d: Desired, first: string | null): FileCha
 /** The effective config `before` plus the declared runtimes: what a correct plan must yield. */
 function expectedAfter(
   before: EffectiveConfig,
-  version: ConfigVersion,
+  plugin: CriRuntimePlugin,
   runtimes: Record<string, TomlTable>,
 ): TomlTable {
   const doc = plain(before.doc);
-  const plugin = criRuntimePlugin(version);
   let t: TomlTable = doc;
   for (const k of ["plugins", plugin.id, ...plugin.runtimesPath]) {
     if (!isTable(t[k])) t[k] = {};
@@ -343,18 +471,22 @@ function expectedAfter(
  */
 export function planRegister(
   layout: ContainerdLayout,
-  files: FileSnapshot,
+  original: FileSnapshot,
   spec: HandlerSpec,
+  adopt?: AdoptedRuntime,
 ): FileChange[] {
   validateHandlerSpec(spec);
+  const { files, adopted } = withoutAdopted(layout, original, adopt);
   const clean = withoutAgent(layout, files);
   const before = effectiveConfig(layout, clean);
+  criUsable(layout, clean, before);
   conflictCheck(layout, clean, before, spec.name);
   const strategy = chooseStrategy(layout, clean, before);
   const target = strategy.file;
   const main = strategy.kind === "drop-in" ? strategy.importFrom : null;
   const d = removeAgentExcept(layout, files, new Set(main === null ? [target] : [target, main]));
   const handler = `runtime handler "${spec.name}"`;
+  for (const p of adopted) note(d, p, ADOPT_NOTE(adopt!.name));
 
   const body = blockBodyFor(strategy, spec);
   const cur = need(files, target);
@@ -402,9 +534,11 @@ export function planRegister(
   }
 
   const after = effectiveConfig(layout, d.files);
-  const runtimesVersion =
-    strategy.kind === "drop-in" ? dropInVersion(strategy.version) : strategy.version;
-  const expected = expectedAfter(before, runtimesVersion, declaredRuntimes(strategy, spec));
+  const plugin =
+    strategy.kind === "drop-in"
+      ? criRuntimePlugin(dropInVersion(strategy.version))
+      : strategy.plugin;
+  const expected = expectedAfter(before, plugin, declaredRuntimes(strategy, spec));
   if (main !== null && !importsIn(clean[main], main).includes(target)) {
     // The main config's entries come first in the merged list; ours is now the last of them.
     const list = Array.isArray(expected.imports) ? [...expected.imports] : [];
@@ -416,7 +550,7 @@ export function planRegister(
       `internal: registering ${handler} in ${target} would change more than the handler; refusing.`,
     );
   }
-  return changes(files, d, target);
+  return changes(original, d, target);
 }
 
 /**
@@ -424,8 +558,14 @@ export function planRegister(
  * imports entry), leaving every other byte as it is; empty when there is nothing. The config
  * must still load afterwards (a ConfigError otherwise, and nothing is planned).
  */
-export function planUnregister(layout: ContainerdLayout, files: FileSnapshot): FileChange[] {
+export function planUnregister(
+  layout: ContainerdLayout,
+  original: FileSnapshot,
+  adopt?: AdoptedRuntime,
+): FileChange[] {
+  const { files, adopted } = withoutAdopted(layout, original, adopt);
   const d = removeAgentExcept(layout, files, new Set());
+  for (const p of adopted) note(d, p, ADOPT_NOTE(adopt!.name));
   effectiveConfig(layout, d.files);
-  return changes(files, d, null);
+  return changes(original, d, null);
 }

@@ -15,7 +15,8 @@ import {
   resolveImportEntries,
 } from "./imports";
 import { type ContainerdLayout, ownDropIn } from "./layout";
-import { hostPath } from "../../host/paths";
+import { decodeHostText } from "../../host/hostText";
+import { hostFilePath } from "../../host/paths";
 
 const posix = path.posix;
 
@@ -28,14 +29,17 @@ export interface HostFiles {
 
 const GLOB_META = /[*?[\\]/;
 
-/** Host files under `hostRoot` (the agent's `--host-root`). */
+/**
+ * Host files under `hostRoot` (the agent's `--host-root`), symlinks resolved inside it, bytes
+ * that are not UTF-8 kept (see host/hostText).
+ */
 export function hostFiles(hostRoot: string): HostFiles {
   const missing = (err: unknown) =>
     ["ENOENT", "ENOTDIR"].includes((err as NodeJS.ErrnoException).code ?? "");
   return {
     async readFile(p) {
       try {
-        return await fsp.readFile(hostPath(hostRoot, p), "utf8");
+        return decodeHostText(await fsp.readFile(hostFilePath(hostRoot, p)));
       } catch (err) {
         if (missing(err)) return null;
         throw err;
@@ -43,7 +47,7 @@ export function hostFiles(hostRoot: string): HostFiles {
     },
     async listDir(p) {
       try {
-        return await fsp.readdir(hostPath(hostRoot, p));
+        return await fsp.readdir(hostFilePath(hostRoot, p));
       } catch (err) {
         if (missing(err)) return null;
         throw err;
