@@ -28,6 +28,10 @@ import { createLogger } from "../../agent/src/lib/log";
 import { listFiles } from "../support/hostRoot";
 
 const log = createLogger("test", "silent");
+/** A parsed config, walked by key in the assertions. */
+type Doc = {
+  plugins: Record<string, { containerd: { runtimes: Record<string, Record<string, unknown>> } }>;
+};
 const CFG = "/etc/containerd/config.toml";
 const STATE = "/var/lib/vnode-agent";
 const V2_BLOCK = renderBlock(
@@ -102,7 +106,7 @@ describe("1. a config another tool rewrote after install (comments and markers g
     reserialize();
     const r = await uninstall(options(payload), log);
     expect(r.installed).toBe(true);
-    const left = parse(fs.readFileSync(at(CFG), "utf8")) as any;
+    const left = parse(fs.readFileSync(at(CFG), "utf8")) as unknown as Doc;
     expect(left.plugins["io.containerd.grpc.v1.cri"].containerd.runtimes.vnode).toBeUndefined();
     expect(Object.keys(left.plugins["io.containerd.grpc.v1.cri"].containerd.runtimes)).toEqual([
       "runc",
@@ -115,7 +119,7 @@ describe("1. a config another tool rewrote after install (comments and markers g
   it("uninstall refuses loudly and keeps the shim when the table no longer matches the record", async () => {
     put(CFG, KUBEADM);
     await install(options(payload), log);
-    const doc = parse(fs.readFileSync(at(CFG), "utf8")) as any;
+    const doc = parse(fs.readFileSync(at(CFG), "utf8")) as unknown as Doc;
     doc.plugins[
       "io.containerd.grpc.v1.cri"
     ].containerd.runtimes.vnode.privileged_without_host_devices = true;
