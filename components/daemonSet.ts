@@ -8,9 +8,12 @@ import {
   AGENT_DEFAULTS,
   AGENT_HTTP,
   agentArgv,
+  AGENT_IMAGE,
   CONTAINERD_DISTRIBUTIONS,
   encodePerPod,
+  MANAGER_DEFAULTS,
   NODE_NAME_ENV,
+  PAYLOAD_ROLES,
   POD_NAMESPACE_ENV,
   SYSTEM_BUS_SOCKET,
   VNODE_PER_POD_ENV,
@@ -87,6 +90,50 @@ export function agentArgs(plan: RuntimePlan, pool: PoolPlan): string[] {
     runtimeClasses: plan.runtimeClasses.map((c) => c.name),
     daemonset: pool.daemonSetName,
   });
+}
+
+/** The host directory of the manager's socket, shared by the manager (rw) and the agent (ro). */
+export const MANAGER_SOCKET_DIR = dirname(MANAGER_DEFAULTS.socket);
+
+/**
+ * vNode's manager, in its own container of the agent's pod so that each process gets only its
+ * own privileges: the agent keeps every capability dropped, the manager gets what vNode's
+ * runtime needs (see the securityContext below). It runs the payload's `vnode-manager` role from
+ * the same image whose payload the agent installs, so shim and manager always match.
+ */
+export function managerContainer(
+  plan: RuntimePlan,
+  pool: PoolPlan,
+): k8s.types.input.core.v1.Container {
+  return {
+    name: MANAGER_DEFAULTS.container,
+    image: plan.image,
+    imagePullPolicy: "IfNotPresent",
+    // argv[0] names the role: the payload dir holds the multi-call binary under each role name.
+    command: [`${AGENT_IMAGE.payloadDir}/${PAYLOAD_ROLES.manager}`],
+    env: [
+      { name: NODE_NAME_ENV, valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+      { name: VNODE_PER_POD_ENV, value: encodePerPod(pool.isolationMode) },
+    ],
+    terminationMessagePolicy: "FallbackToLogsOnError",
+    securityContext: {
+      // vNode's manager serves FUSE file systems (sysbox-fs's /proc and /sys views), which needs
+      // /dev/fuse: a non-privileged container's device cgroup denies it and Kubernetes has no
+      // field to allow one device. It also mounts, creates user namespaces with arbitrary ID
+      // maps and serves seccomp user notifications for processes in other namespaces
+      // (CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SYS_PTRACE, no seccomp filter of its own).
+      privileged: true,
+      // The pod's RuntimeDefault would filter the seccomp, mount and unshare calls it makes.
+      seccompProfile: { type: "Unconfined" },
+      runAsUser: 0,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+    },
+    volumeMounts: [
+      // The shim, run by containerd on the host, hands containerd this socket's host path.
+      { name: "vnode-run", mountPath: MANAGER_SOCKET_DIR },
+    ],
+  };
 }
 
 export function buildDaemonSet(
@@ -168,8 +215,15 @@ export function buildDaemonSet(
             readOnly: mount.readOnly,
           })),
           { name: "tmp", mountPath: "/tmp" },
+          // Readiness connects to the manager's socket; connecting needs no write access.
+          {
+            name: "vnode-run",
+            mountPath: `${AGENT_DEFAULTS.hostRoot}${MANAGER_SOCKET_DIR}`,
+            readOnly: true,
+          },
         ],
       },
+      managerContainer(plan, pool),
     ],
     volumes: [
       ...mounts.map((mount) => ({
@@ -177,6 +231,7 @@ export function buildDaemonSet(
         hostPath: { path: mount.hostPath, type: mount.type },
       })),
       { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+      { name: "vnode-run", hostPath: { path: MANAGER_SOCKET_DIR, type: "DirectoryOrCreate" } },
     ],
   };
   if (plan.restart === RestartStrategy.Kill) {

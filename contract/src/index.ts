@@ -13,4 +13,5 @@ export * from "./labels";
 export * from "./modes";
 export * from "./names";
 export * from "./rbac";
+export * from "./runtime";
 export * from "./webhook";

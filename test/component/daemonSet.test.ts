@@ -125,5 +125,6 @@ test("mount paths are the host paths under /host", () => {
     "/host/var/lib/vnode-agent",
     "/host/run/dbus",
     "/tmp",
+    "/host/run/vnode",
   ]);
 });

@@ -25,6 +25,7 @@ type PodSpec = {
   priorityClassName: string;
   terminationGracePeriodSeconds: number;
   containers: {
+    name: string;
     args: string[];
     env: { name: string; value?: string; valueFrom?: unknown }[];
     resources: unknown;
@@ -61,8 +62,15 @@ const classMeta = (instance: string, name: string, mode: string): unknown => ({
   name,
   labels: labels(instance, { "vnode.loft.sh/isolation-mode": mode }),
 });
-const perPodEnv = (r: Registered): unknown =>
-  podSpec(r).containers[0].env.find((e) => e.name === "VNODE_PER_POD");
+/** VNODE_PER_POD of the agent and of vNode's manager, which must agree. */
+const perPodEnv = (r: Registered): unknown => {
+  const [agent, manager] = podSpec(r).containers.map((c) =>
+    c.env.find((e) => e.name === "VNODE_PER_POD"),
+  );
+  expect(podSpec(r).containers.map((c) => c.name)).toEqual(["agent", "vnode-manager"]);
+  expect(manager).toEqual(agent);
+  return agent;
+};
 
 beforeAll(() => recorder.install());
 
@@ -381,6 +389,7 @@ describe("every other knob", () => {
         name: "agent-state",
         hostPath: { path: "/var/lib/vnode-agent", type: "DirectoryOrCreate" },
       },
+      { name: "vnode-run", hostPath: { path: "/run/vnode", type: "DirectoryOrCreate" } },
     ]);
     // PodMonitor mode: no scrape annotations, only the user's.
     expect(ds(daemonSet).spec.template.metadata.annotations).toEqual({
