@@ -6,6 +6,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as net from "node:net";
+import type * as stream from "node:stream";
 import type { Registry } from "prom-client";
 import { AGENT_HTTP, type ListenAddress } from "vnode-contract";
 import { AgentError, ExitCode, badInput } from "../lib/errors";
@@ -129,12 +130,56 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
+/**
+ * Bounds of the agent's plain-HTTP endpoint. Its clients are kubelet's probes and a Prometheus
+ * scraper: a handful of short GETs, so a tight cap and short timeouts cost them nothing and keep a
+ * pod that opens sockets and sends nothing from holding the agent's memory.
+ */
+export const HTTP_LIMITS = {
+  maxConnections: 64,
+  /** The whole header block must arrive within this; then the socket is destroyed. */
+  headersTimeout: 10_000,
+  requestTimeout: 10_000,
+  keepAliveTimeout: 5_000,
+  /** How often Node checks the two timeouts above (its default, 30 s, would triple them). */
+  connectionsCheckingInterval: 1_000,
+  /** A socket with no traffic at all for this long is destroyed, whatever its state. */
+  idleSocketMs: 15_000,
+  /** Largest header block (Node's default is 16 KiB). */
+  maxHeaderSize: 8 * 1024,
+} as const;
+
+/**
+ * The path of a request target, without query or fragment, never throwing: `new URL()` throws on
+ * targets such as `//`, and a throw in a request handler would end the process.
+ */
+export function requestPath(url: string | undefined): string {
+  const target = url ?? "/";
+  const end = target.search(/[?#]/);
+  return end === -1 ? target : target.slice(0, end);
+}
+
+/**
+ * Node's answer to a request it cannot parse or that ran past a timeout: a 400 or 408 when the
+ * socket can still take it, then the socket is destroyed (Node's default `clientError` handling
+ * answers but can leave a slow client's socket open).
+ */
+export function dropBadClient(err: NodeJS.ErrnoException, socket: stream.Duplex): void {
+  if (socket.writable && !socket.destroyed) {
+    const status =
+      err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  }
+  // Let the answer leave; a client that never reads must not keep the socket either.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
 /** Starts the HTTP server. Rejects with an AgentError naming --listen when it cannot listen. */
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
   const listen = typeof opts.listen === "string" ? parseListen(opts.listen) : opts.listen;
   const { state, registry } = opts;
 
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const text = (status: number, body: string, headers: http.OutgoingHttpHeaders = {}) => {
       res.writeHead(status, {
         "content-type": "text/plain; charset=utf-8",
@@ -143,7 +188,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       });
       res.end(req.method === "HEAD" ? undefined : `${body}\n`);
     };
-    const pathname = new URL(req.url ?? "/", "http://agent").pathname;
+    const pathname = requestPath(req.url);
     const known = [AGENT_HTTP.healthz, AGENT_HTTP.readyz, AGENT_HTTP.metrics] as string[];
     if (!known.includes(pathname)) return text(404, `not found: ${pathname}`);
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -155,12 +200,34 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     }
     registry.metrics().then(
       (body) => {
+        if (res.destroyed) return;
         res.writeHead(200, { "content-type": registry.contentType, "cache-control": "no-store" });
         res.end(req.method === "HEAD" ? undefined : body);
       },
-      (err: unknown) => text(500, `metrics: ${err instanceof Error ? err.message : String(err)}`),
+      (err: unknown) => {
+        if (!res.destroyed)
+          text(500, `metrics: ${err instanceof Error ? err.message : String(err)}`);
+      },
     );
+  };
+
+  const server = http.createServer(HTTP_LIMITS, (req, res) => {
+    // Whatever a client sends, a throw here must not reach the event loop: an uncaught exception
+    // ends the agent, and any pod can reach this port.
+    try {
+      handle(req, res);
+    } catch {
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(500, { "content-type": "text/plain; charset=utf-8", connection: "close" });
+        res.end("internal error\n");
+      } else {
+        res.destroy();
+      }
+    }
   });
+  server.maxConnections = HTTP_LIMITS.maxConnections;
+  server.setTimeout(HTTP_LIMITS.idleSocketMs); // no 'timeout' listener: Node destroys the socket
+  server.on("clientError", dropBadClient);
 
   await listenOn(server, listen);
 

@@ -13,7 +13,14 @@ import * as tls from "node:tls";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type EnforcementRules, ISOLATION_MODES, mutatePath, WEBHOOK_HTTPS } from "vnode-contract";
 import { AgentError, ExitCode } from "../lib/errors";
-import { type ListenAddress, listenOn, parseListen } from "../daemon/health";
+import {
+  dropBadClient,
+  type ListenAddress,
+  listenOn,
+  parseListen,
+  requestPath,
+} from "../daemon/health";
+import { JSON_SHAPE_LIMITS, JsonShapeScanner, type JsonShapeLimits, Slots } from "./intake";
 import {
   type AdmissionReviewResponse,
   compilePolicy,
@@ -44,13 +51,57 @@ export interface WebhookServerOptions {
   maxBodyBytes?: number;
   /** How often the certificate files are checked for a change. Default 5 s. */
   reloadIntervalMs?: number;
+  /** Open connections at most; more are refused at accept. Default {@link WEBHOOK_DEFAULTS}. */
+  maxConnections?: number;
+  /**
+   * A connection with no traffic for this long is destroyed, whether it never sent a request or
+   * is an idle keep-alive one. Default 20 s.
+   */
+  idleTimeoutMs?: number;
+  /** The request head must arrive within this (a trickling client is destroyed). Default 10 s. */
+  headersTimeoutMs?: number;
+  /** Limits of the streaming shape check that runs before a body is parsed. */
+  jsonLimits?: JsonShapeLimits;
+  /** Bodies up to this size are read freely; larger ones need one of `largeBodySlots`. */
+  smallBodyBytes?: number;
+  /** How many large bodies are buffered and parsed at once; others wait, their sockets paused. */
+  largeBodySlots?: number;
   log?: WebhookLog;
 }
 
+/**
+ * Why these numbers: the API server keeps a small pool of keep-alive connections per webhook
+ * Service (tens, not hundreds), and sends reviews of a few KiB; a pod is at most etcd's 1.5 MiB,
+ * wrapped in a review. Worst case memory: 256 connections x 64 KiB of small bodies (16 MiB, only
+ * when every connection sends at once) plus 2 large bodies of 3 MiB with their parsed form (bounded
+ * by the shape limits), under the Deployment's 128 MiB limit with the process's ~50 MiB baseline.
+ */
 export const WEBHOOK_DEFAULTS = {
   maxBodyBytes: 3 * 1024 * 1024,
   reloadIntervalMs: 5000,
+  maxConnections: 256,
+  idleTimeoutMs: 20_000,
+  headersTimeoutMs: 10_000,
+  /** The whole request, body included; a client that trickles its body is destroyed after it. */
+  requestTimeoutMs: 15_000,
+  handshakeTimeoutMs: 10_000,
+  smallBodyBytes: 64 * 1024,
+  largeBodySlots: 2,
 } as const;
+
+/**
+ * TLS 1.2 suites offered: ECDHE key exchange with AEAD ciphers only (no CBC, no SHA-1 MAC, no
+ * static RSA), the set Go's crypto/tls (the API server's client) prefers. TLS 1.3 suites are all
+ * AEAD and stay at OpenSSL's defaults.
+ */
+export const TLS12_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
 
 export interface WebhookServer {
   address: { host: string; port: number };
@@ -149,17 +200,30 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     throw new AgentError((err as Error).message, ExitCode.BadInput);
   }
 
+  const idleTimeoutMs = opts.idleTimeoutMs ?? WEBHOOK_DEFAULTS.idleTimeoutMs;
+  const headersTimeoutMs = opts.headersTimeoutMs ?? WEBHOOK_DEFAULTS.headersTimeoutMs;
+  const jsonLimits = opts.jsonLimits ?? JSON_SHAPE_LIMITS;
+  const smallBody = opts.smallBodyBytes ?? WEBHOOK_DEFAULTS.smallBodyBytes;
+  const largeSlots = new Slots(opts.largeBodySlots ?? WEBHOOK_DEFAULTS.largeBodySlots);
+  const tlsOptions = { minVersion: "TLSv1.2", ciphers: TLS12_CIPHERS } as const;
+
   const server = https.createServer({
     cert: material.cert,
     key: material.key,
-    minVersion: "TLSv1.2",
-    // The API server keeps connections to webhooks open and reuses them; close idle ones only
-    // well after its own idle timeout (90 s) so it never writes to a socket we just closed.
-    keepAliveTimeout: 120_000,
-    // A client that trickles its headers or body cannot hold a connection for long.
-    headersTimeout: 15_000,
-    requestTimeout: 30_000,
+    ...tlsOptions,
+    handshakeTimeout: Math.min(WEBHOOK_DEFAULTS.handshakeTimeoutMs, idleTimeoutMs),
+    // The API server's Go client notices a server-closed idle connection in its read loop and
+    // dials anew, so idle keep-alive connections can be closed well before its own 90 s.
+    keepAliveTimeout: idleTimeoutMs,
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: Math.max(headersTimeoutMs, WEBHOOK_DEFAULTS.requestTimeoutMs),
+    // Node checks the two timeouts above on this interval (default 30 s, which would stretch them).
+    connectionsCheckingInterval: 1_000,
   });
+  server.maxConnections = opts.maxConnections ?? WEBHOOK_DEFAULTS.maxConnections;
+  // A socket without traffic for this long is destroyed (no 'timeout' listener: Node's default),
+  // covering connections that finish the handshake and never send a request.
+  server.setTimeout(idleTimeoutMs);
 
   const text = (
     res: ServerResponse,
@@ -167,6 +231,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     body: string,
     headers: Record<string, string> = {},
   ) => {
+    if (res.headersSent || res.destroyed) return;
     res.writeHead(status, {
       "content-type": "text/plain; charset=utf-8",
       "cache-control": "no-store",
@@ -217,8 +282,8 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     res.end(json);
   };
 
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    const pathname = (req.url ?? "/").split("?")[0];
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const pathname = requestPath(req.url);
     const route = routes.get(pathname);
     if (route === undefined) {
       const mode = pathname.startsWith(`${WEBHOOK_HTTPS.mutate}/`)
@@ -254,39 +319,90 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
         `content-type must be application/json; got ${JSON.stringify(req.headers["content-type"] ?? "")}`,
       );
     }
-    const tooLarge = () =>
-      // Stop reading: the connection closes after this answer, the rest of the body is dropped.
-      text(res, 413, `request body exceeds the limit of ${maxBody} bytes`, { connection: "close" });
-    const declared = Number(req.headers["content-length"] ?? NaN);
-    if (declared > maxBody) return tooLarge();
+    readBody(req, res, pathname, route);
+  };
 
+  /** Refuses a body mid-stream: answers, then drops the connection and whatever is still unread. */
+  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, message: string) => {
+    text(res, status, message, { connection: "close" });
+    const socket = req.socket;
+    // Give the answer a moment to leave; a client that keeps sending must not keep the socket.
+    setTimeout(() => socket.destroy(), 1000).unref();
+  };
+
+  const readBody = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathname: string,
+    route: Extract<Route, { kind: "mutate" | "validate" }>,
+  ) => {
+    const declared = Number(req.headers["content-length"] ?? NaN);
+    if (declared > maxBody) {
+      return refuse(req, res, 413, `request body exceeds the limit of ${maxBody} bytes`);
+    }
+    const scanner = new JsonShapeScanner(jsonLimits);
     const chunks: Buffer[] = [];
     let size = 0;
-    let rejected = false;
+    let finished = false;
+    let slot: Promise<() => void> | undefined;
+    let release: (() => void) | undefined;
+    const finish = () => {
+      finished = true;
+      chunks.length = 0;
+      release?.();
+      if (slot !== undefined && release === undefined) largeSlots.cancel(slot);
+    };
     req.on("data", (chunk: Buffer) => {
-      if (rejected) return;
+      if (finished) return;
       size += chunk.length;
       if (size > maxBody) {
-        rejected = true;
-        chunks.length = 0;
-        tooLarge();
-        return;
+        finish();
+        return refuse(req, res, 413, `request body exceeds the limit of ${maxBody} bytes`);
+      }
+      const why = scanner.feed(chunk);
+      if (why !== undefined) {
+        finish();
+        return refuse(req, res, 400, why);
       }
       chunks.push(chunk);
+      if (size > smallBody && slot === undefined) {
+        // A large body: wait for a slot with the socket paused, so the bytes stay in the client
+        // and the kernel instead of this heap.
+        req.pause();
+        slot = largeSlots.acquire();
+        void slot.then((r) => {
+          if (finished) return r();
+          release = r;
+          req.resume();
+        });
+      }
     });
     req.on("end", () => {
-      if (rejected) return;
+      if (finished) return;
+      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      finish();
       try {
-        handleReview(req, res, route, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+        handleReview(req, res, route, body);
       } catch (err) {
         // A bug, not a bad request: say so and keep serving.
         log.warn({ path: pathname, reason: (err as Error).stack }, "review failed");
-        if (!res.headersSent) text(res, 500, `internal error: ${(err as Error).message}`);
+        text(res, 500, `internal error: ${(err as Error).message}`);
       }
     });
-    req.on("error", () => {
-      /* the client went away; nothing to answer */
-    });
+    // The client went away (or a timeout destroyed the socket): free the slot, nothing to answer.
+    req.on("close", finish);
+    req.on("error", finish);
+  };
+
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    // No throw may reach the event loop: an uncaught exception ends the process.
+    try {
+      onRequest(req, res);
+    } catch (err) {
+      log.warn({ reason: (err as Error).stack }, "request failed");
+      if (!res.headersSent) text(res, 500, "internal error", { connection: "close" });
+      else res.destroy();
+    }
   });
   // A TLS or parser error on one connection (a port scanner, a plain-HTTP client) must not crash
   // the process; the connection is dropped.
@@ -294,10 +410,9 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     log.debug({ reason: err.message }, "TLS handshake failed");
     socket.destroy();
   });
-  server.on("clientError", (err, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-    else socket.destroy();
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
     log.debug({ reason: err.message }, "bad HTTP request");
+    dropBadClient(err, socket);
   });
 
   await listenOn(server, listen);
@@ -308,7 +423,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       try {
         const next = await loadTls(opts.tlsCertFile, opts.tlsKeyFile);
         if (next.hash === material.hash) return false;
-        server.setSecureContext({ cert: next.cert, key: next.key, minVersion: "TLSv1.2" });
+        server.setSecureContext({ cert: next.cert, key: next.key, ...tlsOptions });
         log.info(
           {
             fingerprint: next.fingerprint,

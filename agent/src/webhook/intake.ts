@@ -1,0 +1,121 @@
+/**
+ * How the webhook takes request bodies in without letting one client take its memory: a streaming
+ * check of the JSON's shape that refuses a body before it is materialised (a 3 MiB review holding
+ * a million empty objects costs ~100 MiB once `JSON.parse`d, so it must never get there), and a
+ * small number of slots for large bodies, so however many clients send large bodies at once, only
+ * a few are buffered and parsed at a time. Pure and synchronous; the server wires it to sockets.
+ */
+
+export interface JsonShapeLimits {
+  /** Deepest nesting of objects and arrays. A pod review nests about 15 deep (managedFields). */
+  maxDepth: number;
+  /**
+   * Most JSON values (every object, array, member and element). A real review of a pod the size
+   * of etcd's 1.5 MiB limit carries far fewer: what fills large pods is strings (annotations,
+   * env values), each one value.
+   */
+  maxValues: number;
+}
+
+export const JSON_SHAPE_LIMITS: JsonShapeLimits = { maxDepth: 64, maxValues: 100_000 };
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+
+/**
+ * Counts the structure of a JSON text chunk by chunk, in one pass over the bytes, without building
+ * anything: depth, and values (each `{`, `[`, `,` and `:` outside strings starts one). It does not
+ * check the grammar; `JSON.parse` does that afterwards, on a body already known to be small in
+ * values. Multi-byte UTF-8 never contains these ASCII bytes, so byte-wise scanning is exact.
+ */
+export class JsonShapeScanner {
+  private inString = false;
+  private escaped = false;
+  private depth = 0;
+  private values = 1;
+
+  constructor(private readonly limits: JsonShapeLimits = JSON_SHAPE_LIMITS) {}
+
+  /** Feeds the next chunk; returns why the body is refused, or undefined while it is within limits. */
+  feed(chunk: Uint8Array): string | undefined {
+    let { inString, escaped, depth, values } = this;
+    const { maxDepth, maxValues } = this.limits;
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i];
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (b === BACKSLASH) escaped = true;
+        else if (b === QUOTE) inString = false;
+        continue;
+      }
+      if (b === QUOTE) inString = true;
+      else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+        if (++depth > maxDepth) {
+          return `JSON nests deeper than ${maxDepth} levels; an AdmissionReview of a Pod never does`;
+        }
+        values++;
+      } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) depth--;
+      else if (b === COMMA || b === COLON) {
+        if (++values > maxValues) {
+          return `JSON holds more than ${maxValues} values; an AdmissionReview of a Pod never does`;
+        }
+      }
+    }
+    Object.assign(this, { inString, escaped, depth, values });
+    return undefined;
+  }
+}
+
+/**
+ * A counting semaphore whose waiters are served in arrival order. `acquire` resolves with a
+ * release function that may be called more than once (only the first call counts).
+ */
+export class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(readonly size: number) {
+    if (!(Number.isInteger(size) && size >= 1)) {
+      throw new Error(`slots must be a positive integer; got ${size}.`);
+    }
+    this.free = size;
+  }
+
+  /** How many callers wait for a slot now. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  acquire(): Promise<() => void> {
+    return new Promise((resolve) => {
+      const grant = () => {
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          const next = this.waiting.shift();
+          if (next) next();
+          else this.free++;
+        });
+      };
+      if (this.free > 0) {
+        this.free--;
+        grant();
+      } else {
+        this.waiting.push(grant);
+      }
+    });
+  }
+
+  /** Drops a waiter that went away before it got a slot (its socket closed). */
+  cancel(waiter: Promise<() => void>): void {
+    // The waiter still gets its slot when its turn comes; releasing it then passes it on.
+    void waiter.then((release) => release());
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The webhook's memory and connections are bounded by design (issue 11): a review crafted to
+ * explode when parsed is refused while it streams in, idle and trickling connections are
+ * destroyed, connections are capped, large bodies take turns, and TLS 1.2 offers AEAD suites
+ * only. Real TLS on 127.0.0.1 with certificates made by openssl; small limits so the test is quick.
+ */
+import * as fs from "node:fs";
+import * as https from "node:https";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tls from "node:tls";
+import { enforcementRules } from "vnode-contract";
+import { JsonShapeScanner, Slots } from "../../agent/src/webhook/intake";
+import { startWebhookServer, type WebhookServer } from "../../agent/src/webhook/server";
+import { admissionReview, CASES, RULES } from "../support/admissionCases";
+import { type Ca, makeCa, opensslUnavailable, secretDir } from "../support/tlsCerts";
+
+describe("JsonShapeScanner", () => {
+  const limits = { maxDepth: 3, maxValues: 10 };
+  const scan = (...chunks: string[]) => {
+    const s = new JsonShapeScanner(limits);
+    for (const c of chunks) {
+      const why = s.feed(Buffer.from(c));
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  };
+
+  test("counts values across chunk boundaries and ignores structure inside strings", () => {
+    // The top value, then one per `{`, `[`, `,` and `:`: 8 here.
+    expect(scan('{"a":[1,2,3],"b":"x"}')).toBeUndefined();
+    expect(scan('{"a":[1,2,3],', '"b":"x","c":1,"d":2}')).toBe(
+      "JSON holds more than 10 values; an AdmissionReview of a Pod never does",
+    );
+    // Braces, brackets, commas and escaped quotes inside strings are not structure.
+    expect(scan('{"k":"{[,:]}\\"{[,:', ']}\\\\"}')).toBeUndefined();
+  });
+
+  test("refuses nesting deeper than the limit, even split mid-string", () => {
+    expect(scan("[[[1]]]")).toBeUndefined();
+    expect(scan('[[["\\', '"[[["],[[')).toBe(
+      "JSON nests deeper than 3 levels; an AdmissionReview of a Pod never does",
+    );
+  });
+
+  test("Slots: at most `size` holders, waiters served in order, double release is harmless", async () => {
+    const slots = new Slots(1);
+    const order: number[] = [];
+    const first = await slots.acquire();
+    const second = slots.acquire().then((r) => (order.push(2), r));
+    const third = slots.acquire().then((r) => (order.push(3), r));
+    expect(slots.queued).toBe(2);
+    first();
+    first();
+    (await second)();
+    (await third)();
+    expect(order).toEqual([2, 3]);
+    expect(slots.queued).toBe(0);
+    expect(() => new Slots(0)).toThrow("slots must be a positive integer; got 0.");
+  });
+});
+
+const why = opensslUnavailable();
+if (why && process.env.CI === "true") throw new Error(`webhook-bounds test needs openssl: ${why}`);
+
+(why ? describe.skip : describe)("webhook bounds over real TLS", () => {
+  let work: string;
+  let ca: Ca;
+  let server: WebhookServer;
+  const IDLE_MS = 1000;
+  const HEADERS_MS = 1000;
+
+  beforeAll(async () => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-bounds-"));
+    ca = makeCa(path.join(work, "ca"));
+    const secret = secretDir(path.join(work, "tls"), ca.issue("webhook"));
+    server = await startWebhookServer({
+      listen: "127.0.0.1:0",
+      tlsCertFile: secret.certFile,
+      tlsKeyFile: secret.keyFile,
+      rules: enforcementRules(RULES),
+      maxConnections: 8,
+      idleTimeoutMs: IDLE_MS,
+      headersTimeoutMs: HEADERS_MS,
+      smallBodyBytes: 4 * 1024,
+      largeBodySlots: 1,
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  const port = () => server.address.port;
+  const connect = (opts: tls.ConnectionOptions = {}) =>
+    new Promise<tls.TLSSocket>((resolve, reject) => {
+      // allowHalfOpen: the client never closes its side, so only the server's destroy() ends the
+      // socket (a server that merely end()s it, as before issue 11, leaves it open forever).
+      const s = tls.connect(
+        // (Node honours the option; @types/node does not list it.)
+        {
+          host: "127.0.0.1",
+          port: port(),
+          ca: ca.certPem,
+          ...({ allowHalfOpen: true } as tls.ConnectionOptions),
+          ...opts,
+        },
+        () => resolve(s),
+      );
+      s.once("error", reject);
+    });
+  /**
+   * ms until the server closed its side, provided it really destroyed the socket: a half-open
+   * client cannot tell `end()` from `destroy()` by the FIN alone, so after the FIN it keeps
+   * writing; a destroyed socket answers with a reset (the client closes), a merely ended one
+   * keeps reading. Infinity when the socket is still open at the cap.
+   */
+  const closedAfter = (s: tls.TLSSocket, capMs: number) =>
+    new Promise<number>((resolve) => {
+      const start = Date.now();
+      let ended = Infinity;
+      let probe: NodeJS.Timeout | undefined;
+      const t = setTimeout(() => {
+        clearInterval(probe);
+        s.destroy();
+        resolve(Infinity);
+      }, capMs);
+      s.resume();
+      s.on("error", () => {});
+      s.once("end", () => {
+        ended = Date.now() - start;
+        probe = setInterval(() => s.writable && s.write("probe\r\n"), 100);
+      });
+      s.once("close", () => {
+        clearTimeout(t);
+        clearInterval(probe);
+        resolve(Math.min(ended, Date.now() - start));
+      });
+    });
+
+  const post = (p: string, body: Buffer) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = https.request(
+        {
+          host: "127.0.0.1",
+          port: port(),
+          path: p,
+          method: "POST",
+          ca: ca.certPem,
+          agent: false,
+          headers: { "content-type": "application/json", "content-length": body.length },
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => (text += d));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+
+  const legit = () => Buffer.from(JSON.stringify(admissionReview(CASES[0])));
+
+  test("a valid review carrying 200,000 empty objects is refused with 400 before it is parsed", async () => {
+    const crafted = admissionReview(CASES[0]) as Record<string, unknown>;
+    crafted.padding = "@@PAD@@";
+    const body = Buffer.from(
+      JSON.stringify(crafted).replace('"@@PAD@@"', `[${"{},".repeat(199_999)}{}]`),
+    );
+    expect(body.length).toBeGreaterThan(500_000);
+    const r = await post("/validate", body);
+    expect(r).toEqual({
+      status: 400,
+      body: "JSON holds more than 100000 values; an AdmissionReview of a Pod never does\n",
+    });
+    // The same review without the padding is judged as usual.
+    expect((await post("/validate", legit())).status).toBe(200);
+  });
+
+  test("a connection that finishes the handshake and sends nothing is destroyed after the idle timeout", async () => {
+    const s = await connect();
+    const ms = await closedAfter(s, IDLE_MS * 4);
+    expect(ms).toBeGreaterThanOrEqual(IDLE_MS - 100);
+    expect(ms).toBeLessThan(IDLE_MS * 3);
+  });
+
+  test("a client trickling its headers is answered 408 and its socket destroyed", async () => {
+    const s = await connect();
+    let answer = "";
+    s.setEncoding("utf8");
+    s.on("data", (d: string) => (answer += d));
+    s.write("POST /validate HTTP/1.1\r\nhost: x\r\n");
+    // One header byte every 200 ms keeps the socket busy, so only the headers timeout can end it.
+    const drip = setInterval(() => s.writable && s.write("x"), 200);
+    const ms = await closedAfter(s, HEADERS_MS * 6);
+    clearInterval(drip);
+    expect(ms).toBeLessThan(HEADERS_MS * 5);
+    expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 408 Request Timeout");
+  });
+
+  test("connections beyond maxConnections are dropped at once; freed slots admit new ones", async () => {
+    const held = await Promise.all(Array.from({ length: 8 }, () => connect()));
+    const extra = tls.connect({ host: "127.0.0.1", port: port(), ca: ca.certPem });
+    extra.on("error", () => {});
+    expect(await closedAfter(extra, 3000)).toBeLessThan(1000);
+    for (const s of held) s.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await post("/validate", legit())).status).toBe(200);
+  });
+
+  test("large bodies take turns through one slot; a client that leaves mid-body frees it", async () => {
+    // Leaves mid-body: declares 100 KiB, sends 10 KiB (past the 4 KiB small-body size), goes away.
+    const s = await connect();
+    s.write(
+      "POST /validate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 102400\r\n\r\n",
+    );
+    s.write(Buffer.alloc(10 * 1024, 0x20));
+    await new Promise((r) => setTimeout(r, 200));
+    s.destroy();
+    // Three large legit reviews at once (a 20 KiB annotation each): all answered.
+    const big = () => {
+      const r = admissionReview(CASES[0]) as {
+        request: { object: { metadata: { annotations: Record<string, string> } } };
+      };
+      r.request.object.metadata.annotations.big = "x".repeat(20 * 1024);
+      return Buffer.from(JSON.stringify(r));
+    };
+    const answers = await Promise.all([1, 2, 3].map(() => post("/validate", big())));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+  });
+
+  test("TLS 1.2 offers AEAD suites only: a CBC-only client cannot connect, a GCM one can", async () => {
+    const v12 = { minVersion: "TLSv1.2", maxVersion: "TLSv1.2" } as const;
+    await expect(
+      connect({ ...v12, ciphers: "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA" }),
+    ).rejects.toThrow(/handshake failure|no shared cipher|alert/i);
+    const ok = await connect({ ...v12, ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256" });
+    expect(ok.getCipher().name).toBe("ECDHE-ECDSA-AES128-GCM-SHA256");
+    ok.destroy();
+  });
+});
