@@ -11,7 +11,7 @@ const boundary = (message, ...regexes) => ({
 const viaContract = "share code only through the contract package, imported as vnode-contract";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "out/", "bin/", "**/dist/", "**/*.js", "**/*.mjs"] },
+  { ignores: ["node_modules/", "out/", "bin/", "**/dist/", "**/*.js", "**/*.mjs", "**/*.cjs"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -26,6 +26,24 @@ export default tseslint.config(
   {
     files: ["components/**/*.ts"],
     rules: boundary(viaContract, "(^|/)agent(/|$)", "^vnode-agent", "(^|/)contract/"),
+  },
+  {
+    // A bare `components` directory import resolves through components/package.json's `main`, i.e.
+    // the built dist/, which may be stale or absent: the repo's program, scripts and tests run the
+    // sources. (Another project imports the package as `vnode`.)
+    files: ["index.ts", "scripts/**/*.ts", "test/**/*.ts"],
+    rules: boundary(
+      "import the component's sources as components/index, not the components directory (its main is the build)",
+      "^(\\.{1,2}/)+components/?$",
+    ),
+  },
+  {
+    files: ["examples/**/*.ts"],
+    rules: boundary(
+      "an example uses the component as another project does: import it as vnode",
+      "^\\.\\.?/",
+      "^vnode-",
+    ),
   },
   {
     files: ["contract/**/*.ts"],

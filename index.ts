@@ -3,7 +3,7 @@
  * the stack's default one (kubeconfig / `kubernetes:context` config).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { VNodeRuntime, VNodeRuntimeArgsError } from "./components";
+import { VNodeRuntime, VNodeRuntimeArgsError } from "./components/index";
 import { StackConfigError, readStackConfig } from "./components/stackConfig";
 
 function build(): VNodeRuntime {

@@ -18,8 +18,11 @@ export const IMAGE_TYPE = "docker-build:index:Image";
 export interface BuildEnvironment {
   /** The Pulumi program's working directory; docker-build resolves relative paths against it. */
   cwd: string;
-  /** The repository containing this package (the directory above `components/`). */
-  packageRoot: string;
+  /**
+   * The repository containing this package (the directory above `components/`); `undefined` when
+   * the package is installed without it (from a tarball or a registry), so nothing to build from.
+   */
+  packageRoot: string | undefined;
   /** The agent package's version; only called when `tag` is not set. */
   agentVersion: () => string;
 }
@@ -47,8 +50,8 @@ export function planAgentImageBuild(
   build: AgentImageBuildArgs,
   environment: BuildEnvironment,
 ): AgentImageBuildPlan {
+  const context = build.context ?? defaultContextOf(environment);
   const tag = build.tag ?? defaultTag(environment);
-  const context = build.context ?? defaultContext(environment.cwd, environment.packageRoot);
   return {
     name: pulumi.interpolate`${build.registry.address}/${build.repository}`,
     tag,
@@ -75,6 +78,15 @@ function defaultTag(environment: BuildEnvironment): string {
       `agentImage.build.tag is not set and its default, the agent package's version, is unknown: ${(error as Error).message}; set agentImage.build.tag.`,
     );
   }
+}
+
+function defaultContextOf({ cwd, packageRoot }: BuildEnvironment): string {
+  if (packageRoot === undefined) {
+    throw new VNodeRuntimeArgsError(
+      `agentImage.build.context is not set and its default, the vnode repository (with ${DEFAULTS.agentImageBuild.dockerfile}), is not beside the installed vnode package; set agentImage.build.context to a checkout of the vnode repository, or use agentImage.ref.`,
+    );
+  }
+  return defaultContext(cwd, packageRoot);
 }
 
 /**
@@ -167,12 +179,38 @@ export function readAgentVersion(root: string): string {
   return version;
 }
 
+/**
+ * The repository this package was built from: the parent of the nearest directory above `from`
+ * holding a package.json (this package's, `components/`), so it is the same from the sources
+ * (`components/*.ts`) and from the build (`components/dist/*.js`). `undefined` when that parent
+ * has no agent Dockerfile: the package is installed without its repository (`node_modules/vnode`).
+ */
+export function findPackageRepository(from: string): string | undefined {
+  let dir = from;
+  while (!fs.existsSync(path.join(dir, "package.json"))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) {
+      return undefined;
+    }
+    dir = parent;
+  }
+  const repository = path.dirname(dir);
+  return fs.existsSync(path.join(repository, DEFAULTS.agentImageBuild.dockerfile))
+    ? repository
+    : undefined;
+}
+
 /** The environment of this process: its working directory and this package's repository. */
 export function hostBuildEnvironment(): BuildEnvironment {
-  const packageRoot = path.resolve(__dirname, "..");
+  const packageRoot = findPackageRepository(__dirname);
   return {
     cwd: process.cwd(),
     packageRoot,
-    agentVersion: () => readAgentVersion(packageRoot),
+    agentVersion: () => {
+      if (packageRoot === undefined) {
+        throw new Error("the vnode package is installed without its repository");
+      }
+      return readAgentVersion(packageRoot);
+    },
   };
 }

@@ -10,7 +10,7 @@
 import { performance } from "perf_hooks";
 import * as os from "os";
 import * as pulumi from "@pulumi/pulumi";
-import { IsolationMode, PoolArgs, VNodeRuntime, VNodeRuntimeArgs } from "../components";
+import { IsolationMode, PoolArgs, VNodeRuntime, VNodeRuntimeArgs } from "../components/index";
 import { resolveArgs } from "../components/defaults";
 import { median } from "./stats";
 

@@ -16,11 +16,12 @@ import {
   VNodeRuntime,
   VNodeRuntimeArgs,
   VNodeRuntimeArgsError,
-} from "../../components";
+} from "../../components/index";
 import {
   IMAGE_TYPE,
   buildAgentImage,
   defaultContext,
+  findPackageRepository,
   pinnedImageRef,
   planAgentImageBuild,
   readAgentVersion,
@@ -518,6 +519,58 @@ describe("defaults", () => {
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
     }
+  });
+
+  test("the repository is found from the sources and from the build, not from node_modules", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-package-root-"));
+    try {
+      // A checkout: <repo>/components/{package.json,dist/} beside <repo>/agent/Dockerfile.
+      const repo = path.join(root, "repo");
+      fs.mkdirSync(path.join(repo, "components", "dist", "enforcement"), { recursive: true });
+      fs.writeFileSync(path.join(repo, "components", "package.json"), "{}");
+      fs.mkdirSync(path.join(repo, "agent"));
+      fs.writeFileSync(path.join(repo, DEFAULTS.agentImageBuild.dockerfile), "FROM scratch\n");
+      expect(findPackageRepository(path.join(repo, "components"))).toBe(repo);
+      expect(findPackageRepository(path.join(repo, "components", "dist"))).toBe(repo);
+      expect(findPackageRepository(path.join(repo, "components", "dist", "enforcement"))).toBe(
+        repo,
+      );
+      // Installed from a tarball: <consumer>/node_modules/vnode/dist, no agent/ anywhere.
+      const installed = path.join(root, "consumer", "node_modules", "vnode");
+      fs.mkdirSync(path.join(installed, "dist"), { recursive: true });
+      fs.writeFileSync(path.join(installed, "package.json"), "{}");
+      expect(findPackageRepository(path.join(installed, "dist"))).toBeUndefined();
+      // This repository, from this test's point of view of the sources.
+      expect(findPackageRepository(path.join(ROOT, "components"))).toBe(ROOT);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test("without the repository a build needs its context and tag, and says so", () => {
+    const environment = {
+      cwd: ROOT,
+      packageRoot: undefined,
+      agentVersion: () => {
+        throw new Error("the vnode package is installed without its repository");
+      },
+    };
+    expect(() => planAgentImageBuild(BUILD, environment)).toThrow(
+      new VNodeRuntimeArgsError(
+        `agentImage.build.context is not set and its default, the vnode repository (with agent/Dockerfile), is not beside the installed vnode package; set agentImage.build.context to a checkout of the vnode repository, or use agentImage.ref.`,
+      ),
+    );
+    expect(() => planAgentImageBuild({ ...BUILD, context: "../vnode" }, environment)).toThrow(
+      new VNodeRuntimeArgsError(
+        `agentImage.build.tag is not set and its default, the agent package's version, is unknown: the vnode package is installed without its repository; set agentImage.build.tag.`,
+      ),
+    );
+    const plan = planAgentImageBuild({ ...BUILD, context: "../vnode", tag: "0.1.0" }, environment);
+    expect([plan.context, plan.dockerfile, plan.tag]).toEqual([
+      "../vnode",
+      path.join("../vnode", "agent", "Dockerfile"),
+      "0.1.0",
+    ]);
   });
 
   test.each([

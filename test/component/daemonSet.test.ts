@@ -1,5 +1,5 @@
 /** The DaemonSet builder's pure parts: host mounts per distribution and restart strategy, args, env. */
-import { ContainerdDistribution, IsolationMode, RestartStrategy } from "../../components";
+import { ContainerdDistribution, IsolationMode, RestartStrategy } from "../../components/index";
 import { buildDaemonSet, hostMounts } from "../../components/daemonSet";
 import { resolveArgs } from "../../components/defaults";
 

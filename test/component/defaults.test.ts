@@ -2,7 +2,7 @@
  * The component with only the required argument: every default, exactly, as registered with the
  * (mock) engine, plus parentage, stable names and outputs.
  */
-import { VNodeRuntime } from "../../components";
+import { VNodeRuntime } from "../../components/index";
 import { Recorder, resolve, settle } from "./harness";
 
 const recorder = new Recorder();

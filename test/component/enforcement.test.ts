@@ -14,7 +14,7 @@ import {
   LabelSelectorOperator,
   VNodeRuntime,
   VNodeRuntimeArgs,
-} from "../../components";
+} from "../../components/index";
 import { Recorder, Registered, containsSecret, settle } from "./harness";
 
 const recorder = new Recorder();

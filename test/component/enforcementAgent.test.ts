@@ -3,7 +3,7 @@
  * runs, parsed by the agent's own flag parser, yields exactly the rules the component routed the
  * webhook configurations with, and the TLS files it names are the ones the Secret mount provides.
  */
-import { EnforcementMode, IsolationMode, VNodeRuntimeArgs } from "../../components";
+import { EnforcementMode, IsolationMode, VNodeRuntimeArgs } from "../../components/index";
 import { resolveArgs } from "../../components/defaults";
 import { WEBHOOK_TLS_DIR, buildWebhookDeployment } from "../../components/enforcement/webhook";
 import type { WebhookFlagOptions } from "vnode-contract";

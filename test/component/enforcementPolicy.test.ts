@@ -11,7 +11,7 @@ import {
   MutatingPolicyApiVersion,
   VNodeRuntime,
   VNodeRuntimeArgs,
-} from "../../components";
+} from "../../components/index";
 import { enforcementRules, mutatingPolicyCel, validatingPolicyCel } from "vnode-contract";
 import { Recorder, settle } from "./harness";
 

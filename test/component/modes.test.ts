@@ -9,7 +9,7 @@ import {
   MetricsMode,
   RestartStrategy,
   VNodeRuntime,
-} from "../../components";
+} from "../../components/index";
 import { Recorder, Registered, resolve, settle } from "./harness";
 
 const recorder = new Recorder();

@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { DEFAULTS } from "../../components";
+import { DEFAULTS } from "../../components/index";
 import { TYPED_KEYS, UNTYPED_KEYS } from "../../components/stackConfig";
 
 const ROOT = path.join(__dirname, "..", "..");

@@ -1,5 +1,5 @@
 /** RBAC exactly as in the contract: the agent gets the verbs it uses and nothing more. */
-import { VNodeRuntime } from "../../components";
+import { VNodeRuntime } from "../../components/index";
 import { AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES } from "vnode-contract";
 import { Recorder, settle } from "./harness";
 

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import { Analyzer, AnalyzeResult } from "@pulumi/pulumi/provider/experimental/analyzer";
 import { ComponentProvider } from "@pulumi/pulumi/provider/experimental";
-import { VNodeRuntime } from "../../components";
+import { VNodeRuntime } from "../../components/index";
 import { Recorder, SECRET_SIG, SECRET_VALUE, mockImageDigest, settle } from "./harness";
 
 const DIR = path.join(__dirname, "..", "..", "components");

@@ -3,7 +3,7 @@
  * never a literal in the DaemonSet, and still a secret in the Secret's inputs.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { VNodeRuntime } from "../../components";
+import { VNodeRuntime } from "../../components/index";
 import { resolveArgs } from "../../components/defaults";
 import { buildEnvSecret } from "../../components/envSecret";
 import { Recorder, SECRET_SIG, SECRET_VALUE, containsSecret, settle } from "./harness";

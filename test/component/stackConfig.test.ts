@@ -1,6 +1,6 @@
 /** The stack program's config reader: typed keys, object keys, secrets, and errors naming the key. */
 import * as pulumi from "@pulumi/pulumi";
-import { VNodeRuntime } from "../../components";
+import { VNodeRuntime } from "../../components/index";
 import { StackConfigError, readStackConfig } from "../../components/stackConfig";
 import {
   Recorder,

@@ -2,7 +2,7 @@
  * Every validation error, with its exact message, and proof that nothing (not even the component)
  * is registered when the args are invalid.
  */
-import { VNodeRuntime, VNodeRuntimeArgs, VNodeRuntimeArgsError } from "../../components";
+import { VNodeRuntime, VNodeRuntimeArgs, VNodeRuntimeArgsError } from "../../components/index";
 import { validateArgs } from "../../components/validate";
 import { Recorder } from "./harness";
 

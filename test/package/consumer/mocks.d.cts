@@ -1,0 +1,3 @@
+import type * as pulumi from "@pulumi/pulumi";
+
+export declare function report(outputs: Record<string, pulumi.Output<unknown>>): Promise<void>;
