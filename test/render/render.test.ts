@@ -14,7 +14,7 @@ const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
 let tmp: string;
 
 function render(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(TSX, [path.join(ROOT, "scripts", "render.ts"), ...args], {
+  const result = spawnSync(TSX, [path.join(ROOT, "scripts", "render", "index.ts"), ...args], {
     cwd: ROOT,
     encoding: "utf8",
     timeout: 60_000,
