@@ -14,7 +14,7 @@ import {
   RestartStrategy,
   VNodeRuntime,
   type VNodeRuntimeArgs,
-} from "../../components";
+} from "../../components/index";
 import { modeFromEnv } from "../../agent/src/lib/isolationMode";
 import { parseAgentArgv } from "../support/agentCli";
 import { Recorder, type Registered, settle } from "./harness";
