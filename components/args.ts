@@ -203,11 +203,48 @@ export interface AgentResourcesArgs {
 /** Rolling update of the agent DaemonSets. */
 export interface UpdateStrategyArgs {
   /**
-   * Nodes whose agent is replaced at the same time (`rollingUpdate.maxUnavailable`). Defaults to
-   * `1`. A new agent may restart containerd, and restarting the runtime restarts every vNode and
-   * every workload in it on that node, so raise this deliberately.
+   * Nodes whose agent is replaced at the same time, as a count (`rollingUpdate.maxUnavailable`).
+   * Defaults to `1`. A new agent may restart containerd, and restarting the runtime restarts every
+   * vNode and every workload in it on that node, so raise this deliberately. Exclusive with
+   * `maxUnavailablePercent`.
    */
   maxUnavailable?: number;
+  /**
+   * Nodes whose agent is replaced at the same time, as a percentage of the pool's nodes from 1 to
+   * 100 (`rollingUpdate.maxUnavailable: "<n>%"`, rounded up by Kubernetes, so at least one node).
+   * Exclusive with `maxUnavailable`.
+   */
+  maxUnavailablePercent?: number;
+}
+
+/** What `pulumi up` waits for after it created or changed an agent DaemonSet. */
+export const RolloutWait = {
+  /**
+   * Nothing: `pulumi up` is done once the API server accepted the DaemonSet (annotation
+   * `pulumi.com/skipAwait: "true"`); the rollout goes on in the cluster. Never fails a cluster
+   * with nodes whose agent stays unready by design (failed preflight).
+   */
+  None: "none",
+  /**
+   * Every scheduled agent pod updated and ready (the Kubernetes provider's DaemonSet await), at
+   * most `rollout.timeoutSeconds`; a node whose preflight fails keeps its agent unready, so the
+   * update then fails at the timeout.
+   */
+  Ready: "ready",
+} as const;
+export type RolloutWait = (typeof RolloutWait)[keyof typeof RolloutWait];
+
+/** How `pulumi up` follows the rollout of the agent DaemonSets. */
+export interface RolloutArgs {
+  /** What `pulumi up` waits for. Defaults to `none`. */
+  wait?: RolloutWait;
+  /**
+   * Seconds `pulumi up` waits for a DaemonSet with wait `ready` before it fails (the resource's
+   * `customTimeouts` create and update). Defaults to `600`, the provider's own default. A rollout
+   * takes about maxUnavailable nodes per (image pull + install + readiness period), so size it
+   * for the pool's node count. Only with wait `ready`.
+   */
+  timeoutSeconds?: number;
 }
 
 /**
@@ -454,9 +491,17 @@ export interface VNodeRuntimeArgs {
   /**
    * Create the namespace, labelled Pod Security `privileged` (enforce, audit, warn) because the
    * agent mounts host paths. Defaults to `true`. With `false` the namespace must exist and admit
-   * privileged pods; no other namespace is ever relabelled.
+   * privileged pods; no other namespace is ever relabelled. `default`, `kube-system`,
+   * `kube-public` and `kube-node-lease` are refused with `true`: they are not the component's to
+   * relabel or delete.
    */
   createNamespace?: boolean;
+  /**
+   * Leave the namespace in the cluster when the component is destroyed or stops creating it
+   * (Pulumi `retainOnDelete`), e.g. when other things live in it. Defaults to `false`: destroy
+   * deletes it, and with it everything left inside. Only with `createNamespace`.
+   */
+  retainNamespace?: boolean;
   /**
    * Name of the RuntimeClass pods use (`runtimeClassName: vnode`). Defaults to `vnode`. With pools of
    * both modes it names the per-namespace class.
@@ -489,10 +534,23 @@ export interface VNodeRuntimeArgs {
   /** Rolling update of the agent DaemonSets. Defaults to `maxUnavailable: 1`. */
   updateStrategy?: UpdateStrategyArgs;
   /**
+   * What `pulumi up` waits for when an agent DaemonSet changes. Defaults to `wait: none`, which
+   * never fails a cluster where some nodes cannot run vNode.
+   */
+  rollout?: RolloutArgs;
+  /**
    * Seconds the agent gets on SIGTERM to remove the runtime from a node that leaves it (revert the
    * containerd config, restart containerd, remove files). Defaults to `120`.
    */
   terminationGracePeriodSeconds?: number;
+  /**
+   * Uninstall from a node that leaves the runtime (destroy, pool removed, node no longer
+   * selected) even while pods using a vNode RuntimeClass still run there: restarting containerd
+   * without the handler kills their sandboxes. Defaults to `false`: the agent then waits for those
+   * pods, then refuses, keeps the runtime and labels the node `vnode.loft.sh/runtime=uninstalling`
+   * (see the README's "Destroy"). Becomes the agent's `--force-uninstall`.
+   */
+  forceUninstall?: boolean;
   /** RuntimeClass `overhead.podFixed` per mode. Defaults to the estimates documented on `OverheadArgs`. */
   overhead?: OverheadArgs;
   /** Tolerations added to every RuntimeClass's `scheduling.tolerations` (e.g. a sandbox node taint). Defaults to none. */

@@ -18,7 +18,7 @@ import {
   SYSTEM_BUS_SOCKET,
   VNODE_PER_POD_ENV,
 } from "vnode-contract";
-import { ContainerdDistribution, RestartStrategy } from "./args";
+import { ContainerdDistribution, RestartStrategy, RolloutWait } from "./args";
 import type { PoolPlan, RuntimePlan } from "./defaults";
 import { namespacedMeta, selectorLabels, standardLabels } from "./labels";
 import { scrapeAnnotations } from "./metrics";
@@ -89,6 +89,7 @@ export function agentArgs(plan: RuntimePlan, pool: PoolPlan): string[] {
     listen: { host: undefined, port: AGENT_HTTP.port },
     runtimeClasses: plan.runtimeClasses.map((c) => c.name),
     daemonset: pool.daemonSetName,
+    forceUninstall: plan.forceUninstall,
   });
 }
 
@@ -135,6 +136,9 @@ export function managerContainer(
     ],
   };
 }
+
+/** The Kubernetes provider skips its await on objects with this annotation set to `"true"`. */
+export const SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait";
 
 export function buildDaemonSet(
   plan: RuntimePlan,
@@ -241,8 +245,13 @@ export function buildDaemonSet(
   if (plan.affinity !== undefined) {
     podSpec.affinity = plan.affinity;
   }
+  const metadata = namespacedMeta(plan, pool.daemonSetName, namespace, selector);
+  if (plan.rollout.wait === RolloutWait.None) {
+    // `pulumi up` does not wait for the rollout (rollout.wait none).
+    metadata.annotations = { ...metadata.annotations, [SKIP_AWAIT_ANNOTATION]: "true" };
+  }
   return {
-    metadata: namespacedMeta(plan, pool.daemonSetName, namespace, selector),
+    metadata,
     spec: {
       selector: { matchLabels: selector },
       updateStrategy: {

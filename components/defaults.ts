@@ -13,6 +13,7 @@ import {
   MetricsMode,
   QuantitiesArgs,
   RestartStrategy,
+  RolloutWait,
   SecretKeyRefArgs,
   TolerationArgs,
   VNodeRuntimeArgs,
@@ -35,7 +36,11 @@ export const DEFAULTS = {
   priorityClassName: "system-node-critical",
   resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
   maxUnavailable: 1,
+  /** Never fails a mixed cluster; `ready` waits the provider's own default of 10 minutes. */
+  rollout: { wait: RolloutWait.None as RolloutWait, timeoutSeconds: 600 },
   terminationGracePeriodSeconds: 120,
+  forceUninstall: false,
+  retainNamespace: false,
   /** Estimates, not measurements: per-pod runs one vNode per pod, so it is dearer. */
   overhead: {
     [IsolationMode.PerNamespace]: { cpu: "10m", memory: "32Mi" },
@@ -70,6 +75,8 @@ export const AGENT_DOCKERFILE_ARGS = [
 export interface PoolPlan {
   /** The pool's name (`default` when `pools` is not set). */
   name: string;
+  /** The pool's name as given in `pools`; undefined when `pools` is not set. */
+  poolArg: string | undefined;
   isolationMode: IsolationMode;
   daemonSetName: string;
   /** The DaemonSet's complete nodeSelector: defaults, the component's and the pool's. */
@@ -99,6 +106,8 @@ export interface RuntimePlan {
   name: string;
   namespace: string;
   createNamespace: boolean;
+  /** Keep the created namespace on delete (`retainOnDelete`). */
+  retainNamespace: boolean;
   handler: string;
   distribution: ContainerdDistribution;
   restart: RestartStrategy;
@@ -110,8 +119,11 @@ export interface RuntimePlan {
   affinity: k8s.types.input.core.v1.Affinity | undefined;
   priorityClassName: string;
   resources: { requests: Record<string, string>; limits: Record<string, string> };
-  maxUnavailable: number;
+  /** `rollingUpdate.maxUnavailable`: a count, or a percentage as `"<n>%"`. */
+  maxUnavailable: number | string;
+  rollout: { wait: RolloutWait; timeoutSeconds: number };
   terminationGracePeriodSeconds: number;
+  forceUninstall: boolean;
   pools: PoolPlan[];
   runtimeClasses: RuntimeClassPlan[];
   /** Env in the pod spec; values only known at deploy time are `secretKeyRef`s into `envSecret`. */
@@ -148,6 +160,7 @@ export function resolveArgs(
   const baseSelector = { ...DEFAULTS.nodeSelector, ...(args.nodeSelector ?? {}) };
   const pools: PoolPlan[] = (args.pools ?? [{ name: DEFAULT_POOL }]).map((pool) => ({
     name: pool.name,
+    poolArg: args.pools === undefined ? undefined : pool.name,
     isolationMode: pool.isolationMode ?? isolationMode,
     daemonSetName: daemonSetName(name, args.pools === undefined ? undefined : pool.name),
     nodeSelector: { ...baseSelector, ...(pool.nodeSelector ?? {}) },
@@ -185,6 +198,7 @@ export function resolveArgs(
     name,
     namespace,
     createNamespace: args.createNamespace ?? DEFAULTS.createNamespace,
+    retainNamespace: args.retainNamespace ?? DEFAULTS.retainNamespace,
     handler: args.handler ?? DEFAULTS.handler,
     distribution: args.containerdDistribution ?? DEFAULTS.containerdDistribution,
     restart: args.restartStrategy ?? DEFAULTS.restartStrategy,
@@ -200,9 +214,17 @@ export function resolveArgs(
       }),
       limits: definedOnly({ ...DEFAULTS.resources.limits, ...(args.resources?.limits ?? {}) }),
     },
-    maxUnavailable: args.updateStrategy?.maxUnavailable ?? DEFAULTS.maxUnavailable,
+    maxUnavailable:
+      args.updateStrategy?.maxUnavailablePercent !== undefined
+        ? `${args.updateStrategy.maxUnavailablePercent}%`
+        : (args.updateStrategy?.maxUnavailable ?? DEFAULTS.maxUnavailable),
+    rollout: {
+      wait: args.rollout?.wait ?? DEFAULTS.rollout.wait,
+      timeoutSeconds: args.rollout?.timeoutSeconds ?? DEFAULTS.rollout.timeoutSeconds,
+    },
     terminationGracePeriodSeconds:
       args.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds,
+    forceUninstall: args.forceUninstall ?? DEFAULTS.forceUninstall,
     pools,
     runtimeClasses,
     env,

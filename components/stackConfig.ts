@@ -19,6 +19,8 @@ export const TYPED_KEYS = {
   priorityClassName: "string",
   maxUnavailable: "integer",
   terminationGracePeriodSeconds: "integer",
+  forceUninstall: "boolean",
+  retainNamespace: "boolean",
 } as const;
 
 /**
@@ -33,6 +35,8 @@ export const UNTYPED_KEYS = [
   "tolerations",
   "affinity",
   "resources",
+  "maxUnavailablePercent",
+  "rollout",
   "overhead",
   "runtimeClassTolerations",
   "pools",
@@ -71,7 +75,12 @@ export function readStackConfig(project: string): VNodeRuntimeArgs {
   }
 
   const agentImage = readAgentImage(config, project);
-  const maxUnavailable = readInteger(config, project, "maxUnavailable");
+  // maxUnavailable always has Pulumi.yaml's default, so a percentage set beside it wins.
+  const maxUnavailablePercent = readInteger(config, project, "maxUnavailablePercent");
+  const maxUnavailable =
+    maxUnavailablePercent === undefined
+      ? readInteger(config, project, "maxUnavailable")
+      : undefined;
   const terminationGracePeriodSeconds = readInteger(
     config,
     project,
@@ -93,8 +102,16 @@ export function readStackConfig(project: string): VNodeRuntimeArgs {
     affinity: config.getObject("affinity"),
     priorityClassName: config.get("priorityClassName"),
     resources: config.getObject("resources"),
-    updateStrategy: maxUnavailable === undefined ? undefined : { maxUnavailable },
+    updateStrategy:
+      maxUnavailablePercent !== undefined
+        ? { maxUnavailablePercent }
+        : maxUnavailable !== undefined
+          ? { maxUnavailable }
+          : undefined,
+    rollout: config.getObject("rollout"),
     terminationGracePeriodSeconds,
+    forceUninstall: readBoolean(config, project, "forceUninstall"),
+    retainNamespace: readBoolean(config, project, "retainNamespace"),
     overhead: config.getObject("overhead"),
     runtimeClassTolerations: config.getObject("runtimeClassTolerations"),
     pools: config.getObject("pools"),

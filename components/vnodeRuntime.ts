@@ -8,7 +8,13 @@ import {
   pinnedImageRef,
   planAgentImageBuild,
 } from "./agentImage";
-import { EnforcementBackend, IsolationMode, MetricsMode, VNodeRuntimeArgs } from "./args";
+import {
+  EnforcementBackend,
+  IsolationMode,
+  MetricsMode,
+  RolloutWait,
+  VNodeRuntimeArgs,
+} from "./args";
 import { buildDaemonSet } from "./daemonSet";
 import { RuntimePlan, resolveArgs } from "./defaults";
 import {
@@ -44,8 +50,48 @@ import {
   buildRoleBinding,
   buildServiceAccount,
 } from "./rbac";
+import {
+  daemonSetResourceName,
+  legacyDaemonSetResourceNames,
+  legacyRuntimeClassResourceNames,
+  runtimeClassResourceName,
+} from "./names";
 import { buildRuntimeClass } from "./runtimeClass";
 import { validateArgs } from "./validate";
+
+/**
+ * Objects whose Kubernetes name is fixed by the args and that have a field the API server refuses
+ * to change (422 "field is immutable"): a change of that field must replace the object, and since
+ * the replacement has the same name it cannot exist beside the old one, so the old one goes first.
+ * - RuntimeClass `handler` (node.k8s.io/v1 validation: ValidateRuntimeClassUpdate). While it is
+ *   replaced (seconds), new pods naming the class are refused by the RuntimeClass admission
+ *   plugin; running pods are not affected.
+ * - (Cluster)RoleBinding `roleRef` (rbac/v1: "cannot change roleRef"). The agent loses its
+ *   permissions for the moment of the replacement and retries.
+ * The DaemonSets' `spec.selector` is immutable too, but it is derived from the DaemonSet's own name
+ * (component and pool, see labels.ts `selectorLabels`), so it never changes while the name stays:
+ * a new selector comes with a new DaemonSet, created before the old one is deleted, which the
+ * agents hand over (see agent/src/daemon/shutdown.ts). Deleting it first would uninstall the
+ * runtime from every node of the pool at once.
+ */
+const FIXED_NAME_IMMUTABLE = {
+  runtimeClass: { replaceOnChanges: ["handler"], deleteBeforeReplace: true },
+  roleBinding: { replaceOnChanges: ["roleRef"], deleteBeforeReplace: true },
+} satisfies Record<string, pulumi.CustomResourceOptions>;
+
+/**
+ * `rollout.wait`: with `ready` the Kubernetes provider's DaemonSet await (pulumi-kubernetes >= 4.12,
+ * kstatus: every scheduled pod updated and ready) may take `timeoutSeconds` instead of its default
+ * 10 minutes; with `none` the DaemonSet carries `pulumi.com/skipAwait: "true"` (see daemonSet.ts)
+ * and no timeout applies.
+ */
+function rolloutOptions(plan: RuntimePlan): pulumi.CustomResourceOptions {
+  if (plan.rollout.wait !== RolloutWait.Ready) {
+    return {};
+  }
+  const timeout = `${plan.rollout.timeoutSeconds}s`;
+  return { customTimeouts: { create: timeout, update: timeout } };
+}
 
 /**
  * Installs the vNode sandboxing container runtime on a Kubernetes cluster: a node agent DaemonSet
@@ -95,7 +141,10 @@ export class VNodeRuntime extends pulumi.ComponentResource {
     const plan = resolveArgs(name, args, image);
 
     const ns = plan.createNamespace
-      ? new k8s.core.v1.Namespace(`${name}-namespace`, buildNamespace(plan), parent)
+      ? new k8s.core.v1.Namespace(`${name}-namespace`, buildNamespace(plan), {
+          parent: this,
+          ...(plan.retainNamespace ? { retainOnDelete: true } : {}),
+        })
       : undefined;
     // Through the Namespace's output, so namespaced children wait for it.
     const namespace = ns !== undefined ? ns.metadata.name : pulumi.output(plan.namespace);
@@ -113,16 +162,13 @@ export class VNodeRuntime extends pulumi.ComponentResource {
     const clusterRoleBinding = new k8s.rbac.v1.ClusterRoleBinding(
       `${name}-cluster-role-binding`,
       buildClusterRoleBinding(plan, namespace),
-      { parent: this, dependsOn: [clusterRole] },
+      { parent: this, dependsOn: [clusterRole], ...FIXED_NAME_IMMUTABLE.roleBinding },
     );
     const role = new k8s.rbac.v1.Role(`${name}-role`, buildRole(plan, namespace), parent);
     const roleBinding = new k8s.rbac.v1.RoleBinding(
       `${name}-role-binding`,
       buildRoleBinding(plan, namespace),
-      {
-        parent: this,
-        dependsOn: [role],
-      },
+      { parent: this, dependsOn: [role], ...FIXED_NAME_IMMUTABLE.roleBinding },
     );
     const envSecret =
       plan.envSecret !== undefined
@@ -141,20 +187,29 @@ export class VNodeRuntime extends pulumi.ComponentResource {
     const daemonSets = plan.pools.map(
       (pool) =>
         new k8s.apps.v1.DaemonSet(
-          `${name}-agent-${pool.name}`,
+          daemonSetResourceName(pool.daemonSetName),
           buildDaemonSet(plan, pool, namespace),
           {
             parent: this,
             dependsOn: agentDependencies,
+            aliases: legacyDaemonSetResourceNames(name, pool.poolArg).map((old) => ({ name: old })),
+            ...rolloutOptions(plan),
           },
         ),
     );
+    const modes = plan.runtimeClasses.map((runtimeClass) => runtimeClass.isolationMode);
     const runtimeClasses = plan.runtimeClasses.map(
       (runtimeClass) =>
         new k8s.node.v1.RuntimeClass(
-          `${name}-runtime-class-${runtimeClass.isolationMode}`,
+          runtimeClassResourceName(name, runtimeClass.name),
           buildRuntimeClass(plan, runtimeClass),
-          parent,
+          {
+            parent: this,
+            aliases: legacyRuntimeClassResourceNames(name, runtimeClass.isolationMode, modes).map(
+              (old) => ({ name: old }),
+            ),
+            ...FIXED_NAME_IMMUTABLE.runtimeClass,
+          },
         ),
     );
     if (plan.enforcement?.backend === EnforcementBackend.Webhook) {
@@ -170,7 +225,6 @@ export class VNodeRuntime extends pulumi.ComponentResource {
       );
     }
 
-    const modes = plan.runtimeClasses.map((runtimeClass) => runtimeClass.isolationMode);
     this.namespace = namespace;
     // From the children's outputs, so a consumer of these names depends on the objects.
     this.runtimeClassNames = pulumi

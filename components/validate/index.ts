@@ -12,9 +12,10 @@ import { mustBe } from "./errors";
 import { checkAgentImage } from "./image";
 import { checkAnnotations, checkLabels, checkReservedLabels } from "./labels";
 import { checkMetrics } from "./metrics";
-import { checkComponentName, checkDnsLabel, checkDnsSubdomain } from "./names";
+import { checkComponentName, checkDnsLabel, checkDnsSubdomain, checkNamespace } from "./names";
 import { checkQuantities, checkTolerations } from "./podSpec";
 import { checkPools } from "./pools";
+import { checkRollout, checkUpdateStrategy } from "./rollout";
 import {
   checkBoolean,
   checkEnum,
@@ -31,6 +32,7 @@ const TOP_LEVEL_FIELDS = [
   "isolationMode",
   "namespace",
   "createNamespace",
+  "retainNamespace",
   "runtimeClassName",
   "perPodRuntimeClassName",
   "handler",
@@ -42,7 +44,9 @@ const TOP_LEVEL_FIELDS = [
   "priorityClassName",
   "resources",
   "updateStrategy",
+  "rollout",
   "terminationGracePeriodSeconds",
+  "forceUninstall",
   "overhead",
   "runtimeClassTolerations",
   "pools",
@@ -70,8 +74,7 @@ export function validateArgs(name: string, args: VNodeRuntimeArgs | undefined): 
   checkAgentImage(a.agentImage);
 
   checkEnum("isolationMode", a.isolationMode, Object.values(IsolationMode));
-  checkDnsLabel("namespace", a.namespace);
-  checkBoolean("createNamespace", a.createNamespace);
+  checkNamespace(a.namespace, a.createNamespace, a.retainNamespace);
   checkDnsSubdomain("runtimeClassName", a.runtimeClassName);
   checkDnsSubdomain("perPodRuntimeClassName", a.perPodRuntimeClassName);
   checkDnsLabel("handler", a.handler);
@@ -92,11 +95,10 @@ export function validateArgs(name: string, args: VNodeRuntimeArgs | undefined): 
     checkQuantities("resources.requests", resources.requests);
     checkQuantities("resources.limits", resources.limits);
   }
-  if (a.updateStrategy !== undefined) {
-    const update = checkObject("updateStrategy", a.updateStrategy, ["maxUnavailable"]);
-    checkInteger("updateStrategy.maxUnavailable", update.maxUnavailable, 1);
-  }
+  checkUpdateStrategy(a.updateStrategy);
+  checkRollout(a.rollout);
   checkInteger("terminationGracePeriodSeconds", a.terminationGracePeriodSeconds, 1);
+  checkBoolean("forceUninstall", a.forceUninstall);
   if (a.overhead !== undefined) {
     const overhead = checkObject("overhead", a.overhead, ["enabled", "perNamespace", "perPod"]);
     checkBoolean("overhead.enabled", overhead.enabled);

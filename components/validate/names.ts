@@ -8,7 +8,19 @@ import {
   isDnsLabel,
   isDnsSubdomain,
 } from "vnode-contract";
-import { mustBe } from "./errors";
+import { fail, mustBe } from "./errors";
+import { checkBoolean } from "./values";
+
+/**
+ * Namespaces that belong to Kubernetes: the component must not relabel them Pod Security
+ * `privileged` nor delete them on destroy, so it may only run in them when it does not create them.
+ */
+export const SYSTEM_NAMESPACES: readonly string[] = [
+  "default",
+  "kube-system",
+  "kube-public",
+  "kube-node-lease",
+];
 
 export function checkComponentName(name: unknown): void {
   if (!isDnsLabel(name)) {
@@ -25,5 +37,21 @@ export function checkDnsLabel(argument: string, value: unknown): void {
 export function checkDnsSubdomain(argument: string, value: unknown): void {
   if (value !== undefined && !isDnsSubdomain(value)) {
     mustBe(argument, DNS1123_SUBDOMAIN_RULE, value);
+  }
+}
+
+export function checkNamespace(namespace: unknown, create: unknown, retain: unknown): void {
+  checkDnsLabel("namespace", namespace);
+  checkBoolean("createNamespace", create);
+  checkBoolean("retainNamespace", retain);
+  if (create !== false && SYSTEM_NAMESPACES.includes(namespace as string)) {
+    fail(
+      `namespace ${JSON.stringify(namespace)} belongs to Kubernetes, and with createNamespace (the default) the component would label it Pod Security privileged and delete it on destroy: choose another namespace, or set createNamespace to false to run in it as it is.`,
+    );
+  }
+  if (create === false && retain === true) {
+    fail(
+      "retainNamespace only applies with createNamespace: with createNamespace false the component never deletes the namespace.",
+    );
   }
 }

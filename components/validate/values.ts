@@ -39,12 +39,19 @@ export function checkBoolean(argument: string, value: unknown): void {
   }
 }
 
-export function checkInteger(argument: string, value: unknown, min: number): void {
+export function checkInteger(argument: string, value: unknown, min: number, max?: number): void {
   if (
     value !== undefined &&
-    (typeof value !== "number" || !Number.isInteger(value) || value < min)
+    (typeof value !== "number" ||
+      !Number.isInteger(value) ||
+      value < min ||
+      (max !== undefined && value > max))
   ) {
-    mustBe(argument, `an integer of at least ${min}`, value);
+    mustBe(
+      argument,
+      max === undefined ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`,
+      value,
+    );
   }
 }
 

@@ -134,10 +134,10 @@ describe("build with defaults", () => {
         .sort(),
     ).toEqual([
       `${IMAGE_TYPE} bld-agent-image`,
-      "kubernetes:apps/v1:DaemonSet bld-agent-default",
+      "kubernetes:apps/v1:DaemonSet bld-agent",
       "kubernetes:core/v1:Namespace bld-namespace",
       "kubernetes:core/v1:ServiceAccount bld-service-account",
-      "kubernetes:node.k8s.io/v1:RuntimeClass bld-runtime-class-per-namespace",
+      "kubernetes:node.k8s.io/v1:RuntimeClass bld-runtime-class-vnode",
       "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole bld-cluster-role",
       "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding bld-cluster-role-binding",
       "kubernetes:rbac.authorization.k8s.io/v1:Role bld-role",

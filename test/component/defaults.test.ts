@@ -24,10 +24,10 @@ beforeAll(async () => {
 test("registers exactly these children, with stable names, all parented to the component", () => {
   const children = recorder.of("vnode").filter((r) => r.type !== "vnode:index:VNodeRuntime");
   expect(children.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
-    "kubernetes:apps/v1:DaemonSet vnode-agent-default",
+    "kubernetes:apps/v1:DaemonSet vnode-agent",
     "kubernetes:core/v1:Namespace vnode-namespace",
     "kubernetes:core/v1:ServiceAccount vnode-service-account",
-    "kubernetes:node.k8s.io/v1:RuntimeClass vnode-runtime-class-per-namespace",
+    "kubernetes:node.k8s.io/v1:RuntimeClass vnode-runtime-class-vnode",
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole vnode-cluster-role",
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding vnode-cluster-role-binding",
     "kubernetes:rbac.authorization.k8s.io/v1:Role vnode-role",
@@ -71,6 +71,8 @@ test("the DaemonSet runs the agent with every default, exactly", () => {
       name: "vnode-agent",
       namespace: "vnode-runtime",
       labels: { ...LABELS, "vnode.loft.sh/pool": "default" },
+      // rollout.wait defaults to none: pulumi up does not wait for the rollout.
+      annotations: { "pulumi.com/skipAwait": "true" },
     },
     spec: {
       selector: {

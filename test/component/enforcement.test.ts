@@ -438,8 +438,8 @@ describe("mutate-and-validate over two pools, self-signed CA", () => {
     ]);
     const serving = [
       "enf-namespace",
-      "enf-runtime-class-per-namespace",
-      "enf-runtime-class-per-pod",
+      "enf-runtime-class-vnode",
+      "enf-runtime-class-vnode-per-pod",
       "enf-webhook",
       "enf-webhook-certificate",
       "enf-webhook-service",

@@ -140,7 +140,7 @@ describe("mutate-and-validate over two pools", () => {
       metadata: { name: "cel-enforcement", labels: LABELS },
       spec: { policyName: "cel-enforcement", matchResources: { namespaceSelector } },
     });
-    const classes = ["cel-runtime-class-per-namespace", "cel-runtime-class-per-pod"];
+    const classes = ["cel-runtime-class-vnode", "cel-runtime-class-vnode-per-pod"];
     expect(validating.dependencies).toEqual([...classes, "cel-validating-policy"].sort());
     expect(mutating.dependencies).toEqual([...classes, "cel-mutating-policy"].sort());
   });

@@ -90,7 +90,7 @@ describe("single pool, per-pod", () => {
 
   test("the one class keeps the plain name and selects per-pod nodes, with the dearer overhead", () => {
     const runtimeClass = recorder.one("solo", RUNTIME_CLASS);
-    expect(runtimeClass.name).toBe("solo-runtime-class-per-pod");
+    expect(runtimeClass.name).toBe("solo-runtime-class-vnode");
     expect(runtimeClass.inputs).toEqual({
       apiVersion: "node.k8s.io/v1",
       kind: "RuntimeClass",
@@ -177,7 +177,7 @@ describe("two pools of different modes", () => {
       .sort((a, b) => a.name.localeCompare(b.name));
     expect(classes.map((c) => [c.name, c.inputs])).toEqual([
       [
-        "mixed-runtime-class-per-namespace",
+        "mixed-runtime-class-vnode",
         {
           apiVersion: "node.k8s.io/v1",
           kind: "RuntimeClass",
@@ -194,7 +194,7 @@ describe("two pools of different modes", () => {
         },
       ],
       [
-        "mixed-runtime-class-per-pod",
+        "mixed-runtime-class-vnode-per-pod",
         {
           apiVersion: "node.k8s.io/v1",
           kind: "RuntimeClass",
@@ -407,9 +407,13 @@ describe("every other knob", () => {
         annotations: Record<string, string>;
       };
       expect([r.name, metadata.labels.team]).toEqual([r.name, "platform"]);
+      // The DaemonSet also tells the Kubernetes provider not to await its rollout (rollout.wait).
       expect([r.name, metadata.annotations]).toEqual([
         r.name,
-        { "example.com/owner": "platform@example.com" },
+        {
+          "example.com/owner": "platform@example.com",
+          ...(r.type === DAEMONSET ? { "pulumi.com/skipAwait": "true" } : {}),
+        },
       ]);
     }
   });

@@ -45,6 +45,8 @@ test("the declared defaults are the component's defaults", () => {
     priorityClassName: DEFAULTS.priorityClassName,
     maxUnavailable: DEFAULTS.maxUnavailable,
     terminationGracePeriodSeconds: DEFAULTS.terminationGracePeriodSeconds,
+    forceUninstall: DEFAULTS.forceUninstall,
+    retainNamespace: DEFAULTS.retainNamespace,
   });
 });
 

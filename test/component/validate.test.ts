@@ -61,7 +61,7 @@ const cases: [string, Record<string, unknown>, string][] = [
   [
     "unknown argument",
     { isolationmode: "per-pod" },
-    'args has an unknown field "isolationmode"; allowed: agentImage, isolationMode, namespace, createNamespace, runtimeClassName, perPodRuntimeClassName, handler, containerdDistribution, restartStrategy, nodeSelector, tolerations, affinity, priorityClassName, resources, updateStrategy, terminationGracePeriodSeconds, overhead, runtimeClassTolerations, pools, env, labels, annotations, metrics, enforcement, certManager.',
+    'args has an unknown field "isolationmode"; allowed: agentImage, isolationMode, namespace, createNamespace, retainNamespace, runtimeClassName, perPodRuntimeClassName, handler, containerdDistribution, restartStrategy, nodeSelector, tolerations, affinity, priorityClassName, resources, updateStrategy, rollout, terminationGracePeriodSeconds, forceUninstall, overhead, runtimeClassTolerations, pools, env, labels, annotations, metrics, enforcement, certManager.',
   ],
   [
     "isolationMode from YAML with an underscore",
@@ -176,6 +176,43 @@ const cases: [string, Record<string, unknown>, string][] = [
     "maxUnavailable 0",
     { updateStrategy: { maxUnavailable: 0 } },
     "updateStrategy.maxUnavailable must be an integer of at least 1; got 0.",
+  ],
+  [
+    "maxUnavailablePercent over 100",
+    { updateStrategy: { maxUnavailablePercent: 120 } },
+    "updateStrategy.maxUnavailablePercent must be an integer from 1 to 100; got 120.",
+  ],
+  [
+    "maxUnavailable as both a count and a percentage",
+    { updateStrategy: { maxUnavailable: 2, maxUnavailablePercent: 10 } },
+    "updateStrategy.maxUnavailable and updateStrategy.maxUnavailablePercent are exclusive: set a count or a percentage; got both.",
+  ],
+  [
+    "rollout.wait unknown",
+    { rollout: { wait: "all" } },
+    'rollout.wait must be one of none, ready; got "all".',
+  ],
+  [
+    "rollout.timeoutSeconds without wait ready",
+    { rollout: { timeoutSeconds: 900 } },
+    "rollout.timeoutSeconds only applies with rollout.wait ready; rollout.wait is none.",
+  ],
+  [
+    "forceUninstall a string",
+    { forceUninstall: "yes" },
+    'forceUninstall must be true or false; got "yes".',
+  ],
+  ...["default", "kube-system", "kube-public", "kube-node-lease"].map(
+    (namespace): [string, Record<string, unknown>, string] => [
+      `namespace ${namespace} created`,
+      { namespace },
+      `namespace "${namespace}" belongs to Kubernetes, and with createNamespace (the default) the component would label it Pod Security privileged and delete it on destroy: choose another namespace, or set createNamespace to false to run in it as it is.`,
+    ],
+  ),
+  [
+    "retainNamespace without createNamespace",
+    { namespace: "kube-system", createNamespace: false, retainNamespace: true },
+    "retainNamespace only applies with createNamespace: with createNamespace false the component never deletes the namespace.",
   ],
   [
     "grace period fractional",
