@@ -16,7 +16,7 @@
  *   for 10 minutes unless `pulumi.com/skipAwait: "true"` is set or `customTimeouts` say otherwise.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { IsolationMode, VNodeRuntime, VNodeRuntimeArgs } from "../../components";
+import { IsolationMode, VNodeRuntime, VNodeRuntimeArgs } from "../../components/index";
 import { Recorder, settle } from "./harness";
 
 const IMAGE = { ref: "ghcr.io/acme/vnode-agent:0.1.0" };
