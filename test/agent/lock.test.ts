@@ -11,7 +11,6 @@ import {
   staleReason,
   withHostLock,
   type LockHolder,
-  type LockLogger,
   type ProcessProbe,
 } from "../../agent/src/host/lock";
 import {
@@ -21,17 +20,9 @@ import {
   startTsChild,
   supportScript,
 } from "../support/hostRoot";
+import { captureLogger } from "../support/logCapture";
 
 const holderScript = supportScript("lockHolder.ts");
-
-function captureLogger() {
-  const lines: { level: string; msg: string; obj: Record<string, unknown> }[] = [];
-  const logger: LockLogger = {
-    info: (obj, msg) => lines.push({ level: "info", msg, obj }),
-    warn: (obj, msg) => lines.push({ level: "warn", msg, obj }),
-  };
-  return { lines, logger };
-}
 
 async function waitFor(cond: () => boolean, timeoutMs = 15000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

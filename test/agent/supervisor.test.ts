@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { backoffDelay, retry } from "../../agent/src/lib/backoff";
 import { IsolationMode } from "vnode-contract";
+import { captureLogger } from "../support/logCapture";
 import {
   describeExit,
   exitMetricLabels,
@@ -135,7 +136,12 @@ describe("ManagerSupervisor with real processes", () => {
   let log: string;
   const supervisors: ManagerSupervisor[] = [];
   const exits: ManagerExit[] = [];
-  const logLines: { stream: string; line: string }[] = [];
+  // The supervisor logs each line of the manager's output at info, with its stream.
+  const { lines: output, logger: outputLogger } = captureLogger();
+  const logLines = () =>
+    output
+      .filter((l) => l.level === "info" && typeof l.obj.stream === "string")
+      .map((l) => ({ stream: l.obj.stream as string, line: l.msg }));
 
   /** Writes an executable sh script; it appends to $LOG and sees its run number in $RUN. */
   const script = (name: string, body: string): string => {
@@ -159,10 +165,7 @@ describe("ManagerSupervisor with real processes", () => {
       resetAfterMs: 10_000,
       graceMs: 2000,
       onExit: (e) => exits.push(e),
-      logger: {
-        info: (obj, line) => logLines.push({ stream: (obj as { stream: string }).stream, line }),
-        warn: () => undefined,
-      },
+      logger: outputLogger,
       ...opts,
     });
     supervisors.push(s);
@@ -173,7 +176,7 @@ describe("ManagerSupervisor with real processes", () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-supervisor-"));
     log = path.join(dir, "log");
     exits.length = 0;
-    logLines.length = 0;
+    output.length = 0;
   });
   afterEach(async () => {
     // Stop even when a test failed, so no manager outlives the suite.
@@ -359,10 +362,12 @@ describe("ManagerSupervisor with real processes", () => {
     const s = supervise({ command: "echo out one; echo err one >&2; echo out two; exit 0" });
     s.start();
     await until("the exit", () => exits.length >= 1);
-    await until("the lines", () => logLines.length >= 3);
+    await until("the lines", () => logLines().length >= 3);
     await s.stop();
     const byStream = (stream: string) =>
-      logLines.filter((l) => l.stream === stream).map((l) => l.line);
+      logLines()
+        .filter((l) => l.stream === stream)
+        .map((l) => l.line);
     expect(byStream("stdout").slice(0, 2)).toEqual(["out one", "out two"]);
     expect(byStream("stderr").slice(0, 1)).toEqual(["err one"]);
   });

@@ -195,17 +195,17 @@ describe("malformed reviews are ReviewErrors with a message (the server answers 
   const judge = (body: unknown) => validate(parseAdmissionReview(body), policy);
   const cases: [string, () => unknown, string][] = [
     ["an array", () => [], "body must be a JSON object; got an array."],
-    ["a string", () => "review", "body must be a JSON object; got string."],
+    ["a string", () => "review", 'body must be a JSON object; got "review".'],
     ["null", () => null, "body must be a JSON object; got null."],
     [
       "admission v1beta1",
       () => ({ ...good(), apiVersion: "admission.k8s.io/v1beta1" }),
-      'body must be an AdmissionReview of admission.k8s.io/v1 (the only version served); got kind "AdmissionReview" of apiVersion "admission.k8s.io/v1beta1".',
+      'apiVersion must be admission.k8s.io/v1 (the only version served); got "admission.k8s.io/v1beta1".',
     ],
     [
       "another kind",
       () => ({ ...good(), kind: "TokenReview" }),
-      'body must be an AdmissionReview of admission.k8s.io/v1 (the only version served); got kind "TokenReview" of apiVersion "admission.k8s.io/v1".',
+      'kind must be AdmissionReview; got "TokenReview".',
     ],
     [
       "no request",
@@ -219,7 +219,7 @@ describe("malformed reviews are ReviewErrors with a message (the server answers 
         b.request.uid = "";
         return b;
       },
-      "request.uid must be a non-empty string; got string.",
+      'request.uid must be a non-empty string; got "".',
     ],
     [
       "no resource",
@@ -255,7 +255,7 @@ describe("malformed reviews are ReviewErrors with a message (the server answers 
         delete b.request.object.spec.containers[0].name;
         return b;
       },
-      "request.object.spec.containers[0] must be an object with a string name.",
+      "request.object.spec.containers[0].name must be a string; got nothing.",
     ],
     [
       "a hostPort that is a string",

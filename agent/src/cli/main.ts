@@ -15,7 +15,7 @@ import {
   type RunOptions,
   type WebhookFlagOptions,
 } from "vnode-contract";
-import { AgentError, ExitCode, badInput } from "../lib/errors";
+import { AgentError, ExitCode, badInput, messageOf } from "../lib/errors";
 import type { InstallerOptions } from "../installer/installer";
 import { modeFromEnv } from "../lib/isolationMode";
 import {
@@ -199,10 +199,10 @@ export function cli(argv: string[]): void {
     .catch((err: unknown) => {
       const code = exitCodeFor(err);
       if (!(err instanceof CommanderError)) {
-        console.error(`vnode-agent: ${err instanceof Error ? err.message : String(err)}`);
+        process.stderr.write(`vnode-agent: ${messageOf(err)}\n`);
         // An unexpected error is a bug: keep its stack. CRI errors are already one sentence.
         if (code === ExitCode.Failure && err instanceof Error && err.name !== "CriError") {
-          console.error(err.stack);
+          process.stderr.write(`${err.stack}\n`);
         }
       }
       process.exit(code);

@@ -10,6 +10,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { type BackoffPolicy, retry } from "../lib/backoff";
+import { messageOf } from "../lib/errors";
 
 type Descriptor = Parameters<typeof protoLoader.fromJSON>[0];
 
@@ -343,7 +345,7 @@ export function parseStatus(raw: RawStatusResponse, socket: string): CriStatus {
     config = JSON.parse(configJson);
   } catch (err) {
     throw new CriError(
-      `CRI Status on ${socket} returned a verbose "config" that is not JSON: ${(err as Error).message}.`,
+      `CRI Status on ${socket} returned a verbose "config" that is not JSON: ${messageOf(err)}.`,
       socket,
     );
   }
@@ -445,8 +447,6 @@ export type HandlerCheck =
       handlers: string[];
     };
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 function retryDefaults(opts: RetryOptions): { attempts: number; delayMs: number } {
   const attempts = opts.attempts ?? 20;
   const delayMs = opts.delayMs ?? 500;
@@ -457,6 +457,20 @@ function retryDefaults(opts: RetryOptions): { attempts: number; delayMs: number 
     throw new Error(`delayMs must be a number >= 0; got ${delayMs}.`);
   }
   return { attempts, delayMs };
+}
+
+/** The same pause between every call: containerd restarts in seconds, not exponentially. */
+const evenly = (delayMs: number): BackoffPolicy => ({
+  initialMs: delayMs,
+  maxMs: delayMs,
+  factor: 1,
+});
+
+/** A look that may change on the next call: containerd not answering, or not ready yet. */
+class NotYet extends Error {
+  constructor(readonly check: Extract<HandlerCheck, { live: false }>) {
+    super(check.reason);
+  }
 }
 
 /**
@@ -470,34 +484,29 @@ export async function waitForHandler(
   opts: RetryOptions = {},
 ): Promise<HandlerCheck> {
   const { attempts, delayMs } = retryDefaults(opts);
-  let last: HandlerCheck | undefined;
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    if (attempt > 1) await sleep(delayMs);
+  const look = async (attempt: number): Promise<HandlerCheck> => {
     let status: CriStatus;
     try {
       status = await criStatus(socket, opts);
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      last = {
+      throw new NotYet({
         live: false,
         attempts: attempt,
         cause: "unreachable",
         handlers: [],
-        reason: `containerd did not answer on ${socket} after ${attempt} attempt(s) ${delayMs} ms apart; last error: ${why}`,
-      };
-      continue;
+        reason: `containerd did not answer on ${socket} after ${attempt} attempt(s) ${delayMs} ms apart; last error: ${messageOf(err)}`,
+      });
     }
     if (!status.ready) {
       const cond = status.conditions.find((c) => c.type === "RuntimeReady");
       const detail = cond ? `${cond.reason} ${cond.message}`.trim() : "no RuntimeReady condition";
-      last = {
+      throw new NotYet({
         live: false,
         attempts: attempt,
         cause: "not-ready",
         handlers: status.handlers,
         reason: `containerd on ${socket} answered but its runtime is not ready after ${attempt} attempt(s): ${detail || "no reason given"}.`,
-      };
-      continue;
+      });
     }
     if (status.handlers.includes(handler)) {
       return { live: true, attempts: attempt, handlers: status.handlers };
@@ -511,9 +520,17 @@ export async function waitForHandler(
         status.handlers.length ? status.handlers.map((h) => `"${h}"`).join(", ") : "no handlers"
       }.`,
     };
+  };
+  try {
+    return await retry((attempt) => look(attempt + 1), {
+      attempts,
+      policy: evenly(delayMs),
+      isRetryable: (err) => err instanceof NotYet,
+    });
+  } catch (err) {
+    if (err instanceof NotYet) return err.check;
+    throw err;
   }
-  // attempts >= 1, so the loop ran and set `last`.
-  return last as HandlerCheck;
 }
 
 /**
@@ -522,19 +539,17 @@ export async function waitForHandler(
  */
 export async function waitForCri(socket: string, opts: RetryOptions = {}): Promise<CriVersion> {
   const { attempts, delayMs } = retryDefaults(opts);
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    if (attempt > 1) await sleep(delayMs);
-    try {
-      return await criVersion(socket, opts);
-    } catch (err) {
-      lastError = err;
-    }
+  try {
+    return await retry(() => criVersion(socket, opts), {
+      attempts,
+      policy: evenly(delayMs),
+      isRetryable: () => true,
+    });
+  } catch (lastError) {
+    throw new CriError(
+      `containerd did not answer on ${socket} after ${attempts} attempt(s) ${delayMs} ms apart; last error: ${messageOf(lastError)}`,
+      socket,
+      lastError instanceof CriError ? lastError.code : undefined,
+    );
   }
-  const why = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new CriError(
-    `containerd did not answer on ${socket} after ${attempts} attempt(s) ${delayMs} ms apart; last error: ${why}`,
-    socket,
-    lastError instanceof CriError ? lastError.code : undefined,
-  );
 }

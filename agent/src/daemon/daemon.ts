@@ -18,8 +18,9 @@
 import { ISOLATION_MODE_LABEL, RUNTIME_LABEL, type RunOptions, RuntimeState } from "vnode-contract";
 import { type DaemonOptions, daemonOptions, kubeServerOf, nodeNameOf } from "./options";
 import { DriftChecker, type NodeLook, restartForDrift } from "./drift";
+import { sleep } from "../lib/backoff";
 import { formatDuration } from "../lib/duration";
-import { AgentError, ExitCode } from "../lib/errors";
+import { AgentError, ExitCode, messageOf } from "../lib/errors";
 import { HealthState, startHealthServer, type HealthServer } from "./health";
 import { install, type InstallerOptions, preflight, uninstall } from "../installer/installer";
 import { createKubeClient, type EventType, type KubeClient } from "../kube/client";
@@ -108,7 +109,7 @@ async function reportInvalidConfig(
   try {
     await kube.patchNodeLabels(node, { [RUNTIME_LABEL]: RuntimeState.Failed });
   } catch (e) {
-    log.warn({ phase: "labels", reason: (e as Error).message }, "could not label the node failed");
+    log.warn({ phase: "labels", reason: messageOf(e) }, "could not label the node failed");
   }
   await recordEvent(kube, log, node, {
     type: "Warning",
@@ -576,7 +577,7 @@ async function vnodePodsLeft(d: Daemon): Promise<string[]> {
     const left = deadline - Date.now();
     if (pods.length === 0 || d.o.forceUninstall || left <= 0) return pods;
     d.log.info({ phase: "shutdown", pods }, "waiting for vNode pods to go");
-    await new Promise((resolve) => setTimeout(resolve, Math.min(POD_POLL_MS, left)));
+    await sleep(Math.min(POD_POLL_MS, left));
   }
 }
 
@@ -659,29 +660,19 @@ async function recordEvent(
   }
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** SIGTERM's flag, and a sleep it cuts short. */
 class StopSignal {
-  requested = false;
-  private wake: (() => void) | undefined;
+  private readonly controller = new AbortController();
+
+  get requested(): boolean {
+    return this.controller.signal.aborted;
+  }
 
   request(): void {
-    this.requested = true;
-    this.wake?.();
+    this.controller.abort();
   }
 
   sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
+    return sleep(ms, this.controller.signal);
   }
 }

@@ -11,7 +11,7 @@ import { planRegister } from "../containerd/config/plan";
 import type { RestartResult } from "../containerd/control/restart";
 import { collectConfigFiles, type HostFiles } from "../containerd/config/snapshot";
 import { criStatus, waitForHandler } from "../cri/client";
-import { AgentError, ExitCode } from "../lib/errors";
+import { AgentError, ExitCode, messageOf } from "../lib/errors";
 import { decodeHostText } from "../host/hostText";
 import { hostFilePath, hostPath } from "../host/paths";
 import type { InstallerOptions } from "../installer/installer";
@@ -90,7 +90,7 @@ export async function criView(socket: string, handler: string): Promise<CriView>
   try {
     status = await criStatus(socket, { timeoutMs: CRI_TIMEOUT_MS });
   } catch (err) {
-    return { state: "unreachable", reason: err instanceof Error ? err.message : String(err) };
+    return { state: "unreachable", reason: messageOf(err) };
   }
   if (!status.ready) {
     const cond = status.conditions.find((c) => c.type === "RuntimeReady");

@@ -11,7 +11,7 @@ import {
   POD_NAMESPACE_ENV,
   type RunOptions,
 } from "vnode-contract";
-import { badInput } from "../lib/errors";
+import { badInput, messageOf } from "../lib/errors";
 import type { InstallerOptions } from "../installer/installer";
 
 export interface DaemonOptions {
@@ -101,7 +101,7 @@ export function kubeServerOf(
     token = fs.readFileSync(f.kubeTokenFile, "utf8").trim();
   } catch (err) {
     throw badInput(
-      `--kube-token-file ${f.kubeTokenFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`,
+      `--kube-token-file ${f.kubeTokenFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? messageOf(err)}.`,
     );
   }
   return { url: f.kubeApiServer, token };

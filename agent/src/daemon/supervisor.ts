@@ -11,7 +11,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as readline from "node:readline";
 import { VNODE_PER_POD_ENV } from "vnode-contract";
-import { type BackoffPolicy, backoffDelay } from "../lib/backoff";
+import { type BackoffPolicy, backoffDelay, sleep } from "../lib/backoff";
+import { messageOf } from "../lib/errors";
+import type { Logger } from "../lib/log";
 import { encodePerPod, type IsolationMode } from "vnode-contract";
 
 export interface ManagerExit {
@@ -50,12 +52,6 @@ export function exitMetricLabels(exit: ManagerExit): { code: string; signal: str
   return { code: exit.code === null ? "" : String(exit.code), signal: exit.signal ?? "" };
 }
 
-/** Where the manager's stdout/stderr lines go: one log line each (pino's shape). */
-export interface SupervisorLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
 export interface SupervisorOptions {
   /** A shell command (run with `sh -c`) or an argv (run directly). */
   command: string | readonly string[];
@@ -72,7 +68,7 @@ export interface SupervisorOptions {
   onStart?: (pid: number, starts: number) => void;
   onExit?: (exit: ManagerExit) => void;
   /** Receives the manager's output; without it the output is discarded. */
-  logger?: SupervisorLogger;
+  logger?: Logger;
 }
 
 const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 60_000, factor: 2 };
@@ -227,7 +223,7 @@ export class ManagerSupervisor {
     }
     while (groupAlive(pgid)) {
       if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, GONE_POLL_MS));
+      await sleep(GONE_POLL_MS);
     }
     return true;
   }
@@ -238,7 +234,7 @@ export class ManagerSupervisor {
       fn();
     } catch (err) {
       this.opts.logger?.warn(
-        { phase: "manager", reason: err instanceof Error ? err.message : String(err) },
+        { phase: "manager", reason: messageOf(err) },
         "manager supervisor callback threw",
       );
     }

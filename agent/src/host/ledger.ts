@@ -28,6 +28,7 @@ import {
   writeFileAtomic,
 } from "./fsAtomic";
 import { hostFilePath, hostPath, realHostPath } from "./paths";
+import { messageOf } from "../lib/errors";
 
 export const LEDGER_SCHEMA_VERSION = 1;
 export const LEDGER_FILE = "ledger.json";
@@ -362,7 +363,7 @@ export function parseLedger(text: string, source: string): Ledger {
     raw = JSON.parse(text);
   } catch (err) {
     throw new Error(
-      `ledger ${source} is corrupt (not valid JSON: ${(err as Error).message}); originals are backed up next to it under ${BACKUP_DIR}/.`,
+      `ledger ${source} is corrupt (not valid JSON: ${messageOf(err)}); originals are backed up next to it under ${BACKUP_DIR}/.`,
     );
   }
   const version = (raw as { schemaVersion?: unknown } | null)?.schemaVersion;

@@ -20,6 +20,8 @@ import * as path from "node:path";
 import { AGENT_DEFAULTS } from "vnode-contract";
 import { errno } from "./fsAtomic";
 import { hostPath } from "./paths";
+import { sleep } from "../lib/backoff";
+import { defaultLogger, type Logger } from "../lib/log";
 
 export const LOCK_FILE = "agent.lock";
 
@@ -34,12 +36,6 @@ export interface LockHolder {
   token: string;
 }
 
-/** Structured logger; a pino logger fits. */
-export interface LockLogger {
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-}
-
 export interface LockOptions {
   /** How long to wait for another holder. Defaults to 60000. */
   timeoutMs?: number;
@@ -49,7 +45,8 @@ export interface LockOptions {
   pollMs?: number;
   /** A holder we cannot check by pid is stale after this long without a refresh. Defaults to 30000. */
   staleAfterMs?: number;
-  logger?: LockLogger;
+  /** Defaults to the agent's default logger. */
+  logger?: Logger;
 }
 
 /** Grace for a lock file whose holder has created it but not yet written its contents. */
@@ -183,7 +180,7 @@ export async function withHostLock<T>(
       return await fn();
     } finally {
       clearInterval(heartbeat);
-      await release(file, holder, opts.logger ?? stderrLogger);
+      await release(file, holder, opts.logger ?? defaultLogger());
     }
   } finally {
     heldHere.delete(file);
@@ -193,7 +190,7 @@ export async function withHostLock<T>(
 async function acquire(file: string, opts: LockOptions, staleAfterMs: number): Promise<LockHolder> {
   const timeoutMs = opts.timeoutMs ?? 60000;
   const pollMs = opts.pollMs ?? 100;
-  const logger = opts.logger ?? stderrLogger;
+  const logger = opts.logger ?? defaultLogger();
   const deadline = Date.now() + timeoutMs;
   const me: LockHolder = {
     pid: process.pid,
@@ -310,7 +307,7 @@ async function takeOver(file: string, seen: Observed): Promise<boolean> {
   }
 }
 
-async function release(file: string, me: LockHolder, logger: LockLogger): Promise<void> {
+async function release(file: string, me: LockHolder, logger: Logger): Promise<void> {
   const seen = await observe(file);
   if (seen?.holder?.token === me.token) {
     await fsp.unlink(file).catch((err: unknown) => {
@@ -323,19 +320,3 @@ async function release(file: string, me: LockHolder, logger: LockLogger): Promis
     "host lock was taken over while held",
   );
 }
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Default logger: one JSON object per line on stderr, like the agent's pino logs. */
-const stderrLogger: LockLogger = {
-  info: (obj, msg) =>
-    process.stderr.write(
-      JSON.stringify({ level: "info", time: new Date().toISOString(), ...obj, msg }) + "\n",
-    ),
-  warn: (obj, msg) =>
-    process.stderr.write(
-      JSON.stringify({ level: "warn", time: new Date().toISOString(), ...obj, msg }) + "\n",
-    ),
-};

@@ -37,7 +37,7 @@ import type { RestartResult, RestartStrategy } from "../containerd/control/resta
 import type { FileSnapshot } from "../containerd/config/imports";
 import { collectConfigFiles, hostFiles } from "../containerd/config/snapshot";
 import { criStatus, criVersion, type CriVersion, waitForHandler } from "../cri/client";
-import { AgentError, ExitCode } from "../lib/errors";
+import { AgentError, ExitCode, messageOf } from "../lib/errors";
 import { removeFile } from "../host/fsAtomic";
 import { decodeHostText, encodeHostText } from "../host/hostText";
 import { hostFilePath, hostPath, realHostPath } from "../host/paths";
@@ -416,7 +416,7 @@ async function restartOrRollback(
   try {
     return await restartContainerdFor(o, layout);
   } catch (err) {
-    return rollbackAndFail(o, layout, log, `containerd restart failed: ${(err as Error).message}`);
+    return rollbackAndFail(o, layout, log, `containerd restart failed: ${messageOf(err)}`);
   }
 }
 
@@ -449,7 +449,7 @@ async function rollbackAndFail(
     const r = await revertAll(o, layout, log, { cleanupIfRestartFails: true });
     if (r.restartError) rollback += ` (containerd is still not answering: ${r.restartError})`;
   } catch (err) {
-    rollback = `rollback failed too: ${(err as Error).message}`;
+    rollback = `rollback failed too: ${messageOf(err)}`;
   }
   throw new AgentError(
     `${reason.replace(/\.$/, "")}; ${rollback.replace(/\.$/, "")}.`,
@@ -503,7 +503,7 @@ async function revertAll(
       r = await restartContainerdFor(o, layout);
       log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
     } catch (err) {
-      restartError = (err as Error).message;
+      restartError = messageOf(err);
       log.error({ phase: "restart", reason: restartError }, "containerd restart failed");
       if (!cleanupIfRestartFails) {
         throw new AgentError(
@@ -578,6 +578,6 @@ export async function status(o: InstallerOptions): Promise<Status> {
     const s = await criStatus(socketOf(o, layout), { timeoutMs: 3000 });
     return { ledger, configured, criHandlers: s.handlers };
   } catch (err) {
-    return { ledger, configured, criHandlers: null, criError: (err as Error).message };
+    return { ledger, configured, criHandlers: null, criError: messageOf(err) };
   }
 }

@@ -50,7 +50,22 @@ export interface RetryOptions {
   random?: () => number;
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/**
+ * The agent's one sleep: resolves after `ms`, or at once when `signal` aborts (SIGTERM cutting
+ * the daemon's wait short); never rejects.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
 
 /**
  * Runs `fn` until it resolves, a non-retryable error, or `attempts` tries; the last error is

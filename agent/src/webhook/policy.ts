@@ -13,6 +13,7 @@ import {
   HOST_PORT_UNSUPPORTED,
   vnodeClasses,
 } from "vnode-contract";
+import * as z from "zod/mini";
 
 export const ADMISSION_API_VERSION = "admission.k8s.io/v1";
 
@@ -61,49 +62,97 @@ export class ReviewError extends Error {
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 const describe = (v: unknown) =>
   v === undefined ? "nothing" : Array.isArray(v) ? "an array" : v === null ? "null" : typeof v;
+
+// zod/mini, like the ledger: the checks of classic zod, tree-shaken to what is used here.
+const must = (what: string) => ({ error: `must be ${what}` });
+const obj = must("an object");
+const str = must("a string");
+
+const ReviewSchema = z.object(
+  {
+    apiVersion: z.literal(
+      ADMISSION_API_VERSION,
+      must(`${ADMISSION_API_VERSION} (the only version served)`),
+    ),
+    kind: z.literal("AdmissionReview", must("AdmissionReview")),
+    request: z.object(
+      {
+        uid: z.string(must("a non-empty string")).check(z.minLength(1, must("a non-empty string"))),
+        resource: z.object(
+          { group: z.string(str), version: z.string(str), resource: z.string(str) },
+          must("an object with string group, version and resource"),
+        ),
+        subResource: z.optional(z.string(str)),
+        namespace: z.optional(z.string(str)),
+        operation: z.string(str),
+        object: z.optional(z.unknown()),
+      },
+      obj,
+    ),
+  },
+  must("a JSON object"),
+);
+
+/** Absent and `null` are the same to the API server's decoder (Go zero values). */
+const orUnset = <T extends z.core.SomeType>(t: T) => z.optional(z.nullable(t));
+
+const PortSchema = z.object(
+  {
+    hostPort: orUnset(z.int(must("an integer"))),
+    hostIP: orUnset(z.string(str)),
+  },
+  obj,
+);
+const ContainerSchema = z.object(
+  { name: z.string(str), ports: orUnset(z.array(PortSchema, must("an array"))) },
+  obj,
+);
+const containerList = () => orUnset(z.array(ContainerSchema, must("an array")));
+type ContainerListField = (typeof CONTAINER_LISTS)[number]["field"];
+const PodSchema = z.object(
+  {
+    spec: z.object(
+      {
+        runtimeClassName: orUnset(z.string(str)),
+        ...(Object.fromEntries(
+          CONTAINER_LISTS.map(({ field }) => [field, containerList()]),
+        ) as Record<ContainerListField, ReturnType<typeof containerList>>),
+      },
+      obj,
+    ),
+  },
+  must("a Pod object"),
+);
+
+/**
+ * Parses `value` with `schema`; a mismatch is a ReviewError naming the first bad field by its
+ * path under `root` (the body itself when both are empty), what it must be, and what it is.
+ */
+function parseWith<T>(schema: z.ZodMiniType<T>, value: unknown, root: string): T {
+  const r = z.safeParse(schema, value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  let at: unknown = value;
+  let where = root;
+  for (const key of issue.path) {
+    at = (at as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey];
+    where += typeof key === "number" ? `[${key}]` : `${where === "" ? "" : "."}${String(key)}`;
+  }
+  where ||= "body";
+  const got = ["string", "number", "boolean"].includes(typeof at)
+    ? JSON.stringify(at)
+    : describe(at);
+  throw new ReviewError(`${where} ${issue.message}; got ${got}.`);
+}
 
 /**
  * Checks the envelope of a parsed body: apiVersion admission.k8s.io/v1, kind AdmissionReview, a
  * request with uid, resource and operation. The pod inside is checked only when the policy reads it.
  */
 export function parseAdmissionReview(body: unknown): AdmissionReview {
-  if (!isObject(body)) throw new ReviewError(`body must be a JSON object; got ${describe(body)}.`);
-  if (body.apiVersion !== ADMISSION_API_VERSION || body.kind !== "AdmissionReview") {
-    throw new ReviewError(
-      `body must be an AdmissionReview of ${ADMISSION_API_VERSION} (the only version served); got kind ${JSON.stringify(body.kind)} of apiVersion ${JSON.stringify(body.apiVersion)}.`,
-    );
-  }
-  const req = body.request;
-  if (!isObject(req)) {
-    throw new ReviewError(`request must be an object; got ${describe(req)}.`);
-  }
-  if (typeof req.uid !== "string" || req.uid === "") {
-    throw new ReviewError(`request.uid must be a non-empty string; got ${describe(req.uid)}.`);
-  }
-  const res = req.resource;
-  if (
-    !isObject(res) ||
-    typeof res.group !== "string" ||
-    typeof res.version !== "string" ||
-    typeof res.resource !== "string"
-  ) {
-    throw new ReviewError(
-      `request.resource must be an object with string group, version and resource; got ${JSON.stringify(res) ?? "nothing"}.`,
-    );
-  }
-  if (typeof req.operation !== "string") {
-    throw new ReviewError(`request.operation must be a string; got ${describe(req.operation)}.`);
-  }
-  for (const key of ["subResource", "namespace"] as const) {
-    if (req[key] !== undefined && typeof req[key] !== "string") {
-      throw new ReviewError(`request.${key} must be a string; got ${describe(req[key])}.`);
-    }
-  }
-  return body as unknown as AdmissionReview;
+  return parseWith(ReviewSchema, body, "") as AdmissionReview;
 }
 
 /** What the rules read of a pod; parsed strictly, so a malformed pod is a 400, not a guess. */
@@ -117,53 +166,17 @@ interface PortView {
 }
 
 function podView(object: unknown): PodView {
-  const at = "request.object";
-  if (!isObject(object))
-    throw new ReviewError(`${at} must be a Pod object; got ${describe(object)}.`);
-  const spec = object.spec;
-  if (!isObject(spec))
-    throw new ReviewError(`${at}.spec must be an object; got ${describe(spec)}.`);
-  const cls = spec.runtimeClassName;
-  if (cls !== undefined && cls !== null && typeof cls !== "string") {
-    throw new ReviewError(`${at}.spec.runtimeClassName must be a string; got ${describe(cls)}.`);
-  }
-  const lists = CONTAINER_LISTS.map(({ field, noun }) => {
-    const list = spec[field];
-    if (list === undefined || list === null) return { noun, containers: [] };
-    if (!Array.isArray(list)) {
-      throw new ReviewError(`${at}.spec.${field} must be an array; got ${describe(list)}.`);
-    }
-    const containers = list.map((c: unknown, i) => {
-      const cAt = `${at}.spec.${field}[${i}]`;
-      if (!isObject(c) || typeof c.name !== "string") {
-        throw new ReviewError(`${cAt} must be an object with a string name.`);
-      }
-      const ports = c.ports ?? [];
-      if (!Array.isArray(ports)) {
-        throw new ReviewError(`${cAt}.ports must be an array; got ${describe(ports)}.`);
-      }
-      return {
+  const { spec } = parseWith(PodSchema, object, "request.object");
+  return {
+    runtimeClassName: spec.runtimeClassName ?? "",
+    lists: CONTAINER_LISTS.map(({ field, noun }) => ({
+      noun,
+      containers: (spec[field] ?? []).map((c) => ({
         name: c.name,
-        ports: ports.map((p: unknown, j): PortView => {
-          const pAt = `${cAt}.ports[${j}]`;
-          if (!isObject(p)) throw new ReviewError(`${pAt} must be an object; got ${describe(p)}.`);
-          const hostPort = p.hostPort ?? 0;
-          if (typeof hostPort !== "number" || !Number.isInteger(hostPort)) {
-            throw new ReviewError(
-              `${pAt}.hostPort must be an integer; got ${JSON.stringify(hostPort)}.`,
-            );
-          }
-          const hostIP = p.hostIP ?? "";
-          if (typeof hostIP !== "string") {
-            throw new ReviewError(`${pAt}.hostIP must be a string; got ${JSON.stringify(hostIP)}.`);
-          }
-          return { hostPort, hostIP };
-        }),
-      };
-    });
-    return { noun, containers };
-  });
-  return { runtimeClassName: cls ?? "", lists };
+        ports: (c.ports ?? []).map((p) => ({ hostPort: p.hostPort ?? 0, hostIP: p.hostIP ?? "" })),
+      })),
+    })),
+  };
 }
 
 /** The rules compiled once for the hot path. */

@@ -20,6 +20,8 @@ import * as path from "node:path";
 import { type ContainerdDistribution, RESTART_STRATEGIES, SYSTEM_BUS_SOCKET } from "vnode-contract";
 import { type RetryOptions, waitForCri } from "../../cri/client";
 import { hostPath } from "../../host/paths";
+import { sleep } from "../../lib/backoff";
+import { messageOf } from "../../lib/errors";
 import { type JobResult, SystemdBusError, SystemdClient, type UnitState } from "./systemd";
 
 export { RESTART_STRATEGIES };
@@ -124,7 +126,7 @@ export async function restartContainerd(opts: RestartOptions): Promise<RestartRe
         process.kill(proc.pid, "SIGTERM");
       } catch (err) {
         throw new RestartError(
-          `Could not SIGTERM containerd (pid ${proc.pid}): ${(err as Error).message}.`,
+          `Could not SIGTERM containerd (pid ${proc.pid}): ${messageOf(err)}.`,
         );
       }
       await waitForExit(opts.hostRoot, proc, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -156,9 +158,7 @@ async function waitForSocket(opts: RestartOptions, after: string): Promise<void>
   try {
     await waitForCri(hostPath(opts.hostRoot, opts.socket), opts.wait);
   } catch (err) {
-    throw new RestartError(
-      `containerd did not come back after ${after}: ${(err as Error).message}`,
-    );
+    throw new RestartError(`containerd did not come back after ${after}: ${messageOf(err)}`);
   }
 }
 
@@ -400,7 +400,7 @@ export function listContainerdProcesses(hostRoot: string): ProcInfo[] {
     entries = fs.readdirSync(procDir);
   } catch (err) {
     throw new RestartError(
-      `Cannot list processes in ${procDir} (${(err as Error).message}); --restart kill needs the host's /proc (hostPID).`,
+      `Cannot list processes in ${procDir} (${messageOf(err)}); --restart kill needs the host's /proc (hostPID).`,
     );
   }
   const found: ProcInfo[] = [];
@@ -447,6 +447,6 @@ async function waitForExit(hostRoot: string, proc: ProcInfo, timeoutMs: number):
         `containerd (pid ${proc.pid}) did not exit within ${timeoutMs} ms of SIGTERM.`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, SIGTERM_EXIT_POLL_MS));
+    await sleep(SIGTERM_EXIT_POLL_MS);
   }
 }

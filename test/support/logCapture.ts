@@ -1,0 +1,26 @@
+/**
+ * The agent's real logger (pino, agent/src/lib/log.ts) writing into memory: each JSON line
+ * parsed back into its level name, message and fields.
+ */
+import pino from "pino";
+import { createLogger, type Logger } from "../../agent/src/lib/log";
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  obj: Record<string, unknown>;
+}
+
+export function captureLogger(): { lines: LogLine[]; logger: Logger } {
+  const lines: LogLine[] = [];
+  const logger = createLogger("test-node", {
+    level: "debug",
+    destination: {
+      write: (line: string) => {
+        const obj = JSON.parse(line) as Record<string, unknown> & { level: number; msg: string };
+        lines.push({ level: pino.levels.labels[obj.level], msg: obj.msg, obj });
+      },
+    },
+  });
+  return { lines, logger };
+}
