@@ -166,7 +166,7 @@ maybe("webhook HTTPS server", () => {
       "a review of another kind",
       { path: "/validate", body: JSON.stringify({ apiVersion: "v1", kind: "Pod" }) },
       400,
-      'body must be an AdmissionReview of admission.k8s.io/v1 (the only version served); got kind "Pod" of apiVersion "v1".\n',
+      'apiVersion must be admission.k8s.io/v1 (the only version served); got "v1".\n',
     ],
     [
       "a wrong content-type",

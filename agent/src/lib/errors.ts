@@ -24,7 +24,11 @@ export class AgentError extends Error {
 
 export const badInput = (message: string) => new AgentError(message, ExitCode.BadInput);
 
-/** The message of anything thrown: an Error's message, else the value as text. */
+/**
+ * The message of anything thrown: an Error's message, else the value as text. Duck-typed, since
+ * an error from another realm (a vm context, jest's sandbox) is not `instanceof Error`.
+ */
 export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  const message = (err as { message?: unknown } | null | undefined)?.message;
+  return typeof message === "string" ? message : String(err);
 }
