@@ -13,13 +13,10 @@ export interface LogLine {
 
 export function captureLogger(): { lines: LogLine[]; logger: Logger } {
   const lines: LogLine[] = [];
-  const logger = createLogger("test-node", {
-    level: "debug",
-    destination: {
-      write: (line: string) => {
-        const obj = JSON.parse(line) as Record<string, unknown> & { level: number; msg: string };
-        lines.push({ level: pino.levels.labels[obj.level], msg: obj.msg, obj });
-      },
+  const logger = createLogger("test-node", "debug", {
+    write: (line: string) => {
+      const obj = JSON.parse(line) as Record<string, unknown> & { level: number; msg: string };
+      lines.push({ level: pino.levels.labels[obj.level], msg: obj.msg, obj });
     },
   });
   return { lines, logger };

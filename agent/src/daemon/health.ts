@@ -9,7 +9,7 @@ import * as net from "node:net";
 import type * as stream from "node:stream";
 import type { Registry } from "prom-client";
 import { AGENT_HTTP, type ListenAddress } from "vnode-contract";
-import { AgentError, ExitCode, badInput } from "../lib/errors";
+import { AgentError, ExitCode, badInput, messageOf } from "../lib/errors";
 
 /** `--listen`'s parsed value; the contract writes it back (formatListen). */
 export type { ListenAddress };
@@ -205,8 +205,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
         res.end(req.method === "HEAD" ? undefined : body);
       },
       (err: unknown) => {
-        if (!res.destroyed)
-          text(500, `metrics: ${err instanceof Error ? err.message : String(err)}`);
+        if (!res.destroyed) text(500, `metrics: ${messageOf(err)}`);
       },
     );
   };

@@ -8,18 +8,13 @@ import * as os from "node:os";
 import pino from "pino";
 import { NODE_NAME_ENV } from "vnode-contract";
 
+/** `destination` is stderr unless a test collects the lines. */
 export function createLogger(
   node: string,
-  opts: { level?: string; destination?: pino.DestinationStream } = {},
+  level = process.env.VNODE_AGENT_LOG_LEVEL ?? "info",
+  destination: pino.DestinationStream = pino.destination({ fd: 2, sync: true }),
 ) {
-  return pino(
-    {
-      level: opts.level ?? process.env.VNODE_AGENT_LOG_LEVEL ?? "info",
-      base: { node },
-      timestamp: pino.stdTimeFunctions.isoTime,
-    },
-    opts.destination ?? pino.destination({ fd: 2, sync: true }),
-  );
+  return pino({ level, base: { node }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
 }
 export type Logger = ReturnType<typeof createLogger>;
 

@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import * as tls from "node:tls";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type EnforcementRules, ISOLATION_MODES, mutatePath, WEBHOOK_HTTPS } from "vnode-contract";
-import { AgentError, ExitCode } from "../lib/errors";
+import { AgentError, ExitCode, messageOf } from "../lib/errors";
 import {
   dropBadClient,
   type ListenAddress,
@@ -146,16 +146,14 @@ async function loadTls(certFile: string, keyFile: string): Promise<TlsMaterial> 
   try {
     x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new Error(
-      `--tls-cert-file ${certFile}: not a PEM certificate (${(err as Error).message}).`,
-    );
+    throw new Error(`--tls-cert-file ${certFile}: not a PEM certificate (${messageOf(err)}).`);
   }
   try {
     // Also proves that the key matches the certificate.
     tls.createSecureContext({ cert, key });
   } catch (err) {
     throw new Error(
-      `--tls-cert-file ${certFile} and --tls-key-file ${keyFile} are not a usable certificate and key pair (${(err as Error).message}).`,
+      `--tls-cert-file ${certFile} and --tls-key-file ${keyFile} are not a usable certificate and key pair (${messageOf(err)}).`,
     );
   }
   return {
@@ -197,7 +195,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   try {
     material = await loadTls(opts.tlsCertFile, opts.tlsKeyFile);
   } catch (err) {
-    throw new AgentError((err as Error).message, ExitCode.BadInput);
+    throw new AgentError(messageOf(err), ExitCode.BadInput);
   }
 
   const idleTimeoutMs = opts.idleTimeoutMs ?? WEBHOOK_DEFAULTS.idleTimeoutMs;
@@ -250,7 +248,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     try {
       parsed = JSON.parse(body.toString("utf8"));
     } catch (err) {
-      return text(res, 400, `malformed JSON body: ${(err as Error).message}`);
+      return text(res, 400, `malformed JSON body: ${messageOf(err)}`);
     }
     let out: AdmissionReviewResponse;
     try {
@@ -386,7 +384,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       } catch (err) {
         // A bug, not a bad request: say so and keep serving.
         log.warn({ path: pathname, reason: (err as Error).stack }, "review failed");
-        text(res, 500, `internal error: ${(err as Error).message}`);
+        text(res, 500, `internal error: ${messageOf(err)}`);
       }
     });
     // The client went away (or a timeout destroyed the socket): free the slot, nothing to answer.
@@ -436,10 +434,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
         return true;
       } catch (err) {
         // Mid-rotation (new cert, old key) or a broken Secret: keep serving the old pair, retry.
-        log.warn(
-          { reason: (err as Error).message },
-          "certificate not reloaded; serving the previous one",
-        );
+        log.warn({ reason: messageOf(err) }, "certificate not reloaded; serving the previous one");
         return false;
       } finally {
         reloading = undefined;
