@@ -5,7 +5,12 @@
  *   (e) steady-state RSS and CPU over 60 s, from /proc/<pid>/status VmRSS and /proc/<pid>/stat
  *       utime+stime, after a warm-up;
  *   (f) time from a drift (the handler removed from containerd's config) to its repair (config
- *       back and the CRI reporting the handler), and its two parts: detection and repair.
+ *       back and the CRI reporting the handler), and its two parts: detection and repair;
+ *   (g) the fleet table: the agent's Kubernetes API load in the same steady window, from the fake
+ *       API server's request log (requests, response bytes, new TCP/TLS connections), per node
+ *       per hour and for a 5,000-node fleet. The fake's clock runs FLEET_SCALE (30) times faster
+ *       (watch timeouts, the minutely bookmarks, kubelet's 5-minute node status update), as does
+ *       the agent's 1 s interval against the production 30 s, so the 60 s window is 30 minutes.
  * Needs root and Debian's containerd + runc (what `.ci/run` installs). Run `npm run build` first.
  * The agent runs with the image's NODE_OPTIONS (the ENV line of agent/Dockerfile).
  * BENCH_STEADY_SECONDS and BENCH_DRIFTS shorten it for a quick look; BENCH_AGENT_NODE_OPTIONS
@@ -32,6 +37,12 @@ const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 60);
 const WARMUP_SECONDS = 15;
 const DRIFTS = Number(process.env.BENCH_DRIFTS ?? 5);
 const NODE = "bench-node";
+/** The fake API server's clock speed: the agent's 1 s interval stands for the default 30 s. */
+const FLEET_SCALE = 30;
+/** The nodes of the fleet the load is computed for. */
+const FLEET = 5000;
+/** kubelet updates its Node status every 5 minutes when nothing changes (nodeStatusReportFrequency). */
+const NODE_STATUS_SECONDS = 300;
 const TOKEN = "bench-token";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -107,12 +118,87 @@ async function waitFor<T>(
   }
 }
 
+/** Counts from the fake API server's request log; `since` gives the window's start. */
+interface ApiLoad {
+  nodeGets: number;
+  watches: number;
+  other: number;
+  bytes: number;
+  connections: number;
+}
+
+function apiLoad(api: FakeKubeApi, since?: ApiLoad): ApiLoad {
+  const now: ApiLoad = {
+    nodeGets: 0,
+    watches: 0,
+    other: 0,
+    bytes: 0,
+    connections: api.connections,
+  };
+  for (const r of api.requests) {
+    now.bytes += r.bytes;
+    if (r.method === "GET" && r.path === `/api/v1/nodes/${NODE}`) now.nodeGets++;
+    else if (r.method === "GET" && r.query.watch === "true") now.watches++;
+    else now.other++;
+  }
+  if (since === undefined) return now;
+  const d = { ...now };
+  for (const k of Object.keys(d) as (keyof ApiLoad)[]) d[k] = now[k] - since[k];
+  return d;
+}
+
+/** (g) the fleet table: per node per hour, and the API server's load from FLEET nodes. */
+function printFleet(load: ApiLoad, simulatedSeconds: number, nodeBytes: number): void {
+  const perHour = (n: number) => (n * 3600) / simulatedSeconds;
+  const fleetPerSecond = (n: number) => (perHour(n) * FLEET) / 3600;
+  const requests = load.nodeGets + load.watches + load.other;
+  const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+  // The agent before issue 12: a GET of the node every 30 s on a new connection each.
+  const pollPerHour = 3600 / 30;
+  const rows: [string, string, string, string][] = [
+    [
+      "node GETs per node per hour",
+      perHour(load.nodeGets).toFixed(1),
+      "0 (no periodic GET)",
+      load.nodeGets === 0 ? "met" : "MISSED",
+    ],
+    [
+      "watch (re-)establishments, per 10 min",
+      (perHour(load.watches) / 6).toFixed(2),
+      "<= 1",
+      perHour(load.watches) / 6 <= 1 ? "met" : "MISSED",
+    ],
+    ["other requests per node per hour", perHour(load.other).toFixed(1), "", ""],
+    ["response bytes per node per hour", kib(perHour(load.bytes)), "", ""],
+    ["new connections per node per hour", perHour(load.connections).toFixed(1), "", ""],
+    [`${FLEET} nodes: requests/s`, fleetPerSecond(requests).toFixed(2), "", ""],
+    [`${FLEET} nodes: response bytes/s`, kib(fleetPerSecond(load.bytes)), "", ""],
+    [`${FLEET} nodes: TCP+TLS handshakes/s`, fleetPerSecond(load.connections).toFixed(2), "", ""],
+    [`${FLEET} nodes: open watches`, String(FLEET), "", ""],
+    [`before (GET/30 s): ${FLEET} nodes GET/s`, ((pollPerHour * FLEET) / 3600).toFixed(1), "", ""],
+    [
+      "before: handshakes/s, bytes/s",
+      `${((pollPerHour * FLEET) / 3600).toFixed(1)}, ${kib(((pollPerHour * FLEET) / 3600) * nodeBytes)}`,
+      "",
+      "",
+    ],
+  ];
+  console.log(
+    `\nbench:agent fleet (the Node watch; fake API server log over ${(simulatedSeconds / 60).toFixed(0)} simulated min, ` +
+      `clock x${FLEET_SCALE}, node object ${kib(nodeBytes)}, kubelet status update every ${NODE_STATUS_SECONDS} s)`,
+  );
+  const w = [40, 22, 20, 6];
+  console.log(["measure", "value", "target", ""].map((c, i) => c.padEnd(w[i])).join("  "));
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join("  "));
+}
+
 export async function benchDaemon(): Promise<void> {
   const why = containerdUnavailable();
   if (why) throw new Error(`bench:agent needs a real containerd: ${why}.`);
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing; run npm run build first.`);
   const ctrd = await startContainerd();
-  const api = await FakeKubeApi.start({ token: TOKEN });
+  const api = await FakeKubeApi.start({ token: TOKEN, timeScale: FLEET_SCALE });
+  let kubelet: NodeJS.Timeout | undefined;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-bench-daemon-"));
   const nodeOptions =
     process.env.BENCH_AGENT_NODE_OPTIONS ??
@@ -120,6 +206,35 @@ export async function benchDaemon(): Promise<void> {
   let agent: ChildProcess | undefined;
   try {
     api.addNode(NODE, { "kubernetes.io/os": "linux" });
+    // A node object as big as a real one: status with conditions and the image list kubelet
+    // reports (up to 50 images), tens of KB.
+    api.updateNode(NODE, (n) => {
+      n.status = {
+        conditions: ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"].map((type) => ({
+          type,
+          status: type === "Ready" ? "True" : "False",
+          lastHeartbeatTime: new Date().toISOString(),
+          reason: `Kubelet${type}`,
+          message: `kubelet reports ${type}`,
+        })),
+        images: Array.from({ length: 50 }, (_, i) => ({
+          names: [
+            `registry.example.com/team-${i}/service-${i}@sha256:${"0".repeat(63)}${i % 10}`,
+            `registry.example.com/team-${i}/service-${i}:v1.${i}.0`,
+          ],
+          sizeBytes: 50_000_000 + i,
+        })),
+      };
+    });
+    const nodeBytes = Buffer.byteLength(JSON.stringify(api.nodes.get(NODE)));
+    kubelet = setInterval(
+      () =>
+        api.updateNode(NODE, (n) => {
+          const status = n.status as { conditions: { lastHeartbeatTime: string }[] };
+          status.conditions[0].lastHeartbeatTime = new Date().toISOString();
+        }),
+      (NODE_STATUS_SECONDS * 1000) / FLEET_SCALE,
+    );
     api.addDaemonSet("vnode-system", "vnode-agent", { "kubernetes.io/os": "linux" });
     const host = agentHost(ctrd, work);
     const tokenFile = path.join(work, "token");
@@ -170,7 +285,7 @@ export async function benchDaemon(): Promise<void> {
     await sleep(WARMUP_SECONDS * 1000);
     const clkTck = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
     const rss: number[] = [];
-    const passes0 = api.requestsFor("GET", `/api/v1/nodes/${NODE}`).length;
+    const load0 = apiLoad(api);
     const ticks0 = cpuTicks(pid);
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < STEADY_SECONDS; i++) {
@@ -179,7 +294,8 @@ export async function benchDaemon(): Promise<void> {
     }
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpuPercent = ((cpuTicks(pid) - ticks0) / clkTck / seconds) * 100;
-    const passes = api.requestsFor("GET", `/api/v1/nodes/${NODE}`).length - passes0;
+    const load = apiLoad(api, load0);
+    const passes = Math.round(seconds);
     const heap = await heapSpaces(url);
 
     const currentPid = () => {
@@ -261,7 +377,9 @@ export async function benchDaemon(): Promise<void> {
     const w = [34, 18, 14, 6];
     console.log(["measure", "value", "target", ""].map((c, i) => c.padEnd(w[i])).join("  "));
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join("  "));
+    printFleet(load, seconds * FLEET_SCALE, nodeBytes);
   } finally {
+    if (kubelet) clearInterval(kubelet);
     if (agent && agent.exitCode === null && agent.signalCode === null) agent.kill("SIGKILL");
     await api.close();
     await ctrd.cleanup();

@@ -5,7 +5,7 @@
  * test checks that the agent's client uses no other, so RBAC stays least-privilege.
  */
 export const AGENT_CLUSTER_RULES = [
-  { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] },
+  { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch", "watch"] },
   { apiGroups: [""], resources: ["events"], verbs: ["create"] },
   { apiGroups: [""], resources: ["pods"], verbs: ["list"] },
 ] as const;

@@ -293,7 +293,8 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
 
     it("puts dropped labels back within an interval", async () => {
       resetFake();
-      api.nodes.get(NODE)!.metadata.labels = { ...OS_LABEL };
+      // Another writer drops the labels: the API server streams the change to the watch.
+      api.updateNode(NODE, (n) => (n.metadata.labels = { ...OS_LABEL }));
       await waitFor("labels restored", () => patches().length > 0, 5000);
       expect(patches()).toEqual([
         { metadata: { labels: { [RUNTIME_LABEL]: "ready", [ISOLATION_MODE_LABEL]: "per-pod" } } },

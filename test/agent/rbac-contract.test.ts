@@ -42,6 +42,7 @@ describe("agent RBAC contract", () => {
       "/events/create (cluster)",
       "/nodes/get (cluster)",
       "/nodes/patch (cluster)",
+      "/nodes/watch (cluster)",
       "/pods/list (cluster)",
       "apps/daemonsets/get (namespace)",
     ]);
@@ -62,6 +63,8 @@ describe("agent RBAC contract", () => {
           kube.createNodeEvent("n1", { type: "Normal", reason: "R", message: "m" }),
         listPodsOnNode: () => kube.listPodsOnNode("n1"),
         getDaemonSet: () => kube.getDaemonSet(AGENT_NAMESPACE, "vnode-agent"),
+        // The fake ends the watch after timeoutSeconds (1 s here).
+        watchNode: () => kube.watchNode("n1", "1", () => undefined, { timeoutSeconds: 1 }),
       };
       expect(Object.keys(kube).sort()).toEqual(Object.keys(calls).sort());
       for (const call of Object.values(calls)) await call();
@@ -69,7 +72,7 @@ describe("agent RBAC contract", () => {
     afterAll(() => api.close());
 
     it("all succeeded", () => {
-      expect(api.requests.map((r) => r.status)).toEqual([200, 200, 201, 200, 200]);
+      expect(api.requests.map((r) => r.status)).toEqual([200, 200, 201, 200, 200, 200]);
     });
 
     it("use exactly the granted verbs", () => {

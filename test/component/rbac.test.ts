@@ -21,7 +21,7 @@ beforeAll(async () => {
 test("ClusterRole: get/patch nodes, create events, list pods; nothing else", () => {
   const rules = recorder.one("vnode", `${RBAC}:ClusterRole`).inputs.rules;
   expect(rules).toEqual([
-    { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] },
+    { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch", "watch"] },
     { apiGroups: [""], resources: ["events"], verbs: ["create"] },
     { apiGroups: [""], resources: ["pods"], verbs: ["list"] },
   ]);

@@ -1,9 +1,16 @@
 /**
  * A FAKE Kubernetes API server for the agent's tests: plain HTTP on 127.0.0.1, in memory, with
- * only the endpoints the agent calls (get/patch nodes, create events, list pods with a field
- * selector, get daemonsets). It is not a Kubernetes API server: it keeps no watch caches, does
- * no admission and accepts only merge patches. It records every request (method, path, query,
- * content type, body) so tests can assert exact bodies, and can fail requests on demand.
+ * only the endpoints the agent calls (get/patch/watch nodes, create events, list pods with a field
+ * selector, get daemonsets). It is not a Kubernetes API server: it does no admission and accepts
+ * only merge patches. It records every request (method, path, query, content type, body, bytes
+ * answered, connection) so tests can assert exact bodies and benchmarks can count the load, and
+ * can fail requests on demand.
+ *
+ * Watches follow kube-apiserver's behaviour (apiserver/pkg/storage/cacher): events after the
+ * requested resourceVersion, a BOOKMARK every minute (defaultBookmarkFrequency) when
+ * allowWatchBookmarks is set, the stream ended after timeoutSeconds, and an ERROR event with a
+ * 410 Status for a resourceVersion older than the event history it keeps. `timeScale` runs its
+ * clock faster (60: one real second is a minute), for benchmarks of an hour.
  */
 import { randomUUID } from "node:crypto";
 import * as http from "node:http";
@@ -22,7 +29,24 @@ export interface RecordedRequest {
   body: unknown;
   /** Status the fake answered; -1 for a dropped connection, -2 for no answer. */
   status: number;
+  /** Response body bytes sent (for a watch, all its events so far). */
+  bytes: number;
+  /** Which TCP connection carried it (1, 2, ...): a new one is a new TCP (and TLS) handshake. */
+  connection: number;
+  /** When it arrived (ms since the epoch, real time). */
+  at: number;
 }
+
+interface Watcher {
+  name: string | undefined;
+  res: http.ServerResponse;
+  record: RecordedRequest;
+  bookmarks: boolean;
+  timers: NodeJS.Timeout[];
+}
+
+/** Node events the fake keeps for watches resumed from an older resourceVersion. */
+const HISTORY = 100;
 
 /** Makes the next `times` requests that match answer `status`, or drop the connection. */
 export interface InjectedFailure {
@@ -63,19 +87,28 @@ export class FakeKubeApi {
   readonly daemonSets = new Map<string, Obj>();
   private failures: InjectedFailure[] = [];
   private resourceVersion = 1000;
+  private watchers: Watcher[] = [];
+  private history: { rv: number; type: string; node: Obj }[] = [];
+  /** TCP connections accepted so far. */
+  connections = 0;
 
   private constructor(
     private readonly server: http.Server,
     readonly url: string,
     readonly token: string | undefined,
-  ) {}
+    readonly timeScale: number,
+  ) {
+    server.on("connection", (socket) => {
+      (socket as { fakeId?: number }).fakeId = ++this.connections;
+    });
+  }
 
   /**
    * Starts on 127.0.0.1 with an ephemeral port. With `token`, requests need that bearer token;
    * with `tls` (PEM key and certificate), it serves HTTPS as a real API server does.
    */
   static async start(
-    opts: { token?: string; tls?: { key: string; cert: string } } = {},
+    opts: { token?: string; tls?: { key: string; cert: string }; timeScale?: number } = {},
   ): Promise<FakeKubeApi> {
     const self: { fake?: FakeKubeApi } = {};
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -92,11 +125,29 @@ export class FakeKubeApi {
     });
     const { port } = server.address() as AddressInfo;
     const scheme = opts.tls ? "https" : "http";
-    self.fake = new FakeKubeApi(server, `${scheme}://127.0.0.1:${port}`, opts.token);
+    self.fake = new FakeKubeApi(
+      server,
+      `${scheme}://127.0.0.1:${port}`,
+      opts.token,
+      opts.timeScale ?? 1,
+    );
+    // The connection listener is added in the constructor, after listen: connections only come
+    // once the caller knows the URL.
     return self.fake;
   }
 
+  /** Changes a node the way another writer would (kubelet's status, an admin's label). */
+  updateNode(name: string, change: (node: Obj) => void): void {
+    const node = structuredClone(this.nodes.get(name)!);
+    change(node);
+    node.metadata.resourceVersion = this.nextVersion();
+    this.nodes.set(name, node);
+    this.notify("MODIFIED", node);
+  }
+
   close(): Promise<void> {
+    for (const w of this.watchers) w.timers.forEach(clearTimeout);
+    this.watchers = [];
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
@@ -175,6 +226,9 @@ export class FakeKubeApi {
       authorization: req.headers.authorization,
       body: parseBody(text),
       status: 0,
+      bytes: 0,
+      connection: (req.socket as { fakeId?: number }).fakeId ?? 0,
+      at: Date.now(),
     };
     this.requests.push(record);
 
@@ -198,14 +252,22 @@ export class FakeKubeApi {
     if (this.token !== undefined && record.authorization !== `Bearer ${this.token}`) {
       return this.reply(res, record, 401, statusBody(401, "Unauthorized"));
     }
+    if (
+      method === "GET" &&
+      url.pathname === "/api/v1/nodes" &&
+      url.searchParams.get("watch") === "true"
+    )
+      return this.watchNodes(url, res, record);
     const [status, body] = this.route(method, url, record);
     this.reply(res, record, status, body);
   }
 
   private reply(res: http.ServerResponse, record: RecordedRequest, status: number, body: unknown) {
     record.status = status;
+    const text = JSON.stringify(body);
+    record.bytes = Buffer.byteLength(text);
     res.writeHead(status, { "content-type": "application/json" });
-    res.end(JSON.stringify(body));
+    res.end(text);
   }
 
   private route(method: string, url: URL, rec: RecordedRequest): [number, unknown] {
@@ -242,7 +304,76 @@ export class FakeKubeApi {
     patched.metadata.name = node.metadata.name; // a patch cannot rename
     patched.metadata.resourceVersion = this.nextVersion();
     this.nodes.set(String(node.metadata.name), patched);
+    this.notify("MODIFIED", patched);
     return [200, patched];
+  }
+
+  private notify(type: string, node: Obj): void {
+    this.history.push({ rv: Number(node.metadata.resourceVersion), type, node });
+    if (this.history.length > HISTORY) this.history.shift();
+    for (const w of this.watchers)
+      if (w.name === undefined || w.name === node.metadata.name) this.send(w, type, node);
+  }
+
+  private send(w: Watcher, type: string, object: unknown): void {
+    const line = JSON.stringify({ type, object }) + "\n";
+    w.record.bytes += Buffer.byteLength(line);
+    w.res.write(line);
+  }
+
+  private endWatch(w: Watcher): void {
+    w.timers.forEach(clearTimeout);
+    this.watchers = this.watchers.filter((x) => x !== w);
+    w.res.end();
+  }
+
+  private watchNodes(url: URL, res: http.ServerResponse, record: RecordedRequest): void {
+    const selector = url.searchParams.get("fieldSelector") ?? "";
+    const m = selector.match(/^metadata\.name=([^,]+)$/);
+    if (selector !== "" && !m)
+      return this.reply(
+        res,
+        record,
+        400,
+        statusBody(400, `unsupported field selector "${selector}"`),
+      );
+    const rv = Number(url.searchParams.get("resourceVersion") ?? "0");
+    record.status = 200;
+    res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+    const w: Watcher = {
+      name: m?.[1],
+      res,
+      record,
+      bookmarks: url.searchParams.get("allowWatchBookmarks") === "true",
+      timers: [],
+    };
+    this.watchers.push(w);
+    res.on("close", () => this.endWatch(w));
+    const oldest = this.history.length === HISTORY ? this.history[0].rv : 0;
+    if (rv > 0 && rv < oldest) {
+      this.send(w, "ERROR", {
+        ...statusBody(410, `too old resource version: ${rv} (${oldest})`),
+        reason: "Expired",
+      });
+      return this.endWatch(w);
+    }
+    for (const e of this.history)
+      if (e.rv > rv && (w.name === undefined || w.name === e.node.metadata.name))
+        this.send(w, e.type, e.node);
+    const scaled = (seconds: number) => (seconds * 1000) / this.timeScale;
+    const timeout = Number(url.searchParams.get("timeoutSeconds") ?? "1800");
+    w.timers.push(setTimeout(() => this.endWatch(w), scaled(timeout)));
+    if (w.bookmarks) {
+      const tick = () => {
+        this.send(w, "BOOKMARK", {
+          kind: "Node",
+          apiVersion: "v1",
+          metadata: { resourceVersion: String(this.resourceVersion) },
+        });
+        w.timers.push(setTimeout(tick, scaled(60)));
+      };
+      w.timers.push(setTimeout(tick, scaled(60)));
+    }
   }
 
   private createEvent(namespace: string, body: unknown): [number, unknown] {

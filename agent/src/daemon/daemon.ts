@@ -31,6 +31,7 @@ import { desiredLabels, labelPatch, RestartBudget } from "./reconcile";
 import { type RepairStep, repairStep } from "./repairPolicy";
 import { nodeLeaving, podsUsingRuntime, type Verdict } from "./shutdown";
 import { describeExit, exitMetricLabels, ManagerSupervisor } from "./supervisor";
+import { NodeWatch } from "../kube/nodeWatch";
 
 /**
  * The longest step between two heartbeats besides the interval itself: an install or repair
@@ -57,6 +58,8 @@ interface Daemon {
   verified: boolean;
   /** The node's labels as last read or patched; undefined before the first read. */
   nodeLabels: Record<string, string> | undefined;
+  /** The agent's Node, kept current by a watch (kube/nodeWatch): no GET per pass. */
+  nodeWatch: NodeWatch;
   /** The node carries the labels of `state`. */
   labelsOk: boolean;
   /** The runtime was ready once: a later repair is a drift repair. */
@@ -139,6 +142,7 @@ export async function runDaemon(o: DaemonOptions, deps: DaemonDeps): Promise<num
     state: RuntimeState.Installing,
     verified: false,
     nodeLabels: undefined,
+    nodeWatch: new NodeWatch(deps.kube, o.node, deps.log),
     labelsOk: false,
     everReady: false,
     notReady: "starting",
@@ -160,6 +164,7 @@ export async function runDaemon(o: DaemonOptions, deps: DaemonDeps): Promise<num
   let server: HealthServer | undefined;
   try {
     server = await startHttp(d);
+    d.nodeWatch.start();
     await announce(d);
     if (!d.stop.requested) await installPhase(d);
     while (!d.stop.requested) {
@@ -168,6 +173,7 @@ export async function runDaemon(o: DaemonOptions, deps: DaemonDeps): Promise<num
     }
     return await shutdownPhase(d);
   } finally {
+    await d.nodeWatch.stop();
     await d.manager?.stop();
     await server?.close();
     process.off("SIGTERM", onSignal);
@@ -343,13 +349,13 @@ async function reconcilePhase(d: Daemon): Promise<void> {
 
 /** kubelet restarts on k3s/rke2 can drop labels it does not own: put ours back. */
 async function recheckLabels(d: Daemon): Promise<void> {
-  try {
-    d.nodeLabels = (await d.kube.getNode(d.o.node)).metadata?.labels ?? {};
-  } catch (err) {
-    d.log.warn({ phase: "labels", reason: messageOf(err) }, "cannot read the node");
+  const labels = d.nodeWatch.labels;
+  if (labels === undefined) {
+    d.log.warn({ phase: "labels" }, "the node watch has not seen the node yet");
     d.failures++;
     return;
   }
+  d.nodeLabels = labels;
   const wasOk = d.labelsOk;
   const patch = await applyLabels(d);
   if (patch !== null && wasOk) {
@@ -598,10 +604,11 @@ async function setState(
 /** Patches the labels that differ from the state's; returns the patch sent (null: none). */
 async function applyLabels(d: Daemon): Promise<Record<string, string | null> | null> {
   try {
-    d.nodeLabels ??= (await d.kube.getNode(d.o.node)).metadata?.labels ?? {};
+    d.nodeLabels ??= d.nodeWatch.labels ?? (await d.kube.getNode(d.o.node)).metadata?.labels ?? {};
     const patch = labelPatch(d.nodeLabels, desiredLabels(d.state, d.o.installer.isolationMode));
     if (patch !== null) {
       const node = await d.kube.patchNodeLabels(d.o.node, patch);
+      d.nodeWatch.offer(node);
       d.nodeLabels = node.metadata?.labels ?? {};
       d.log.info({ phase: "labels", patch }, "node labels set");
     }

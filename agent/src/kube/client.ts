@@ -8,6 +8,8 @@
  * account (in-cluster) or an explicit server URL and token.
  */
 import * as fs from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as k8s from "./api";
@@ -37,6 +39,7 @@ export interface KubeApiCall {
 export const KUBE_API_CALLS: readonly KubeApiCall[] = [
   { apiGroup: "", resource: "nodes", verb: "get", scope: "cluster" },
   { apiGroup: "", resource: "nodes", verb: "patch", scope: "cluster" },
+  { apiGroup: "", resource: "nodes", verb: "watch", scope: "cluster" },
   { apiGroup: "", resource: "events", verb: "create", scope: "cluster" },
   { apiGroup: "", resource: "pods", verb: "list", scope: "cluster" },
   { apiGroup: "apps", resource: "daemonsets", verb: "get", scope: "namespace" },
@@ -69,6 +72,24 @@ export interface KubeClient {
   listPodsOnNode(node: string): Promise<V1Pod[]>;
   /** The DaemonSet, or null when it does not exist (404). */
   getDaemonSet(namespace: string, name: string): Promise<V1DaemonSet | null>;
+  /**
+   * Watches the one Node `name` (field selector `metadata.name=<name>`) from `resourceVersion`,
+   * with bookmarks, calling `onEvent` per event; resolves when the server ends the watch
+   * (`timeoutSeconds`) or `signal` aborts it, rejects on an HTTP or network error.
+   */
+  watchNode(
+    name: string,
+    resourceVersion: string,
+    onEvent: (event: NodeWatchEvent) => void,
+    opts: { timeoutSeconds: number; signal?: AbortSignal },
+  ): Promise<void>;
+}
+
+/** One event of a Node watch, as the API server streams them (one JSON object per line). */
+export interface NodeWatchEvent {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  /** The Node; for BOOKMARK only its resourceVersion; for ERROR a Status (410: too old). */
+  object: V1Node & { code?: number; message?: string };
 }
 
 /** Name under which the agent reports Events (`source.component`, `reportingComponent`). */
@@ -120,8 +141,28 @@ export class KubeApiError extends Error {
 const DEFAULT_PATCH_POLICY: BackoffPolicy = { initialMs: 200, maxMs: 5000, factor: 2, jitter: 0.5 };
 const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
+/**
+ * One keep-alive agent for every request of the process, made from the first agent the client
+ * library builds (same CA, client certificate, TLS verification): the library makes a new
+ * https.Agent per request, so without this every request costs a TCP and TLS handshake on the
+ * API server. The Node watch holds one socket; the rare writes reuse another one.
+ */
+function keepAliveAgentLike(agent: http.Agent): http.Agent {
+  const options = { ...(agent as http.Agent & { options: https.AgentOptions }).options };
+  const common = { keepAlive: true, keepAliveMsecs: 30_000, maxSockets: 4, maxFreeSockets: 1 };
+  return agent instanceof https.Agent
+    ? new https.Agent({ ...options, ...common })
+    : new http.Agent({ ...common });
+}
+
 export function createKubeClient(opts: KubeClientOptions = {}): KubeClient {
   const kc = loadConfig(opts);
+  let shared: http.Agent | undefined;
+  const sharedAgent = (built: http.Agent | undefined): http.Agent | undefined => {
+    if (built === undefined) return shared;
+    shared ??= keepAliveAgentLike(built);
+    return shared;
+  };
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const timeoutMs = opts.requestTimeoutMs ?? 10_000;
@@ -139,6 +180,8 @@ export function createKubeClient(opts: KubeClientOptions = {}): KubeClient {
     middleware: [
       {
         pre: (ctx) => {
+          const agent = sharedAgent(ctx.getAgent());
+          if (agent !== undefined) ctx.setAgent(agent);
           ctx.setSignal(AbortSignal.timeout(timeoutMs));
           return new k8s.Observable(Promise.resolve(ctx));
         },
@@ -219,6 +262,9 @@ export function createKubeClient(opts: KubeClientOptions = {}): KubeClient {
       return list.items;
     },
 
+    watchNode: (name, resourceVersion, onEvent, { timeoutSeconds, signal }) =>
+      watchNodeStream(kc, sharedAgent, { name, resourceVersion, timeoutSeconds, signal, onEvent }),
+
     getDaemonSet: async (namespace, name) => {
       try {
         return await call(`get daemonset "${namespace}/${name}"`, () =>
@@ -230,6 +276,102 @@ export function createKubeClient(opts: KubeClientOptions = {}): KubeClient {
       }
     },
   };
+}
+
+/**
+ * The watch request itself: `GET /api/v1/nodes?fieldSelector=metadata.name=<node>&watch=true
+ * &resourceVersion=<rv>&allowWatchBookmarks=true&timeoutSeconds=<t>` on the shared agent,
+ * with the library's auth headers (re-read per request, so a rotated token is used). The
+ * response is one JSON watch event per line until the server's timeout.
+ */
+async function watchNodeStream(
+  kc: k8s.KubeConfig,
+  sharedAgent: (built: http.Agent | undefined) => http.Agent | undefined,
+  w: {
+    name: string;
+    resourceVersion: string;
+    timeoutSeconds: number;
+    signal?: AbortSignal;
+    onEvent: (event: NodeWatchEvent) => void;
+  },
+): Promise<void> {
+  const cluster = kc.getCurrentCluster();
+  if (cluster === null) throw new KubeApiError("watch node: no cluster configured", undefined);
+  const options: https.RequestOptions = { headers: {} };
+  await kc.applyToHTTPSOptions(options);
+  const url = new URL("/api/v1/nodes", cluster.server);
+  url.searchParams.set("fieldSelector", `metadata.name=${w.name}`);
+  url.searchParams.set("watch", "true");
+  url.searchParams.set("resourceVersion", w.resourceVersion);
+  url.searchParams.set("allowWatchBookmarks", "true");
+  url.searchParams.set("timeoutSeconds", String(w.timeoutSeconds));
+  const secure = url.protocol === "https:";
+  const built = secure
+    ? new https.Agent({
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        ...(cluster.skipTLSVerify ? { rejectUnauthorized: false } : {}),
+      })
+    : new http.Agent();
+  const agent = sharedAgent(built) ?? built;
+  const what = `watch node "${w.name}"`;
+  return new Promise<void>((resolve, reject) => {
+    const req = (secure ? https : http).request(
+      url,
+      { method: "GET", agent, headers: { ...options.headers, Accept: "application/json" } },
+      (res) => {
+        if (res.statusCode !== 200) {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => (body += c));
+          res.on("end", () =>
+            reject(
+              new KubeApiError(
+                `${what}: HTTP ${res.statusCode}: ${statusMessage(body, undefined)}`,
+                res.statusCode,
+              ),
+            ),
+          );
+          return;
+        }
+        let buf = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf("\n")) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (line.length === 0) continue;
+            try {
+              w.onEvent(JSON.parse(line) as NodeWatchEvent);
+            } catch (err) {
+              req.destroy(err as Error);
+              return;
+            }
+          }
+        });
+        res.on("end", () => resolve());
+        res.on("aborted", () => reject(new KubeApiError(`${what}: connection lost`, undefined)));
+      },
+    );
+    // A dead connection that never ends: the server's own timeout plus a margin.
+    req.setTimeout((w.timeoutSeconds + 30) * 1000, () =>
+      req.destroy(new Error(`no data for ${w.timeoutSeconds + 30} s`)),
+    );
+    const onAbort = () => req.destroy();
+    w.signal?.addEventListener("abort", onAbort, { once: true });
+    req.on("close", () => {
+      w.signal?.removeEventListener("abort", onAbort);
+      if (w.signal?.aborted) resolve();
+    });
+    req.on("error", (err) => {
+      if (w.signal?.aborted) resolve();
+      else reject(toKubeApiError(what, err));
+    });
+    req.end();
+  });
 }
 
 function loadConfig(opts: KubeClientOptions): k8s.KubeConfig {
