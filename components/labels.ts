@@ -1,6 +1,6 @@
 /** Labels and annotations the component puts on what it creates. */
 import type * as pulumi from "@pulumi/pulumi";
-import { LABEL_PREFIX } from "vnode-contract";
+import { AGENT_APP_LABEL, LABEL_PREFIX } from "vnode-contract";
 import type { RuntimePlan } from "./defaults";
 
 /** Pod label with the agent's pool; part of each DaemonSet's selector. */
@@ -16,7 +16,7 @@ export const POD_SECURITY_LABELS: Record<string, string> = {
 /** Labels on every object of a component named `name`. */
 export function standardLabels(name: string): Record<string, string> {
   return {
-    "app.kubernetes.io/name": "vnode-agent",
+    [AGENT_APP_LABEL.key]: AGENT_APP_LABEL.value,
     "app.kubernetes.io/instance": name,
     "app.kubernetes.io/part-of": "vnode",
     "app.kubernetes.io/managed-by": "pulumi",
@@ -26,7 +26,7 @@ export function standardLabels(name: string): Record<string, string> {
 /** The immutable selector of a pool's DaemonSet (and of the PodMonitor, without the pool). */
 export function selectorLabels(name: string, pool?: string): Record<string, string> {
   const labels: Record<string, string> = {
-    "app.kubernetes.io/name": "vnode-agent",
+    [AGENT_APP_LABEL.key]: AGENT_APP_LABEL.value,
     "app.kubernetes.io/instance": name,
   };
   if (pool !== undefined) {

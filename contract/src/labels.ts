@@ -23,3 +23,10 @@ export type RuntimeState = (typeof RuntimeState)[keyof typeof RuntimeState];
  * namespace's pods under tenancy enforcement. Unset or another value: the default mode.
  */
 export const NAMESPACE_ISOLATION_LABEL = `${LABEL_PREFIX}/isolation`;
+
+/**
+ * The label every agent pod carries (with every object of the component). An agent that leaves a
+ * node looks for another agent pod with it there, to hand the runtime over instead of
+ * uninstalling it (agent/src/daemon/shutdown.ts `successorOnNode`).
+ */
+export const AGENT_APP_LABEL = { key: "app.kubernetes.io/name", value: "vnode-agent" } as const;

@@ -218,12 +218,53 @@ describe("runDaemon against the fake API server, without containerd", () => {
     ).toEqual(["ci/build-7"]);
   });
 
+  it("hands the runtime over to another DaemonSet's agent on the node instead of uninstalling", async () => {
+    // A replaced DaemonSet (pool renamed, component renamed): Pulumi created the new one first.
+    const agentLabels = { "app.kubernetes.io/name": "vnode-agent" };
+    api.addPod("vnode-system", "vnode-agent-old-x1", NODE, {
+      labels: agentLabels,
+      daemonSet: "vnode-agent",
+    });
+    api.addPod("vnode-system", "vnode-agent-builds-k2", NODE, {
+      labels: agentLabels,
+      daemonSet: "vnode-agent-builds",
+    });
+    const { exit } = start(options("containerd-1.7-kubeadm"));
+    await ready();
+    const installed = config();
+    api.daemonSets.clear();
+    sigterm();
+    expect(await exit).toBe(0);
+    expect(config()).toBe(installed);
+    expect(fs.existsSync(path.join(root, "var/lib/vnode-agent/ledger.json"))).toBe(true);
+    expect(labels()[RUNTIME_LABEL]).toBe("ready");
+    expect(api.events.at(-1)!.reason).toBe("RuntimeHandedOver");
+    expect(api.events.at(-1)!.message).toBe(
+      "DaemonSet vnode-system/vnode-agent no longer exists. The agent vnode-system/vnode-agent-builds-k2 (DaemonSet vnode-system/vnode-agent-builds) runs on node n1 and takes the runtime over, so it stays installed.",
+    );
+  });
+
+  it("uninstalls when the only other agent pod on the node is its own DaemonSet's", async () => {
+    api.addPod("vnode-system", "vnode-agent-old-x1", NODE, {
+      labels: { "app.kubernetes.io/name": "vnode-agent" },
+      daemonSet: "vnode-agent",
+    });
+    const { exit } = start(options("containerd-1.7-kubeadm"));
+    await ready();
+    api.daemonSets.clear();
+    sigterm();
+    expect(await exit).toBe(0);
+    expect(config()).toBe(original("containerd-1.7-kubeadm"));
+    expect(reasons().slice(-2)).toEqual(["Uninstalling", "RuntimeUninstalled"]);
+  });
+
   it("refuses without --force-uninstall when the pods cannot be listed", async () => {
     const { exit } = start(options("containerd-1.7-kubeadm"));
     await ready();
     const installed = config();
     api.daemonSets.clear();
-    api.failNext({ method: "GET", path: "/api/v1/pods", times: 1, status: 500 });
+    // Twice: the successor lookup (unknown counts as none), then the vNode pod check.
+    api.failNext({ method: "GET", path: "/api/v1/pods", times: 2, status: 500 });
     sigterm();
     expect(await exit).toBe(1);
     expect(config()).toBe(installed);

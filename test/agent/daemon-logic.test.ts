@@ -26,7 +26,12 @@ import {
   repairFor,
   RestartBudget,
 } from "../../agent/src/daemon/reconcile";
-import { isVNodeClass, nodeLeaving, podsUsingRuntime } from "../../agent/src/daemon/shutdown";
+import {
+  isVNodeClass,
+  nodeLeaving,
+  podsUsingRuntime,
+  successorOnNode,
+} from "../../agent/src/daemon/shutdown";
 
 function thrown(fn: () => unknown): AgentError {
   try {
@@ -574,5 +579,67 @@ describe("DriftChecker on fixture hosts (no containerd running)", () => {
       missingArtifacts: [],
       cri: { state: "live" },
     });
+  });
+});
+
+describe("successorOnNode: another DaemonSet's agent takes the node over", () => {
+  const OWN = { namespace: "vnode-runtime", name: "vnode-agent" };
+  const agentPod = (
+    namespace: string,
+    name: string,
+    owner: { kind: string; name: string; controller?: boolean } | undefined,
+    extra: { phase?: string; deleting?: boolean; label?: string } = {},
+  ): V1Pod => ({
+    metadata: {
+      namespace,
+      name,
+      labels: { "app.kubernetes.io/name": extra.label ?? "vnode-agent" },
+      ...(owner
+        ? {
+            ownerReferences: [{ apiVersion: "apps/v1", uid: "u", controller: true, ...owner }],
+          }
+        : {}),
+      ...(extra.deleting ? { deletionTimestamp: new Date(0) } : {}),
+    },
+    status: { phase: extra.phase ?? "Running" },
+  });
+  const ds = (name: string) => ({ kind: "DaemonSet", name });
+  test.each<[string, V1Pod[], string | undefined]>([
+    ["no pods", [], undefined],
+    [
+      "only its own DaemonSet's pods",
+      [agentPod("vnode-runtime", "a-1", ds("vnode-agent"))],
+      undefined,
+    ],
+    [
+      "the new pool's DaemonSet",
+      [agentPod("vnode-runtime", "b-1", ds("vnode-agent-builds"))],
+      "vnode-runtime/b-1 (DaemonSet vnode-runtime/vnode-agent-builds)",
+    ],
+    [
+      "the same DaemonSet name in the new namespace",
+      [agentPod("vnode-system", "a-2", ds("vnode-agent"))],
+      "vnode-system/a-2 (DaemonSet vnode-system/vnode-agent)",
+    ],
+    ["a successor being deleted", [agentPod("x", "b-1", ds("b"), { deleting: true })], undefined],
+    ["a finished one", [agentPod("x", "b-1", ds("b"), { phase: "Failed" })], undefined],
+    [
+      "the webhook's pods (a ReplicaSet's)",
+      [agentPod("x", "w-1", { kind: "ReplicaSet", name: "w" })],
+      undefined,
+    ],
+    ["a bare pod", [agentPod("x", "p", undefined)], undefined],
+    [
+      "not a controller reference",
+      [agentPod("x", "b-1", { kind: "DaemonSet", name: "b", controller: false })],
+      undefined,
+    ],
+    [
+      "another app's DaemonSet",
+      [agentPod("x", "c-1", ds("cilium"), { label: "cilium" })],
+      undefined,
+    ],
+  ])("%s", (_what, pods, expected) => {
+    expect(successorOnNode(pods, OWN)).toBe(expected);
   });
 });

@@ -167,12 +167,38 @@ export class FakeKubeApi {
     namespace: string,
     name: string,
     nodeName: string,
-    extra: { runtimeClassName?: string; phase?: string } = {},
+    extra: {
+      runtimeClassName?: string;
+      phase?: string;
+      labels?: Record<string, string>;
+      /** The DaemonSet controlling the pod (in the pod's namespace). */
+      daemonSet?: string;
+    } = {},
   ): Obj {
     const pod: Obj = {
       apiVersion: "v1",
       kind: "Pod",
-      metadata: { name, namespace, uid: randomUUID(), resourceVersion: this.nextVersion() },
+      metadata: {
+        name,
+        namespace,
+        uid: randomUUID(),
+        resourceVersion: this.nextVersion(),
+        ...(extra.labels ? { labels: extra.labels } : {}),
+        ...(extra.daemonSet
+          ? {
+              ownerReferences: [
+                {
+                  apiVersion: "apps/v1",
+                  kind: "DaemonSet",
+                  name: extra.daemonSet,
+                  uid: randomUUID(),
+                  controller: true,
+                  blockOwnerDeletion: true,
+                },
+              ],
+            }
+          : {}),
+      },
       spec: {
         nodeName,
         containers: [{ name: "main", image: "busybox" }],

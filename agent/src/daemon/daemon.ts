@@ -29,7 +29,7 @@ import { createLogger, type Logger } from "../lib/log";
 import { type AgentMetrics, createMetrics } from "./metrics";
 import { desiredLabels, labelPatch, RestartBudget } from "./reconcile";
 import { type RepairStep, repairStep } from "./repairPolicy";
-import { nodeLeaving, podsUsingRuntime, type Verdict } from "./shutdown";
+import { nodeLeaving, podsUsingRuntime, successorOnNode, type Verdict } from "./shutdown";
 import { describeExit, exitMetricLabels, ManagerSupervisor } from "./supervisor";
 import { NodeWatch } from "../kube/nodeWatch";
 
@@ -490,6 +490,14 @@ async function shutdownPhase(d: Daemon): Promise<number> {
     d.log.info({ phase: "shutdown", durationMs: Date.now() - t0 }, "stopped; runtime kept");
     return ExitCode.Ok;
   }
+  const successor = await successorAgent(d);
+  if (successor !== undefined) {
+    await d.manager?.stop();
+    const reason = `${verdict.reason} The agent ${successor} runs on node ${d.o.node} and takes the runtime over, so it stays installed.`;
+    await event(d, "Normal", "RuntimeHandedOver", reason, "Shutdown");
+    d.log.info({ phase: "shutdown", durationMs: Date.now() - t0, successor }, "handed over");
+    return ExitCode.Ok;
+  }
   // First, so the scheduler places no new vNode pod here while the runtime goes.
   await setState(d, RuntimeState.Uninstalling, "uninstalling");
   await event(
@@ -561,6 +569,22 @@ async function leavingVerdict(d: Daemon): Promise<Verdict> {
       leaving: false,
       reason: `Cannot tell whether node ${d.o.node} is leaving the runtime (${messageOf(err).replace(/\.$/, "")}); the runtime stays installed.`,
     };
+  }
+}
+
+/**
+ * Another DaemonSet's agent on the node (see shutdown.ts), or undefined. Unknown (the pods cannot
+ * be listed) is "none": the uninstall path then lists the pods again and refuses if it still
+ * cannot, unless --force-uninstall.
+ */
+async function successorAgent(d: Daemon): Promise<string | undefined> {
+  const own = d.o.daemonSet;
+  if (own === null) return undefined;
+  try {
+    return successorOnNode(await d.kube.listPodsOnNode(d.o.node), own);
+  } catch (err) {
+    d.log.warn({ phase: "shutdown", reason: messageOf(err) }, "could not look for a successor");
+    return undefined;
   }
 }
 

@@ -9,11 +9,18 @@
  *   Taints are not considered: the DaemonSet controller adds tolerations to its pods that the
  *   template does not show (not-ready, unreachable, ...), so judging taints from the template
  *   would uninstall on a node that is only briefly unhealthy.
+ * - Is another agent taking the node over? When a DaemonSet is replaced by another one (a pool
+ *   renamed or added, the component renamed, the namespace changed), Pulumi creates the new one
+ *   before it deletes the old, so the node runs two agents for a while, sharing the host's
+ *   ledger under the host lock: the new one adopts the install as a rolling update's pod would.
+ *   The old agent must then leave the runtime in place; uninstalling would restart containerd
+ *   under the new agent and kill every vNode on the node for nothing.
  * - Which pods on the node still use a vNode RuntimeClass. The agent may not read
  *   RuntimeClasses (its RBAC is exactly what it uses), so the classes are named by
  *   `--runtime-classes` (the component passes the ones it creates), or by default recognised
  *   by name: the handler's name itself or `<handler>-...` (`vnode`, `vnode-per-pod`).
  */
+import { AGENT_APP_LABEL } from "vnode-contract";
 import type { V1DaemonSet, V1Node, V1Pod } from "../kube/client";
 
 /** A node selector requirement, the shape of `V1NodeSelectorRequirement`. */
@@ -131,4 +138,29 @@ export function podsUsingRuntime(
     .filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed")
     .map((p) => `${p.metadata?.namespace ?? ""}/${p.metadata?.name ?? ""}`)
     .sort();
+}
+
+/**
+ * The agent pod of another DaemonSet on the node, as `namespace/pod (DaemonSet namespace/name)`,
+ * or undefined. It counts when it carries the agent label, is controlled by a DaemonSet other than
+ * `own`, and is neither finished nor being deleted (a successor that is itself going away is no
+ * successor). Whether it is ready yet does not matter: it installs idempotently from the ledger
+ * the leaving agent keeps.
+ */
+export function successorOnNode(
+  pods: readonly V1Pod[],
+  own: { namespace: string; name: string },
+): string | undefined {
+  for (const pod of pods) {
+    const meta = pod.metadata;
+    if (meta?.labels?.[AGENT_APP_LABEL.key] !== AGENT_APP_LABEL.value) continue;
+    if (meta.deletionTimestamp) continue;
+    if (pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed") continue;
+    const owner = meta.ownerReferences?.find((o) => o.controller === true);
+    if (owner?.kind !== "DaemonSet") continue;
+    const namespace = meta.namespace ?? "";
+    if (namespace === own.namespace && owner.name === own.name) continue;
+    return `${namespace}/${meta.name ?? ""} (DaemonSet ${namespace}/${owner.name})`;
+  }
+  return undefined;
 }
