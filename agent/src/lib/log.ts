@@ -7,11 +7,28 @@
 import * as os from "node:os";
 import pino from "pino";
 import { NODE_NAME_ENV } from "vnode-contract";
+import { badInput } from "./errors";
+
+/** The env var that sets the log level (pino's levels, or `silent`). */
+export const LOG_LEVEL_ENV = "VNODE_AGENT_LOG_LEVEL";
+
+/** `VNODE_AGENT_LOG_LEVEL`, checked: pino would throw a bare "unknown level" at the first log. */
+export function logLevelOf(env: Readonly<Record<string, string | undefined>>): string {
+  const value = env[LOG_LEVEL_ENV];
+  if (value === undefined || value === "") return "info";
+  const allowed = [...Object.keys(pino.levels.values), "silent"];
+  if (!allowed.includes(value)) {
+    throw badInput(
+      `${LOG_LEVEL_ENV} must be one of ${allowed.join(", ")}; got ${JSON.stringify(value)}.`,
+    );
+  }
+  return value;
+}
 
 /** `destination` is stderr unless a test collects the lines. */
 export function createLogger(
   node: string,
-  level = process.env.VNODE_AGENT_LOG_LEVEL ?? "info",
+  level = logLevelOf(process.env),
   destination: pino.DestinationStream = pino.destination({ fd: 2, sync: true }),
 ) {
   return pino({ level, base: { node }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
