@@ -1,8 +1,7 @@
 /**
  * The agent's real logger (pino, agent/src/lib/log.ts) writing into memory: each JSON line
- * parsed back into its level name, message and fields.
+ * parsed back into its level, message and fields.
  */
-import pino from "pino";
 import { createLogger, type Logger } from "../../agent/src/lib/log";
 
 export interface LogLine {
@@ -15,8 +14,8 @@ export function captureLogger(): { lines: LogLine[]; logger: Logger } {
   const lines: LogLine[] = [];
   const logger = createLogger("test-node", "debug", {
     write: (line: string) => {
-      const obj = JSON.parse(line) as Record<string, unknown> & { level: number; msg: string };
-      lines.push({ level: pino.levels.labels[obj.level], msg: obj.msg, obj });
+      const obj = JSON.parse(line) as Record<string, unknown> & { level: string; msg: string };
+      lines.push({ level: obj.level, msg: obj.msg, obj });
     },
   });
   return { lines, logger };

@@ -31,7 +31,16 @@ export function createLogger(
   level = logLevelOf(process.env),
   destination: pino.DestinationStream = pino.destination({ fd: 2, sync: true }),
 ) {
-  return pino({ level, base: { node }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  return pino(
+    {
+      level,
+      base: { node },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // "warn", not 40: log pipelines and people read the level by name.
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
 }
 export type Logger = ReturnType<typeof createLogger>;
 
