@@ -35,6 +35,6 @@ test("one JSON object per line, naming the node, with the caller's fields", () =
   expect(time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   expect([lines[0].level, rest]).toEqual([
     "warn",
-    { level: 40, node: "test-node", phase: "repair", reason: "drift", msg: "drift detected" },
+    { level: "warn", node: "test-node", phase: "repair", reason: "drift", msg: "drift detected" },
   ]);
 });
