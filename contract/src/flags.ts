@@ -14,6 +14,7 @@ import {
   RESTART_STRATEGIES,
 } from "./agent";
 import { CONTAINERD_DISTRIBUTIONS, type ContainerdDistribution } from "./distributions";
+import { VNODE_CNI_CONF_DIR } from "./runtime";
 import { ISOLATION_MODES, type IsolationMode } from "./modes";
 import { ALWAYS_EXCLUDED_NAMESPACES, WEBHOOK_HTTPS } from "./webhook";
 
@@ -153,6 +154,12 @@ export const INSTALLER_FLAGS = {
     arg: "dir",
     help: "host dir for the payload",
     default: AGENT_DEFAULTS.installDir,
+  },
+  cniConfDir: {
+    kind: "string",
+    arg: "dir",
+    help: "host dir of the vNode handler's CNI config (containerd's per-runtime cni_conf_dir)",
+    default: VNODE_CNI_CONF_DIR,
   },
   stateDir: {
     kind: "string",

@@ -72,6 +72,7 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
   let api: FakeKubeApi;
   let work: string;
   let installDir: string;
+  let cniConfDir: string;
   let stateDir: string;
   let flags: string[];
   let installedConfig: string;
@@ -81,7 +82,7 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
     ctrd = await startContainerd();
     work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-daemon-"));
     let base: string[];
-    ({ installDir, stateDir, flags: base } = agentHost(ctrd, work));
+    ({ installDir, stateDir, cniConfDir, flags: base } = agentHost(ctrd, work));
     const tokenFile = path.join(work, "token");
     fs.writeFileSync(tokenFile, `${TOKEN}\n`);
     api = await FakeKubeApi.start({ token: TOKEN });
@@ -98,6 +99,8 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
       '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.vnode]\n' +
       '  runtime_type = "io.containerd.runc.v2"\n' +
       `  runtime_path = "${path.join(installDir, STAND_IN_SHIM)}"\n` +
+      `  cni_conf_dir = "${cniConfDir}"\n` +
+      "  cni_max_conf_num = 1\n" +
       "# END vnode-agent\n";
   }, 120_000);
 

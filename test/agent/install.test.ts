@@ -19,7 +19,7 @@ import {
   runPodSandbox,
   stopPodSandbox,
 } from "../../agent/src/cri/client";
-import { STAND_IN_SHIM, agentHost } from "../support/agentHost";
+import { STAND_IN_BINARY, STAND_IN_SHIM, agentHost } from "../support/agentHost";
 import {
   describeWithContainerd,
   startContainerd,
@@ -55,12 +55,13 @@ describeWithContainerd(
     let payload: string;
     let installDir: string;
     let stateDir: string;
+    let cniConfDir: string;
     let flags: string[];
 
     beforeAll(async () => {
       ctrd = await startContainerd({ pauseImage: true });
       work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-install-"));
-      ({ payload, installDir, stateDir, flags } = agentHost(ctrd, work));
+      ({ payload, installDir, stateDir, cniConfDir, flags } = agentHost(ctrd, work));
     }, 180_000);
 
     afterAll(async () => {
@@ -79,8 +80,23 @@ describeWithContainerd(
       expect(p.changes.map((c: { path: string; action: string }) => [c.path, c.action])).toEqual([
         [ctrd.configPath, "modify"],
       ]);
+      // The multi-call binary once, and each role name as a link to it, found by role.
       expect(p.artifacts).toEqual([
-        expect.objectContaining({ target: path.join(installDir, STAND_IN_SHIM), action: "create" }),
+        expect.objectContaining({
+          target: path.join(installDir, STAND_IN_BINARY),
+          action: "create",
+        }),
+      ]);
+      const binary = path.join(installDir, STAND_IN_BINARY);
+      expect(p.links).toEqual([
+        {
+          path: path.join(installDir, "containerd-shim-vnode-v2"),
+          target: binary,
+          action: "create",
+        },
+        { path: path.join(installDir, "vnode-cni"), target: binary, action: "create" },
+        { path: path.join(ctrd.dir, "cni/bin/vnode-cni"), target: binary, action: "create" },
+        { path: path.join(installDir, "vnode-manager"), target: binary, action: "create" },
       ]);
       expect(config()).toBe(ctrd.originalConfig);
       expect(fs.existsSync(installDir)).toBe(false);
@@ -93,7 +109,7 @@ describeWithContainerd(
       expect(r.stderr).not.toMatch(/"level":"error"/);
       expect(r.code).toBe(0);
       expect(r.stdout).toBe(
-        "installed handler vnode: 2 change(s), containerd restarted, CRI handlers: runc, vnode\n",
+        "installed handler vnode: 6 change(s), containerd restarted, CRI handlers: runc, vnode\n",
       );
       expect(ctrd.pid).not.toBe(pidBefore);
       expect(config()).toBe(
@@ -102,18 +118,28 @@ describeWithContainerd(
           '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.vnode]\n' +
           '  runtime_type = "io.containerd.runc.v2"\n' +
           `  runtime_path = "${path.join(installDir, STAND_IN_SHIM)}"\n` +
+          `  cni_conf_dir = "${cniConfDir}"\n` +
+          "  cni_max_conf_num = 1\n" +
           "# END vnode-agent\n",
       );
-      // Buffer.equals: jest's toEqual walks a 10 MB buffer byte by byte for a minute.
-      const installed = fs.readFileSync(path.join(installDir, STAND_IN_SHIM));
-      expect(installed.equals(fs.readFileSync(path.join(payload, STAND_IN_SHIM)))).toBe(true);
+      const installed = fs.readFileSync(path.join(installDir, STAND_IN_BINARY));
+      expect(installed.equals(fs.readFileSync(path.join(payload, STAND_IN_BINARY)))).toBe(true);
+      expect(fs.readlinkSync(path.join(installDir, STAND_IN_SHIM))).toBe(
+        path.join(installDir, STAND_IN_BINARY),
+      );
       expect((await criStatus(ctrd.socket)).handlers).toEqual(["runc", "vnode"]);
       const ledger = JSON.parse(fs.readFileSync(path.join(stateDir, "ledger.json"), "utf8"));
       expect(ledger.files.map((f: { path: string; kind: string }) => [f.path, f.kind])).toEqual([
         [ctrd.configPath, "modified"],
       ]);
       expect(ledger.artifacts.map((a: { path: string }) => a.path)).toEqual([
-        path.join(installDir, STAND_IN_SHIM),
+        path.join(installDir, STAND_IN_BINARY),
+      ]);
+      expect(ledger.links.map((l: { path: string; state: string }) => [l.path, l.state])).toEqual([
+        [path.join(installDir, "containerd-shim-vnode-v2"), "done"],
+        [path.join(installDir, "vnode-cni"), "done"],
+        [path.join(ctrd.dir, "cni/bin/vnode-cni"), "done"],
+        [path.join(installDir, "vnode-manager"), "done"],
       ]);
     });
 
@@ -169,7 +195,11 @@ describeWithContainerd(
       expect(r.stdout).toBe("uninstalled: config restored, containerd restarted\n");
       expect(config()).toBe(ctrd.originalConfig);
       expect((await criStatus(ctrd.socket)).handlers).toEqual(["runc"]);
-      expect(fs.existsSync(path.join(installDir, STAND_IN_SHIM))).toBe(false);
+      // Exactly what install made: the binary and every role link, the CNI bin dir's too.
+      for (const name of [STAND_IN_BINARY, STAND_IN_SHIM, "vnode-cni", "vnode-manager"]) {
+        expect([name, fs.existsSync(path.join(installDir, name))]).toEqual([name, false]);
+      }
+      expect(fs.readdirSync(path.join(ctrd.dir, "cni/bin"))).toEqual([]);
       expect(fs.existsSync(path.join(stateDir, "ledger.json"))).toBe(false);
 
       const again = await cli(["uninstall", ...flags]);
@@ -184,7 +214,7 @@ describeWithContainerd(
       const outs = [a.stdout, b.stdout].sort();
       expect(outs).toEqual([
         "installed handler vnode: 0 change(s), containerd not restarted, CRI handlers: runc, vnode\n",
-        "installed handler vnode: 2 change(s), containerd restarted, CRI handlers: runc, vnode\n",
+        "installed handler vnode: 6 change(s), containerd restarted, CRI handlers: runc, vnode\n",
       ]);
       expect(config().split("# BEGIN vnode-agent").length).toBe(2);
       expect((await cli(["uninstall", ...flags])).code).toBe(0);

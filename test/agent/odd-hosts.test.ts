@@ -36,7 +36,11 @@ const CFG = "/etc/containerd/config.toml";
 const STATE = "/var/lib/vnode-agent";
 const V2_BLOCK = renderBlock(
   RUNTIME_BLOCK,
-  '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.vnode]\n  runtime_type = "io.containerd.vnode.v2"\n',
+  '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.vnode]\n  runtime_type = "io.containerd.vnode.v2"\n' +
+    // With a payload: the installed shim link and the handler's own CNI conf dir.
+    '  runtime_path = "/opt/vnode/bin/containerd-shim-vnode-v2"\n' +
+    '  cni_conf_dir = "/etc/vnode/cni/net.d"\n' +
+    "  cni_max_conf_num = 1\n",
 );
 const KUBEADM = fs.readFileSync(
   path.join(__dirname, "../fixtures/containerd/containerd-1.7-kubeadm", CFG),
@@ -67,6 +71,8 @@ beforeEach(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-odd-"));
   payload = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-odd-payload-"));
   fs.writeFileSync(path.join(payload, "containerd-shim-vnode-v2"), "#!/bin/sh\n", { mode: 0o755 });
+  fs.symlinkSync("containerd-shim-vnode-v2", path.join(payload, "vnode-cni"));
+  fs.symlinkSync("containerd-shim-vnode-v2", path.join(payload, "vnode-manager"));
 });
 afterEach(() => {
   fs.rmSync(root, { recursive: true, force: true });

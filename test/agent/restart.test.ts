@@ -815,6 +815,9 @@ describeIf(
     it("the bundled CLI installs and uninstalls with --restart systemd through the bus", async () => {
       const payload = tmpDir();
       write(path.join(payload, "vnode-standin"), "#!/bin/sh\n", 0o755);
+      for (const role of ["containerd-shim-vnode-v2", "vnode-cni", "vnode-manager"]) {
+        fs.symlinkSync("vnode-standin", path.join(payload, role));
+      }
       const flags = [
         "--host-root",
         ctrd.dir,

@@ -41,6 +41,7 @@ const runOptions = (over: Record<string, unknown>): Record<string, unknown> => (
   handler: "vnode",
   runtimeType: "io.containerd.vnode.v2",
   installDir: "/opt/vnode/bin",
+  cniConfDir: "/etc/vnode/cni/net.d",
   stateDir: "/var/lib/vnode-agent",
   restart: "systemd",
   verify: "cri",

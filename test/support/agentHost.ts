@@ -1,22 +1,49 @@
 /**
  * The agent against a harness containerd (test/support/containerd.ts), as the CLI tests and the
- * benchmarks run it: host root `/`, the harness's config and socket, private install and state
- * dirs, and a stand-in vNode payload, Debian's runc shim, registered under the `vnode` handler
- * through `runtime_path` so a sandbox really runs from the installed copy.
+ * benchmarks run it: host root `/`, the harness's config and socket, private install, state and
+ * CNI dirs, and a stand-in vNode payload laid out like the real one: one multi-call program
+ * (`vnode-standin`) and the three role names as symlinks to it.
+ *
+ * The stand-in acts by argv[0], as vNode's binary does (vNode's architecture page), and appends
+ * one JSON line per call to `record` (role, args, VNODE_PER_POD, CNI_COMMAND):
+ * - `containerd-shim-vnode-v2`: execs Debian's runc shim, so a sandbox on the `vnode` handler
+ *   really runs through the installed link. (The real shim only hands containerd the running
+ *   manager's socket path; containerd then talks the same shim v2 API to it, so to containerd
+ *   the stand-in is indistinguishable: `--runtime-type io.containerd.runc.v2` lets the runc
+ *   shim read its options.)
+ * - `vnode-cni`: a CNI plugin that returns its `prevResult` unchanged (the real one moves the
+ *   network namespace into the vNode user namespace, which needs the real manager);
+ * - `vnode-manager`: prints VNODE_PER_POD and sleeps, like a long-running manager.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { PAYLOAD_ROLES } from "vnode-contract";
 import type { TestContainerd } from "./containerd";
 
-/** The stand-in shim's file name, in the payload and in the install dir. */
-export const STAND_IN_SHIM = "containerd-shim-runc-v2";
+/** The stand-in multi-call binary's file name, in the payload and in the install dir. */
+export const STAND_IN_BINARY = "vnode-standin";
+/** The file name containerd runs as the shim (a link to the stand-in). */
+export const STAND_IN_SHIM = PAYLOAD_ROLES.shim;
 
 export interface AgentHost {
   payload: string;
   installDir: string;
   stateDir: string;
+  /** The vNode handler's CNI conf dir (`--cni-conf-dir`). */
+  cniConfDir: string;
+  /** JSON lines, one per call of the stand-in (and of the host CNI stand-in). */
+  record: string;
   /** The installer flags every command shares. */
   flags: string[];
+}
+
+/** One call of a stand-in, as recorded. */
+export interface StandInCall {
+  role: string;
+  args: string[];
+  perPod: string | null;
+  cniCommand: string | null;
+  containerId: string | null;
 }
 
 function which(bin: string): string {
@@ -27,22 +54,86 @@ function which(bin: string): string {
   throw new Error(`${bin} is not installed (Debian package containerd)`);
 }
 
+/**
+ * A multi-call program in Node (the test's own node binary), acting by argv[0]; linked as
+ * `host-net` and `loopback` (which make a CNI result) or any other name (which passes the
+ * previous result on, like a chained plugin) it is the host network's CNI plugins too.
+ */
+export function standInScript(record: string, runcShim: string): string {
+  const q = JSON.stringify;
+  return `#!${process.execPath}
+const fs = require("node:fs");
+const path = require("node:path");
+const role = path.basename(process.argv[1]);
+const args = process.argv.slice(2);
+const env = process.env;
+const note = () => fs.appendFileSync(${q(record)}, JSON.stringify({
+  role, args, perPod: env.VNODE_PER_POD ?? null, cniCommand: env.CNI_COMMAND ?? null,
+  containerId: env.CNI_CONTAINERID ?? null,
+}) + "\\n");
+const stdin = () => { try { return fs.readFileSync(0, "utf8"); } catch { return ""; } };
+const versions = '{"cniVersion":"1.0.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0"]}';
+if (role === ${q(PAYLOAD_ROLES.shim)}) {
+  if (args.includes("start")) note();
+  const r = require("node:child_process").spawnSync(${q(runcShim)}, args, { stdio: "inherit" });
+  process.exit(r.status ?? 1);
+}
+if (role === ${q(PAYLOAD_ROLES.manager)}) {
+  note();
+  console.log("vnode-manager stand-in: VNODE_PER_POD=" + (env.VNODE_PER_POD ?? ""));
+  setInterval(() => {}, 60_000);
+  process.on("SIGTERM", () => process.exit(0));
+} else {
+  // A CNI plugin: host-net and loopback make a result; any other (vnode-cni) passes it on.
+  const conf = JSON.parse(stdin() || "{}");
+  note();
+  if (env.CNI_COMMAND === "VERSION") { process.stdout.write(versions); process.exit(0); }
+  if (env.CNI_COMMAND !== "ADD") process.exit(0);
+  const ifname = role === "loopback" ? "lo" : env.CNI_IFNAME;
+  const ip = role === "loopback" ? "127.0.0.1/8" : "10.88.0.7/16";
+  const made = { cniVersion: conf.cniVersion, interfaces: [{ name: ifname, sandbox: env.CNI_NETNS }],
+    ips: [{ ${"version"}: "4", address: ip, interface: 0 }] };
+  if (conf.cniVersion !== "0.3.0" && conf.cniVersion !== "0.3.1" && conf.cniVersion !== "0.4.0") delete made.ips[0].version;
+  const makes = role === "host-net" || role === "loopback";
+  process.stdout.write(JSON.stringify(makes ? made : conf.prevResult));
+}
+`;
+}
+
+/** Reads the stand-in's record. */
+export function standInCalls(record: string): StandInCall[] {
+  if (!fs.existsSync(record)) return [];
+  return fs
+    .readFileSync(record, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as StandInCall);
+}
+
 /** Lays out the payload and dirs under `work` and returns the flags for `ctrd`. */
 export function agentHost(ctrd: TestContainerd, work: string): AgentHost {
   const payload = path.join(work, "payload");
   const installDir = path.join(work, "opt/vnode/bin");
   const stateDir = path.join(work, "state");
+  const cniConfDir = path.join(work, "etc/vnode/cni/net.d");
+  const record = path.join(work, "calls.jsonl");
   fs.mkdirSync(payload, { recursive: true });
-  fs.copyFileSync(which(STAND_IN_SHIM), path.join(payload, STAND_IN_SHIM));
+  fs.writeFileSync(
+    path.join(payload, STAND_IN_BINARY),
+    standInScript(record, which("containerd-shim-runc-v2")),
+    { mode: 0o755 },
+  );
+  for (const name of Object.values(PAYLOAD_ROLES)) {
+    fs.symlinkSync(STAND_IN_BINARY, path.join(payload, name));
+  }
   const flags = [
     ...["--host-root", "/", "--containerd-config", ctrd.configPath],
     ...["--containerd-socket", ctrd.socket, "--payload-dir", payload],
-    ...["--install-dir", installDir, "--state-dir", stateDir],
+    ...["--install-dir", installDir, "--state-dir", stateDir, "--cni-conf-dir", cniConfDir],
     ...["--runtime-type", "io.containerd.runc.v2"],
-    ...["--runtime-path", path.join(installDir, STAND_IN_SHIM)],
     ...["--restart", "command", "--restart-command", ctrd.restartScript],
     // This sandbox has hybrid cgroups and Debian's containerd 1.6; real nodes get all checks.
     ...["--skip-preflight", "cgroup", "--min-containerd", "1.6"],
   ];
-  return { payload, installDir, stateDir, flags };
+  return { payload, installDir, stateDir, cniConfDir, record, flags };
 }

@@ -365,10 +365,11 @@ export interface PayloadFixture {
 const STAND_IN = (name: string) =>
   `#!/bin/sh\n# Test stand-in for ${name}; not the vNode runtime.\necho "${name}: test stand-in" >&2\nexit 1\n`;
 
+/** One file per role name (the agent installs the payload by role: host/payload.ts). */
 export const PAYLOAD_FIXTURE_FILES: PayloadFixture["files"] = {
   "containerd-shim-vnode-v2": { content: STAND_IN("containerd-shim-vnode-v2"), mode: 0o755 },
-  "vnode-runtime": { content: STAND_IN("vnode-runtime"), mode: 0o755 },
-  VERSION: { content: "0.0.0-test\n", mode: 0o644 },
+  "vnode-cni": { content: STAND_IN("vnode-cni"), mode: 0o755 },
+  "vnode-manager": { content: STAND_IN("vnode-manager"), mode: 0o755 },
 };
 
 /** Returns the ref of a local "upstream vNode" image with {@link PAYLOAD_FIXTURE_FILES}. */

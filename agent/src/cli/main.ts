@@ -75,6 +75,7 @@ export function installerOptions(f: InstallerFlags, env = process.env): Installe
     isolationMode: modeFromEnv(env),
     payloadDir: payloadDirOf(f),
     installDir: f.installDir,
+    cniConfDir: f.cniConfDir,
     stateDir: f.stateDir,
     restart: {
       strategy: f.restart,
@@ -117,7 +118,9 @@ export function buildProgram(): Command {
     .action(async (f: InstallerFlags) => {
       const r = await (await installer()).install(installerOptions(f), await logger());
       const changed =
-        r.plan.changes.length + r.plan.artifacts.filter((a) => a.action !== "unchanged").length;
+        r.plan.changes.length +
+        r.plan.artifacts.filter((a) => a.action !== "unchanged").length +
+        r.plan.links.filter((l) => l.action !== "unchanged").length;
       print(
         `installed handler ${f.handler}: ${changed} change(s), containerd ${r.restart?.restarted ? "restarted" : "not restarted"}` +
           (f.verify === "cri" && r.handlers.length > 0

@@ -24,7 +24,7 @@ import { AgentError, ExitCode, messageOf } from "../lib/errors";
 import { HealthState, startHealthServer, type HealthServer } from "./health";
 import { install, type InstallerOptions, preflight, uninstall } from "../installer/installer";
 import { createKubeClient, type EventType, type KubeClient } from "../kube/client";
-import { loadLedger } from "../host/ledger";
+import { type Ledger, loadLedger } from "../host/ledger";
 import { createLogger, type Logger } from "../lib/log";
 import { type AgentMetrics, createMetrics } from "./metrics";
 import { desiredLabels, labelPatch, RestartBudget } from "./reconcile";
@@ -204,7 +204,7 @@ async function announce(d: Daemon): Promise<void> {
     d.log.warn({ phase: "ledger", reason: err.message }, "cannot read the ledger");
     return null;
   });
-  d.artifacts = ledger?.artifacts.map((a) => a.path) ?? [];
+  d.artifacts = installedPaths(ledger);
   await setState(d, RuntimeState.Installing, "installing");
   if (ledger !== null && ledger.isolationMode !== mode) {
     await event(
@@ -297,10 +297,15 @@ async function becomeReady(d: Daemon): Promise<void> {
   startManager(d);
 }
 
+/** The payload files and role links the ledger records: drift repair restores a missing one. */
+function installedPaths(ledger: Ledger | null): string[] {
+  return [...(ledger?.artifacts ?? []), ...(ledger?.links ?? [])].map((a) => a.path);
+}
+
 async function ledgerArtifacts(d: Daemon): Promise<string[]> {
   const { hostRoot, stateDir } = d.o.installer;
   const ledger = await loadLedger({ hostRoot, stateDir }).catch(() => null);
-  return ledger?.artifacts.map((a) => a.path) ?? [];
+  return installedPaths(ledger);
 }
 
 function startManager(d: Daemon): void {

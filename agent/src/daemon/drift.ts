@@ -15,7 +15,14 @@ import { AgentError, ExitCode, messageOf } from "../lib/errors";
 import { decodeHostText } from "../host/hostText";
 import { hostFilePath, hostPath } from "../host/paths";
 import type { InstallerOptions } from "../installer/installer";
-import { resolveLayout, restartContainerdFor, verifyWait } from "../installer/installer";
+import {
+  handlerSpec,
+  planCniChain,
+  resolveLayout,
+  restartContainerdFor,
+  verifyWait,
+} from "../installer/installer";
+import { effectiveConfig, type EffectiveConfig } from "../containerd/config/effective";
 import { withHostLock } from "../host/lock";
 import type { Logger } from "../lib/log";
 import type { CriView, DriftReport } from "./reconcile";
@@ -32,6 +39,8 @@ export type NodeLook = DriftReport & { layout: ContainerdLayout };
  */
 export class DriftChecker {
   private cleanSnapshot: string | undefined;
+  /** The effective config of the last snapshot read, for the CNI settings. */
+  private effective: { key: string; config: EffectiveConfig } | undefined;
   private readonly io: HostFiles;
 
   constructor(private readonly o: InstallerOptions) {
@@ -45,10 +54,24 @@ export class DriftChecker {
     const key = JSON.stringify(files);
     let configChanges: string[] = [];
     if (key !== this.cleanSnapshot) {
-      configChanges = planRegister(layout, files, this.o.handler).map(
+      configChanges = planRegister(layout, files, handlerSpec(this.o)).map(
         (c) => `${c.path}: ${c.purpose}`,
       );
       this.cleanSnapshot = configChanges.length === 0 ? key : undefined;
+    }
+    if (this.o.payloadDir !== undefined) {
+      // The host's CNI plugin may rewrite its network config at any time (or write it only
+      // now): the handler's chain follows it.
+      if (this.effective?.key !== key) {
+        this.effective = { key, config: effectiveConfig(layout, files) };
+      }
+      const chain = await planCniChain(
+        this.o,
+        this.effective.config,
+        this.io.readFile,
+        this.io.listDir,
+      );
+      if (chain !== null) configChanges.push(`${chain.path}: ${chain.purpose}`);
     }
     const missingArtifacts: string[] = [];
     for (const a of artifacts) {

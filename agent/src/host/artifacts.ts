@@ -201,6 +201,11 @@ async function missing(file: string): Promise<boolean> {
 
 export interface ArtifactOptions {
   payloadDir: string;
+  /**
+   * The files to install (name in the install dir, source in the agent's filesystem), e.g. the
+   * payload's binaries by role; without it, every file of `payloadDir`.
+   */
+  files?: readonly { name: string; source: string }[];
   /** Host path. Defaults to `AGENT_DEFAULTS.installDir`. */
   installDir?: string;
   /**
@@ -222,7 +227,12 @@ export async function planArtifactsOnHost(
   const recorded = ledger?.artifacts ?? [];
   const payload: PayloadFile[] = [];
   const current = new Map<string, InstalledState | null>();
-  for (const f of await listPayload(opts.payloadDir)) {
+  const listed = opts.files
+    ? await Promise.all(
+        opts.files.map(async (f) => ({ ...f, size: (await fsp.stat(f.source)).size })),
+      )
+    : await listPayload(opts.payloadDir);
+  for (const f of listed) {
     const target = path.posix.join(installDir, f.name);
     const { sha256, installed } = await hashAgainstInstalled(hostRoot, f.source, target);
     payload.push({ ...f, sha256 });

@@ -106,6 +106,20 @@ const ArtifactEntrySchema = z.object({
   updatedAt: Timestamp,
 });
 
+/**
+ * A symlink the agent created: a name the vNode multi-call binary is called by (a role), pointing
+ * at the installed binary. Only ever created where nothing was, so uninstall just removes it
+ * (when it still points where we made it point).
+ */
+const LinkEntrySchema = z.object({
+  path: HostFilePath,
+  /** The link's target, a host path. */
+  target: HostFilePath,
+  state: z.enum(["intent", "done"]),
+  createdDirs: z.array(HostFilePath),
+  updatedAt: Timestamp,
+});
+
 const MetaSchema = z.object({
   agentVersion: z.string().check(z.minLength(1)),
   handler: z.object({
@@ -113,6 +127,8 @@ const MetaSchema = z.object({
     runtimeType: z.string().check(z.minLength(1)),
     runtimePath: z.optional(z.string()),
     podAnnotations: z.optional(z.array(z.string())),
+    cniConfDir: z.optional(z.string()),
+    cniMaxConfNum: z.optional(z.int()),
   }),
   isolationMode: z.enum(["per-namespace", "per-pod"]),
   containerd: z.object({
@@ -130,12 +146,15 @@ const LedgerSchema = z.extend(MetaSchema, {
   updatedAt: Timestamp,
   files: z.array(FileEntrySchema),
   artifacts: z.array(ArtifactEntrySchema),
+  /** Absent in ledgers written before links existed. */
+  links: z.optional(z.array(LinkEntrySchema)),
 });
 
 export type LedgerMeta = z.infer<typeof MetaSchema>;
 export type Ledger = z.infer<typeof LedgerSchema>;
 export type FileEntry = z.infer<typeof FileEntrySchema>;
 export type ArtifactEntry = z.infer<typeof ArtifactEntrySchema>;
+export type LinkEntry = z.infer<typeof LinkEntrySchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Pure core

@@ -9,6 +9,10 @@ import { accessSync, constants as fsConstants, existsSync } from "node:fs";
 import * as path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { createTwoFilesPatch } from "diff";
+import { PAYLOAD_ROLES, VNODE_CNI_CONF_DIR } from "vnode-contract";
+import { activeConfFile, chainedConfList, cniSettings, VNODE_CONFLIST } from "../containerd/cni";
+import { applyLinks, inspectLinks, type LinkPlanItem, planLinks, removeLinks } from "../host/links";
+import { readPayloadRoles, roleLinks, shimPath } from "../host/payload";
 import {
   installArtifacts,
   planArtifactsOnHost,
@@ -21,7 +25,12 @@ import {
   readConfigVersion,
   runtimeTable,
 } from "../containerd/config/config";
-import { effectiveConfig, mainConfigText, registeredHandler } from "../containerd/config/effective";
+import {
+  effectiveConfig,
+  type EffectiveConfig,
+  mainConfigText,
+  registeredHandler,
+} from "../containerd/config/effective";
 import {
   type ContainerdLayout,
   type DetectOptions,
@@ -83,6 +92,8 @@ export interface InstallerOptions {
   payloadDir?: string;
   /** Host path. */
   installDir: string;
+  /** Host path of the handler's CNI conf dir; used with a payload (it brings `vnode-cni`). */
+  cniConfDir?: string;
   /** Host path. */
   stateDir: string;
   restart: { strategy: RestartStrategy; command?: string; unit?: string };
@@ -100,8 +111,57 @@ export interface Plan {
   configVersion: ConfigVersion;
   changes: FileChange[];
   artifacts: ArtifactPlanItem[];
+  /** The role names of the payload's binary (links), see host/payload.ts. */
+  links: LinkPlanItem[];
   /** containerd must restart: the config it loads changes. */
   restart: boolean;
+}
+
+/**
+ * The handler as registered: with a payload, containerd runs the installed shim link
+ * (`runtime_path`, unless `--runtime-path` says otherwise) and gives the handler its own CNI
+ * conf dir (one network: the chain). Pure, so install and the drift check agree.
+ */
+export function handlerSpec(o: InstallerOptions): HandlerSpec {
+  if (o.payloadDir === undefined) return o.handler;
+  return {
+    ...o.handler,
+    runtimePath: o.handler.runtimePath ?? shimPath(o.installDir),
+    cniConfDir: o.cniConfDir ?? VNODE_CNI_CONF_DIR,
+    cniMaxConfNum: 1,
+  };
+}
+
+/**
+ * The vNode handler's chained CNI network list as a change of its file (null: in sync, or no
+ * payload). Without a network in the host's conf dir yet (the CNI plugin's DaemonSet writes
+ * it later) there is nothing to chain: vNode pods wait for it like every other pod, and the
+ * daemon's drift check writes the chain once it appears.
+ */
+export async function planCniChain(
+  o: InstallerOptions,
+  doc: EffectiveConfig,
+  readFile: (hostPath: string) => Promise<string | null>,
+  listDir: (hostPath: string) => Promise<string[] | null>,
+): Promise<FileChange | null> {
+  const spec = handlerSpec(o);
+  if (spec.cniConfDir === undefined) return null;
+  const { confDir } = cniSettings(doc.doc, doc.version);
+  const active = activeConfFile((await listDir(confDir)) ?? []);
+  if (active === null) return null;
+  const source = path.posix.join(confDir, active);
+  const text = await readFile(source);
+  if (text === null) return null;
+  const target = path.posix.join(spec.cniConfDir, VNODE_CONFLIST);
+  const after = chainedConfList(source, text);
+  const before = await readFile(target);
+  if (before === after) return null;
+  return {
+    path: target,
+    before,
+    after,
+    purpose: `the ${o.handler.name} handler's CNI network: ${source} with ${PAYLOAD_ROLES.cni} chained after it`,
+  };
 }
 
 function loc(o: InstallerOptions): LedgerLocation {
@@ -147,27 +207,37 @@ export async function plan(
   const recorded = ledger === undefined ? await loadLedger(loc(o)) : ledger;
   const before = effectiveConfig(layout, files);
   const adopt = recordedRuntime(recorded);
-  const changes = planRegister(
-    layout,
-    files,
-    o.handler,
-    adopt?.name === o.handler.name ? adopt : undefined,
-  );
+  const spec = handlerSpec(o);
+  const changes = planRegister(layout, files, spec, adopt?.name === spec.name ? adopt : undefined);
   const after = { ...files };
   for (const c of changes) after[c.path] = c.after;
-  const artifacts =
-    o.payloadDir === undefined
-      ? []
-      : await planArtifactsOnHost(o.hostRoot, recorded, {
-          payloadDir: o.payloadDir,
-          installDir: o.installDir,
-        });
+  let artifacts: ArtifactPlanItem[] = [];
+  let links: LinkPlanItem[] = [];
+  const io = hostFiles(o.hostRoot);
+  if (o.payloadDir !== undefined) {
+    const roles = await readPayloadRoles(o.payloadDir);
+    artifacts = await planArtifactsOnHost(o.hostRoot, recorded, {
+      payloadDir: o.payloadDir,
+      installDir: o.installDir,
+      files: roles.files,
+    });
+    const wanted = roleLinks(
+      roles,
+      o.installDir,
+      cniSettings(before.doc, before.version).binDirs[0],
+    );
+    const recordedLinks = recorded?.links ?? [];
+    links = planLinks(wanted, await inspectLinks(o.hostRoot, wanted, recordedLinks), recordedLinks);
+  }
+  const restart = !isDeepStrictEqual(before.doc, effectiveConfig(layout, after).doc);
+  const chain = await planCniChain(o, before, io.readFile, io.listDir);
   return {
     layout,
     configVersion: before.version,
-    changes,
+    changes: chain === null ? changes : [...changes, chain],
     artifacts,
-    restart: !isDeepStrictEqual(before.doc, effectiveConfig(layout, after).doc),
+    links,
+    restart,
   };
 }
 
@@ -188,6 +258,7 @@ export function formatPlan(p: Plan): string {
   if (p.changes.length === 0) out.push("config: no change");
   for (const c of p.changes) out.push(`# ${c.purpose}`, unifiedDiff(c));
   for (const a of p.artifacts) out.push(`artifact ${a.action} ${a.target}`);
+  for (const l of p.links) out.push(`link ${l.action} ${l.path} -> ${l.target}`);
   out.push(`containerd restart: ${p.restart ? "yes" : "no"}`);
   return out.join("\n");
 }
@@ -206,6 +277,7 @@ export function planJson(p: Plan): object {
       diff: unifiedDiff(c),
     })),
     artifacts: p.artifacts.map((a) => ({ target: a.target, action: a.action, sha256: a.sha256 })),
+    links: p.links.map((l) => ({ path: l.path, target: l.target, action: l.action })),
     restart: p.restart,
   };
 }
@@ -330,6 +402,8 @@ async function installLocked(o: InstallerOptions, log: Logger): Promise<InstallR
           { payloadDir: o.payloadDir, installDir: o.installDir, saveDone: false },
           p.artifacts,
         ));
+        // After the binaries they point at; saved step by step (a link is one rename).
+        ledger = await applyLinks(loc(o), ledger, p.links);
       }
       await saveLedgerIfChanged(loc(o), ledger);
       log.info({ phase: "write", durationMs: Date.now() - t0 }, "host files written");
@@ -371,7 +445,8 @@ function checkWritable(o: InstallerOptions, files: readonly string[]): void {
 }
 
 function ledgerMeta(o: InstallerOptions, p: Plan, version: CriVersion | null): LedgerMeta {
-  const { name, runtimeType, runtimePath, podAnnotations } = o.handler;
+  const { name, runtimeType, runtimePath, podAnnotations, cniConfDir, cniMaxConfNum } =
+    handlerSpec(o);
   return {
     agentVersion: agentVersion(),
     handler: {
@@ -379,6 +454,8 @@ function ledgerMeta(o: InstallerOptions, p: Plan, version: CriVersion | null): L
       runtimeType,
       ...(runtimePath === undefined ? {} : { runtimePath }),
       ...(podAnnotations === undefined ? {} : { podAnnotations: [...podAnnotations] }),
+      ...(cniConfDir === undefined ? {} : { cniConfDir }),
+      ...(cniMaxConfNum === undefined ? {} : { cniMaxConfNum }),
     },
     isolationMode: o.isolationMode,
     containerd: {
@@ -513,6 +590,9 @@ async function revertAll(
       }
     }
   }
+  // The links first: they point at the artifacts.
+  const unlinked = await removeLinks(o.hostRoot, ledger?.links ?? []);
+  for (const k of unlinked.kept) log.warn({ phase: "links", file: k.path }, k.reason);
   const removal = await removeArtifacts(o.hostRoot, ledger?.artifacts ?? []);
   for (const k of removal.kept) log.warn({ phase: "artifacts", file: k.path }, k.reason);
   await removeLedger(loc(o));

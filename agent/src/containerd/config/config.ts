@@ -142,6 +142,10 @@ export interface HandlerSpec {
   runtimePath?: string;
   /** Pod annotations passed through to the runtime (`--pod-annotations`). */
   podAnnotations?: readonly string[];
+  /** The handler's own CNI conf dir (`cni_conf_dir`, containerd 1.6+), host path. */
+  cniConfDir?: string;
+  /** How many network configs containerd loads from `cniConfDir` (`cni_max_conf_num`). */
+  cniMaxConfNum?: number;
   /** The runtime's `options` table (shim specific), rarely needed. */
   options?: Readonly<Record<string, string | number | boolean>>;
 }
@@ -166,6 +170,9 @@ export function validateHandlerSpec(spec: HandlerSpec): void {
   if (spec.runtimePath !== undefined && !/^\/[^\0\n]*$/.test(spec.runtimePath)) {
     throw bad(`--runtime-path must be an absolute path on the host; got "${spec.runtimePath}".`);
   }
+  if (spec.cniConfDir !== undefined && !/^\/[^\0\n]*$/.test(spec.cniConfDir)) {
+    throw bad(`--cni-conf-dir must be an absolute path on the host; got "${spec.cniConfDir}".`);
+  }
   for (const a of spec.podAnnotations ?? []) {
     if (a.length === 0 || /[\s\0]/.test(a)) {
       throw bad(
@@ -184,6 +191,8 @@ export function runtimeTable(spec: HandlerSpec): TomlTable {
   if (spec.runtimePath !== undefined) t.runtime_path = spec.runtimePath;
   if (spec.podAnnotations !== undefined && spec.podAnnotations.length > 0)
     t.pod_annotations = [...spec.podAnnotations];
+  if (spec.cniConfDir !== undefined) t.cni_conf_dir = spec.cniConfDir;
+  if (spec.cniMaxConfNum !== undefined) t.cni_max_conf_num = spec.cniMaxConfNum;
   if (spec.options !== undefined && Object.keys(spec.options).length > 0)
     t.options = { ...spec.options };
   return t;
