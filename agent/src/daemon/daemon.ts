@@ -85,21 +85,47 @@ export async function runAgent(
   installerOptions: () => InstallerOptions,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<number> {
-  const node = nodeNameOf(env);
-  const log = createLogger(node);
-  const kube = createKubeClient({
-    server: kubeServerOf(flags),
-    onRetry: (err, attempt, delayMs) =>
-      log.warn({ phase: "labels", attempt, delayMs, reason: err.message }, "retrying label patch"),
-  });
-  let o: DaemonOptions;
-  try {
-    o = daemonOptions(flags, env, installerOptions());
-  } catch (err) {
-    if (err instanceof AgentError) await reportInvalidConfig(kube, log, node, err);
+  // Every local input is checked before anything needs the API server, and each problem is
+  // named: outside a cluster "cannot reach the Kubernetes API" must not hide VNODE_PER_POD=yes.
+  const problems: AgentError[] = [];
+  const attempt = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof AgentError)) throw err;
+      if (!problems.some((p) => p.message === err.message)) problems.push(err);
+      return undefined;
+    }
+  };
+  const node = attempt(() => nodeNameOf(env));
+  const installer = attempt(installerOptions);
+  const o = installer && attempt(() => daemonOptions(flags, env, installer));
+  const log = createLogger(node ?? "(NODE_NAME unset)");
+  const local = problems.length;
+  const kube = attempt(() =>
+    createKubeClient({
+      server: kubeServerOf(flags),
+      onRetry: (err, attempt, delayMs) =>
+        log.warn(
+          { phase: "labels", attempt, delayMs, reason: err.message },
+          "retrying label patch",
+        ),
+    }),
+  );
+  if (problems.length > 0 || o === undefined) {
+    const err =
+      problems.length === 1
+        ? problems[0]
+        : new AgentError(
+            `vnode-agent run found ${problems.length} problems: ${problems.map((p, i) => `(${i + 1}) ${p.message}`).join(" ")}`,
+            ExitCode.BadInput,
+          );
+    // The node learns of a bad flag or env value when the API server is reachable.
+    if (local > 0 && kube !== undefined && node !== undefined)
+      await reportInvalidConfig(kube, log, node, err);
     throw err;
   }
-  return runDaemon(o, { kube, log });
+  return runDaemon(o, { kube: kube!, log });
 }
 
 async function reportInvalidConfig(
