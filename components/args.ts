@@ -18,6 +18,25 @@ export enum IsolationMode {
   PerPod = "per-pod",
 }
 
+/**
+ * How far a ValidatingAdmissionPolicy confines the agent's node writes beyond RBAC, which can
+ * only grant `patch` on every node and every field. Values are the contract's `AgentConfinement`.
+ */
+export enum AgentConfinement {
+  /**
+   * Only the node named in the agent's token (user extra `authentication.kubernetes.io/node-name`,
+   * Kubernetes >= 1.30 by default) and only the agent's own label keys.
+   */
+  NodeAndLabels = "node-and-labels",
+  /**
+   * Only the agent's own label keys, on any node: the fallback for clusters whose tokens carry no
+   * node name (the feature gate `ServiceAccountTokenPodNodeInfo` off).
+   */
+  LabelsOnly = "labels-only",
+  /** No policy: RBAC alone. Also for clusters without ValidatingAdmissionPolicy v1 (< 1.30). */
+  None = "none",
+}
+
 /** Where the node's containerd keeps its config and socket; picks the host paths the agent mounts. */
 export enum ContainerdDistribution {
   /** Plain containerd (kubeadm, kind, EKS, GKE, AKS): `/etc/containerd`. */
@@ -422,11 +441,24 @@ export interface EnforcementArgs {
   /** What enforcement does: `mutate`, `validate` or `mutate-and-validate`. Required. */
   mode: EnforcementMode;
   /**
-   * What the API server does when enforcement cannot answer. Defaults to `Fail` for validation
-   * (a pod is never admitted unchecked) and `Ignore` for mutation (a pod without a class is then
-   * still caught by validation, if enabled). Set, it applies to both.
+   * What the API server does with a pod when the mutation cannot answer (webhook down, CEL
+   * error): the mutating webhook's (or MutatingAdmissionPolicy's) `failurePolicy`. Defaults to
+   * `Ignore`: the pod goes on unchanged, and validation (when enabled) still judges it.
    */
-  failurePolicy?: FailurePolicy;
+  mutateFailurePolicy?: FailurePolicy;
+  /**
+   * What the API server does with a pod when the validation cannot answer: the validating
+   * webhook's (or ValidatingAdmissionPolicy's) `failurePolicy`. Defaults to `Fail`: no pod of a
+   * tenant namespace is admitted unchecked. `Ignore` is a hole, and needs
+   * `acknowledgeValidationFailOpen: true`: whoever can make the webhook fail (overload it, or
+   * wait for a bad rollout) can then run a pod under any RuntimeClass, `runc` included.
+   */
+  validateFailurePolicy?: FailurePolicy;
+  /**
+   * Set to `true` to accept `validateFailurePolicy: Ignore` and the hole it opens (see there).
+   * Defaults to `false`; only allowed with `validateFailurePolicy: Ignore`.
+   */
+  acknowledgeValidationFailOpen?: boolean;
   /** What enforces the rules. Defaults to `webhook`. */
   backend?: EnforcementBackend;
   /**
@@ -569,6 +601,13 @@ export interface VNodeRuntimeArgs {
   annotations?: { [key: string]: string };
   /** Prometheus scraping of the agent. Defaults to scrape annotations. */
   metrics?: MetricsArgs;
+  /**
+   * Confines the agent's node writes with a ValidatingAdmissionPolicy and its binding
+   * (`admissionregistration.k8s.io/v1`, Kubernetes >= 1.30): with one agent's token, nobody can
+   * relabel or taint another node, or set labels that are not the agent's. Defaults to
+   * `node-and-labels`; `labels-only` where tokens carry no node name, `none` without the policy.
+   */
+  agentConfinement?: AgentConfinement;
   /**
    * Tenancy enforcement: put the pods of tenant namespaces into vNode at admission and reject pods
    * that escape it. Defaults to none.

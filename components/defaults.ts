@@ -6,6 +6,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
 import { AGENT_DEFAULTS } from "vnode-contract";
 import {
+  AgentConfinement,
   AgentEnvArgs,
   AgentImagePlatform,
   ContainerdDistribution,
@@ -24,6 +25,7 @@ import { ENFORCEMENT_DEFAULTS, EnforcementPlan, planEnforcement } from "./enforc
 /** The default of every optional argument. README and Pulumi.yaml quote these; a test keeps them equal. */
 export const DEFAULTS = {
   isolationMode: IsolationMode.PerNamespace,
+  agentConfinement: AgentConfinement.NodeAndLabels,
   namespace: "vnode-runtime",
   createNamespace: true,
   runtimeClassName: "vnode",
@@ -115,6 +117,8 @@ export interface RuntimePlan {
   image: pulumi.Input<string>;
   /** ServiceAccount, ClusterRole(Binding), Role(Binding) name. */
   agentName: string;
+  /** How the agent's node writes are confined (`agentConfinement`). */
+  agentConfinement: AgentConfinement;
   tolerations: TolerationArgs[];
   affinity: k8s.types.input.core.v1.Affinity | undefined;
   priorityClassName: string;
@@ -204,6 +208,7 @@ export function resolveArgs(
     restart: args.restartStrategy ?? DEFAULTS.restartStrategy,
     image,
     agentName: agentName(name),
+    agentConfinement: args.agentConfinement ?? DEFAULTS.agentConfinement,
     tolerations: args.tolerations ?? DEFAULTS.tolerations,
     affinity: args.affinity,
     priorityClassName: args.priorityClassName ?? DEFAULTS.priorityClassName,

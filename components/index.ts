@@ -4,6 +4,7 @@
  */
 export { VNodeRuntime } from "./vnodeRuntime";
 export {
+  AgentConfinement,
   AgentEnvArgs,
   AgentImageArgs,
   AgentImageBuildArgs,

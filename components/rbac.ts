@@ -5,7 +5,13 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
-import { AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES } from "vnode-contract";
+import {
+  AGENT_CLUSTER_RULES,
+  AGENT_NAMESPACE_RULES,
+  agentNodePolicyCel,
+  serviceAccountUsername,
+} from "vnode-contract";
+import { AgentConfinement } from "./args";
 import type { RuntimePlan } from "./defaults";
 import { namespacedMeta, objectMeta } from "./labels";
 
@@ -63,5 +69,41 @@ export function buildRoleBinding(
     metadata: namespacedMeta(plan, plan.agentName, namespace),
     roleRef: { apiGroup: RBAC_GROUP, kind: "Role", name: plan.agentName },
     subjects: [{ kind: "ServiceAccount", name: plan.agentName, namespace }],
+  };
+}
+
+/** Name of the ValidatingAdmissionPolicy (and binding) that confines the agent's node writes. */
+export function agentNodePolicyName(plan: RuntimePlan): string {
+  return `${plan.agentName}-node-writes`;
+}
+
+/**
+ * The policy that lets the agent's ServiceAccount change only its own node's vNode labels
+ * (contract/src/agentPolicy.ts); undefined with `agentConfinement: none`. `Fail`: a node write
+ * by the agent that cannot be judged is refused, and the agent retries it.
+ */
+export function buildAgentNodePolicy(
+  plan: RuntimePlan,
+): k8s.admissionregistration.v1.ValidatingAdmissionPolicyArgs | undefined {
+  if (plan.agentConfinement === AgentConfinement.None) return undefined;
+  return {
+    metadata: objectMeta(plan, agentNodePolicyName(plan)),
+    spec: {
+      failurePolicy: "Fail",
+      ...agentNodePolicyCel(
+        serviceAccountUsername(plan.namespace, plan.agentName),
+        plan.agentConfinement,
+      ),
+    },
+  };
+}
+
+export function buildAgentNodePolicyBinding(
+  plan: RuntimePlan,
+): k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingArgs {
+  const name = agentNodePolicyName(plan);
+  return {
+    metadata: objectMeta(plan, name),
+    spec: { policyName: name, validationActions: ["Deny"] },
   };
 }

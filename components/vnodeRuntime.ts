@@ -44,6 +44,8 @@ import { buildEnvSecret } from "./envSecret";
 import { buildPodMonitor } from "./metrics";
 import { buildNamespace } from "./namespace";
 import {
+  buildAgentNodePolicy,
+  buildAgentNodePolicyBinding,
   buildClusterRole,
   buildClusterRoleBinding,
   buildRole,
@@ -164,6 +166,19 @@ export class VNodeRuntime extends pulumi.ComponentResource {
       buildClusterRoleBinding(plan, namespace),
       { parent: this, dependsOn: [clusterRole], ...FIXED_NAME_IMMUTABLE.roleBinding },
     );
+    const agentNodePolicy = buildAgentNodePolicy(plan);
+    if (agentNodePolicy !== undefined) {
+      const policy = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+        `${name}-agent-node-policy`,
+        agentNodePolicy,
+        parent,
+      );
+      new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+        `${name}-agent-node-policy-binding`,
+        buildAgentNodePolicyBinding(plan),
+        { parent: this, dependsOn: [policy] },
+      );
+    }
     const role = new k8s.rbac.v1.Role(`${name}-role`, buildRole(plan, namespace), parent);
     const roleBinding = new k8s.rbac.v1.RoleBinding(
       `${name}-role-binding`,

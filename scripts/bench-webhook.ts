@@ -12,12 +12,21 @@
  * Targets (issue 6): >= 2,000 reviews/s and p99 <= 5 ms. Needs openssl; run `npm run build` first
  * (the npm script does). Env: BENCH_REQUESTS (per run, default 20000), BENCH_SECONDS (per run,
  * default 10), BENCH_CONCURRENCY (comma list, default 1,4,16).
+ *
+ * `-- --hostile` (issue 11) measures the server under attack instead, each phase bounded in time:
+ * legit p99 alone, then legit p99 while BENCH_ATTACKERS (default 16) clients keep posting crafted
+ * 3 MiB reviews (a valid review plus a field of ~1M empty objects, or one 3 MiB string), with the
+ * server's peak RSS; then 1,000 TLS connections that finish the handshake and send nothing, and
+ * how long until the server has closed every one. Targets: peak RSS < 60% of the webhook
+ * container's memory limit, every idle connection closed within 30 s, legit p99 <= 10 ms.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as tls from "node:tls";
+import { ENFORCEMENT_DEFAULTS } from "../components/enforcement/plan";
 import { admissionReview, CASES } from "../test/support/admissionCases";
 import { makeCa, opensslUnavailable, secretDir } from "../test/support/tlsCerts";
 
@@ -143,7 +152,12 @@ function startServer(
     [CLI, "webhook", "--listen", "127.0.0.1:0", "--tls-cert-file", certFile]
       .concat(["--tls-key-file", keyFile, "--class", "per-namespace=vnode"])
       .concat(["--class", "per-pod=vnode-per-pod", "--exclude-namespace", "vnode-runtime"]),
-    { stdio: ["ignore", "ignore", "pipe"], detached: true },
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: true,
+      // As the Deployment runs it (components/enforcement/plan.ts).
+      env: { ...process.env, NODE_OPTIONS: ENFORCEMENT_DEFAULTS.webhookNodeOptions },
+    },
   );
   return new Promise((resolve, reject) => {
     let buf = "";
@@ -178,6 +192,10 @@ async function main(): Promise<void> {
     const url = `https://127.0.0.1:${server.port}`;
 
     await runLoad(url, ca.certPem, 8, 3000, 10, pid); // warm-up: JIT, TLS sessions
+    if (process.argv.includes("--hostile")) {
+      await hostile(url, ca.certPem, pid, server.port, pinned, cpus);
+      return;
+    }
     const results: RunResult[] = [];
     for (const c of CONCURRENCY)
       results.push(await runLoad(url, ca.certPem, c, REQUESTS, SECONDS, pid));
@@ -234,7 +252,237 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+// ---- --hostile ------------------------------------------------------------------------------
+
+const ATTACKERS = Number(process.env.BENCH_ATTACKERS ?? 16);
+const ATTACK_SECONDS = Number(process.env.BENCH_ATTACK_SECONDS ?? 10);
+const IDLE_CONNECTIONS = 1000;
+const TARGET_IDLE_CLOSED_S = 30;
+const TARGET_HOSTILE_P99_MS = 10;
+const MIB = 1024 * 1024;
+
+/** The Deployment's memory limit in MiB, from the component's defaults ("128Mi"). */
+function containerLimitMiB(): number {
+  const limit: string = ENFORCEMENT_DEFAULTS.webhookResources.limits.memory;
+  const m = limit.match(/^(\d+)Mi$/);
+  if (!m) throw new Error(`cannot read the webhook memory limit ${limit}`);
+  return Number(m[1]);
+}
+
+const statusKiB = (pid: number, field: "VmRSS" | "VmHWM") =>
+  Number(
+    fs.readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${field}:\\s+(\\d+)`))?.[1] ??
+      NaN,
+  );
+
+/** Crafted reviews of just under 3 MiB (the body limit): valid, plus a payload that parses big. */
+function craftedBodies(): { name: string; body: Buffer }[] {
+  const base = JSON.stringify(admissionReview(CASES[0]));
+  const room = 3 * MIB - base.length - 64;
+  const objects = Math.floor(room / 3);
+  return [
+    {
+      name: `${(objects / 1e6).toFixed(2)}M empty objects`,
+      body: Buffer.from(`${base.slice(0, -1)},"padding":[${"{},".repeat(objects - 1)}{}]}`),
+    },
+    {
+      name: "one 3 MiB string",
+      body: Buffer.from(`${base.slice(0, -1)},"padding":"${"x".repeat(room)}"}`),
+    },
+  ];
+}
+
+/** Keeps `n` clients posting `body` on fresh connections until `until`; returns answers by status. */
+async function attack(port: number, ca: string, body: Buffer, n: number, until: bigint) {
+  const statuses = new Map<string, number>();
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const req = https.request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/validate",
+          method: "POST",
+          ca,
+          agent: false,
+          headers: { "content-type": "application/json", "content-length": body.length },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            const k = String(res.statusCode);
+            statuses.set(k, (statuses.get(k) ?? 0) + 1);
+            resolve();
+          });
+          res.on("error", () => resolve());
+        },
+      );
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        const k = err.code ?? "error";
+        statuses.set(k, (statuses.get(k) ?? 0) + 1);
+        resolve();
+      });
+      req.setTimeout(30_000, () => req.destroy());
+      req.end(body);
+    });
+  const loop = async () => {
+    while (process.hrtime.bigint() < until) await one();
+  };
+  await Promise.all(Array.from({ length: n }, loop));
+  return statuses;
+}
+
+/**
+ * Runs the attackers in their own process (pinned with the load generator), so encrypting their
+ * 3 MiB bodies does not delay the legit client's own measurements.
+ */
+async function attackInChild(port: number, ca: string, body: Buffer, n: number, seconds: number) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-bench-attack-"));
+  try {
+    fs.writeFileSync(path.join(dir, "ca.crt"), ca);
+    fs.writeFileSync(path.join(dir, "body.json"), body);
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", __filename, "--attacker", String(port), dir, String(n), String(seconds)],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    if (child.pid !== undefined) pin(1, child.pid);
+    let out = "";
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (d: string) => (out += d));
+    await new Promise((resolve) => child.on("exit", resolve));
+    return new Map(Object.entries(JSON.parse(out) as Record<string, number>));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Opens `count` TLS connections at once that send nothing. For each one that finished its
+ * handshake: how long it stayed open before the server closed it (Infinity past the cap); the
+ * others were refused (connection cap, or the listen backlog).
+ */
+async function idleConnections(port: number, ca: string, count: number, capS: number) {
+  const held: number[] = [];
+  let refused = 0;
+  await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<void>((resolve) => {
+          let connectedAt: number | undefined;
+          const s = tls.connect({ host: "127.0.0.1", port, ca }, () => (connectedAt = Date.now()));
+          // Past the cap the client closes it itself; the time then reads as >= the cap.
+          const cap = setTimeout(() => s.destroy(), capS * 1000);
+          s.on("error", () => undefined);
+          s.on("close", () => {
+            clearTimeout(cap);
+            if (connectedAt === undefined) refused++;
+            else held.push((Date.now() - connectedAt) / 1000);
+            resolve();
+          });
+        }),
+    ),
+  );
+  return { held: held.sort((x, y) => x - y), refused };
+}
+
+async function hostile(
+  url: string,
+  ca: string,
+  pid: number,
+  port: number,
+  pinned: boolean,
+  cpus: number,
+): Promise<void> {
+  const limitMiB = containerLimitMiB();
+  const seconds = ATTACK_SECONDS;
+  const legit = (s: number) => runLoad(url, ca, 4, 1_000_000, s, pid);
+  const rows: string[][] = [
+    [
+      "phase",
+      "legit reviews",
+      "legit errors",
+      "legit p50 ms",
+      "legit p99 ms",
+      "attack answers",
+      "server peak RSS",
+      "target",
+    ],
+  ];
+  const baseline = await legit(seconds);
+  const baseRss = statusKiB(pid, "VmRSS") / 1024;
+  rows.push([
+    "legit only (c=4)",
+    String(baseline.requests),
+    String(baseline.errors),
+    baseline.p50.toFixed(2),
+    baseline.p99.toFixed(2),
+    "-",
+    `${baseRss.toFixed(1)} MiB`,
+    baseline.p99 <= TARGET_HOSTILE_P99_MS ? "met" : "missed",
+  ]);
+  let allMet = baseline.p99 <= TARGET_HOSTILE_P99_MS;
+  for (const crafted of craftedBodies()) {
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, statusKiB(pid, "VmRSS"))), 20);
+    const [load, answers] = await Promise.all([
+      legit(seconds),
+      attackInChild(port, ca, crafted.body, ATTACKERS, seconds),
+    ]);
+    clearInterval(sampler);
+    const peakMiB = peak / 1024;
+    const met = peakMiB < 0.6 * limitMiB && load.p99 <= TARGET_HOSTILE_P99_MS && load.errors === 0;
+    allMet &&= met;
+    rows.push([
+      `${ATTACKERS} x ${(crafted.body.length / MIB).toFixed(2)} MiB: ${crafted.name}`,
+      String(load.requests),
+      String(load.errors),
+      load.p50.toFixed(2),
+      load.p99.toFixed(2),
+      [...answers].map(([k, v]) => `${v} ${k}`).join(", "),
+      `${peakMiB.toFixed(1)} MiB (${((100 * peakMiB) / limitMiB).toFixed(0)}%)`,
+      met ? "met" : "missed",
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  console.log(
+    `vnode-agent webhook under attack, HTTPS on loopback, ${seconds} s per phase; ` +
+      (pinned
+        ? "server pinned to CPU 0, clients to CPU 1"
+        : `NOT pinned (${cpus} CPU(s) or taskset failed)`),
+  );
+  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("  "));
+
+  const idle = await idleConnections(port, ca, IDLE_CONNECTIONS, TARGET_IDLE_CLOSED_S + 15);
+  const last = idle.held[idle.held.length - 1] ?? 0;
+  const idleMet = last <= TARGET_IDLE_CLOSED_S;
+  allMet &&= idleMet;
+  console.log(
+    `${IDLE_CONNECTIONS} TLS connections opened at once, sending nothing: ${idle.held.length} completed the handshake, ` +
+      `${idle.refused} refused (connection cap); the server closed each idle one after ` +
+      `${idle.held.length > 0 ? `${idle.held[0].toFixed(1)} to ${last.toFixed(1)} s` : "-"} ` +
+      `[target <= ${TARGET_IDLE_CLOSED_S} s: ${idleMet ? "met" : "missed"}]`,
+  );
+  console.log(
+    `targets: peak RSS < 60% of the ${limitMiB} MiB container limit (${(0.6 * limitMiB).toFixed(1)} MiB), legit p99 <= ${TARGET_HOSTILE_P99_MS} ms with no errors, idle connections closed within ${TARGET_IDLE_CLOSED_S} s`,
+  );
+  if (!allMet) process.exitCode = 1;
+}
+
+if (process.argv[2] === "--attacker") {
+  const [port, dir, n, seconds] = process.argv.slice(3);
+  const until = process.hrtime.bigint() + BigInt(Number(seconds) * 1e9);
+  void attack(
+    Number(port),
+    fs.readFileSync(path.join(dir, "ca.crt"), "utf8"),
+    fs.readFileSync(path.join(dir, "body.json")),
+    Number(n),
+    until,
+  ).then((statuses) => process.stdout.write(JSON.stringify(Object.fromEntries(statuses))));
+} else {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

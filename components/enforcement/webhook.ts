@@ -18,7 +18,7 @@ import {
 } from "vnode-contract";
 import type { RuntimePlan } from "../defaults";
 import { namespacedMeta, objectMeta, standardLabels } from "../labels";
-import type { EnforcementPlan, WebhookPlan } from "./plan";
+import { ENFORCEMENT_DEFAULTS, type EnforcementPlan, type WebhookPlan } from "./plan";
 
 /** Name of the webhook container. */
 export const WEBHOOK_CONTAINER = "webhook";
@@ -104,6 +104,7 @@ export function buildWebhookDeployment(
         },
         spec: {
           serviceAccountName: w.name,
+          priorityClassName: ENFORCEMENT_DEFAULTS.webhookPriorityClassName,
           automountServiceAccountToken: false,
           nodeSelector: { "kubernetes.io/os": "linux" },
           // Replicas on different nodes where there are several: one node down leaves one up.
@@ -139,6 +140,7 @@ export function buildWebhookDeployment(
                   name: POD_NAMESPACE_ENV,
                   valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
                 },
+                { name: "NODE_OPTIONS", value: ENFORCEMENT_DEFAULTS.webhookNodeOptions },
               ],
               ports: [
                 {

@@ -21,10 +21,21 @@ export function checkEnforcement(name: string, enforcement: unknown, certManager
     }
     return;
   }
+  if (
+    typeof enforcement === "object" &&
+    enforcement !== null &&
+    (enforcement as Record<string, unknown>).failurePolicy !== undefined
+  ) {
+    fail(
+      "enforcement.failurePolicy is replaced by enforcement.mutateFailurePolicy and enforcement.validateFailurePolicy (validation fails open only with acknowledgeValidationFailOpen: true); remove failurePolicy.",
+    );
+  }
   const e = checkObject("enforcement", enforcement, [
     "namespaceSelector",
     "mode",
-    "failurePolicy",
+    "mutateFailurePolicy",
+    "validateFailurePolicy",
+    "acknowledgeValidationFailOpen",
     "backend",
     "mutatingPolicyApiVersion",
   ]);
@@ -34,7 +45,7 @@ export function checkEnforcement(name: string, enforcement: unknown, certManager
   }
   checkEnum("enforcement.mode", e.mode, modes);
   checkEnum("enforcement.backend", e.backend, Object.values(EnforcementBackend));
-  checkEnum("enforcement.failurePolicy", e.failurePolicy, Object.values(FailurePolicy));
+  checkFailurePolicies(e);
   checkEnum(
     "enforcement.mutatingPolicyApiVersion",
     e.mutatingPolicyApiVersion,
@@ -83,5 +94,38 @@ export function checkEnforcement(name: string, enforcement: unknown, certManager
     checkDnsSubdomain("certManager.issuerRef.name", ref.name);
     checkEnum("certManager.issuerRef.kind", ref.kind, Object.values(IssuerKind));
     checkDnsSubdomain("certManager.issuerRef.group", ref.group);
+  }
+}
+
+/**
+ * Mutation and validation fail separately. Validation failing open lets any pod through while the
+ * enforcement is down, so `Ignore` there needs an explicit acknowledgement, and the
+ * acknowledgement is refused where it acknowledges nothing.
+ */
+function checkFailurePolicies(e: Record<string, unknown>): void {
+  const policies = Object.values(FailurePolicy);
+  checkEnum("enforcement.mutateFailurePolicy", e.mutateFailurePolicy, policies);
+  checkEnum("enforcement.validateFailurePolicy", e.validateFailurePolicy, policies);
+  checkBoolean("enforcement.acknowledgeValidationFailOpen", e.acknowledgeValidationFailOpen);
+  const failsOpen = e.validateFailurePolicy === FailurePolicy.Ignore;
+  if (failsOpen && e.acknowledgeValidationFailOpen !== true) {
+    fail(
+      "enforcement.validateFailurePolicy Ignore admits every pod unchecked (any RuntimeClass, runc included) while the enforcement cannot answer; set enforcement.acknowledgeValidationFailOpen: true to accept that hole, or use Fail (the default).",
+    );
+  }
+  if (!failsOpen && e.acknowledgeValidationFailOpen === true) {
+    fail(
+      `enforcement.acknowledgeValidationFailOpen only applies with enforcement.validateFailurePolicy Ignore; enforcement.validateFailurePolicy is ${(e.validateFailurePolicy as string | undefined) ?? "Fail (the default)"}.`,
+    );
+  }
+  if (e.mode === EnforcementMode.Mutate && e.validateFailurePolicy !== undefined) {
+    fail(
+      `enforcement.validateFailurePolicy only applies when enforcement.mode validates (${EnforcementMode.Validate} or ${EnforcementMode.MutateAndValidate}); enforcement.mode is ${EnforcementMode.Mutate}.`,
+    );
+  }
+  if (e.mode === EnforcementMode.Validate && e.mutateFailurePolicy !== undefined) {
+    fail(
+      `enforcement.mutateFailurePolicy only applies when enforcement.mode mutates (${EnforcementMode.Mutate} or ${EnforcementMode.MutateAndValidate}); enforcement.mode is ${EnforcementMode.Validate}.`,
+    );
   }
 }

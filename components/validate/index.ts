@@ -5,7 +5,7 @@
  * (`./errors`). One module per subject; this one only walks the arguments.
  */
 import { CONTAINERD_DISTRIBUTIONS } from "vnode-contract";
-import { IsolationMode, RestartStrategy, VNodeRuntimeArgs } from "../args";
+import { AgentConfinement, IsolationMode, RestartStrategy, VNodeRuntimeArgs } from "../args";
 import { checkEnforcement } from "./enforcement";
 import { checkEnv } from "./env";
 import { mustBe } from "./errors";
@@ -54,6 +54,7 @@ const TOP_LEVEL_FIELDS = [
   "labels",
   "annotations",
   "metrics",
+  "agentConfinement",
   "enforcement",
   "certManager",
 ];
@@ -113,5 +114,6 @@ export function validateArgs(name: string, args: VNodeRuntimeArgs | undefined): 
   checkReservedLabels("labels", a.labels);
   checkAnnotations("annotations", a.annotations);
   checkMetrics(a.metrics);
+  checkEnum("agentConfinement", a.agentConfinement, Object.values(AgentConfinement));
   checkEnforcement(name, a.enforcement, a.certManager);
 }

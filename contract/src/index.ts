@@ -4,6 +4,7 @@
  * imports it as a package and the agent bundle inlines it.
  */
 export * from "./agent";
+export * from "./agentPolicy";
 export * from "./distributions";
 export * from "./enforcement/cel";
 export * from "./enforcement/rules";

@@ -134,6 +134,8 @@ describe("build with defaults", () => {
         .sort(),
     ).toEqual([
       `${IMAGE_TYPE} bld-agent-image`,
+      "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy bld-agent-node-policy",
+      "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding bld-agent-node-policy-binding",
       "kubernetes:apps/v1:DaemonSet bld-agent",
       "kubernetes:core/v1:Namespace bld-namespace",
       "kubernetes:core/v1:ServiceAccount bld-service-account",
@@ -296,7 +298,7 @@ test("providers given through opts reach the Image and the Kubernetes children",
     `${await resolve(provider.urn)}::${await resolve(provider.id)}`;
   expect(recorder.one("prov", IMAGE_TYPE).provider).toBe(await expected(builder));
   const k8sChildren = recorder.of("prov").filter((r) => r.type.startsWith("kubernetes:"));
-  expect(k8sChildren.length).toBe(8);
+  expect(k8sChildren.length).toBe(10);
   for (const child of k8sChildren) {
     expect([child.name, child.provider]).toEqual([child.name, await expected(cluster)]);
   }

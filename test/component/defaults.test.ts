@@ -24,6 +24,8 @@ beforeAll(async () => {
 test("registers exactly these children, with stable names, all parented to the component", () => {
   const children = recorder.of("vnode").filter((r) => r.type !== "vnode:index:VNodeRuntime");
   expect(children.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy vnode-agent-node-policy",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding vnode-agent-node-policy-binding",
     "kubernetes:apps/v1:DaemonSet vnode-agent",
     "kubernetes:core/v1:Namespace vnode-namespace",
     "kubernetes:core/v1:ServiceAccount vnode-service-account",

@@ -136,6 +136,7 @@ describe("mutate-and-validate over two pools, self-signed CA", () => {
           metadata: { labels: webhookLabels("enf") },
           spec: {
             serviceAccountName: "enf-webhook",
+            priorityClassName: "system-cluster-critical",
             automountServiceAccountToken: false,
             nodeSelector: { "kubernetes.io/os": "linux" },
             topologySpreadConstraints: [
@@ -182,6 +183,10 @@ describe("mutate-and-validate over two pools, self-signed CA", () => {
                     name: "POD_NAMESPACE",
                     valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
                   },
+                  {
+                    name: "NODE_OPTIONS",
+                    value: "--max-old-space-size=48 --max-semi-space-size=2",
+                  },
                 ],
                 ports: [{ name: "https", containerPort: 8443, protocol: "TCP" }],
                 readinessProbe: {
@@ -198,8 +203,8 @@ describe("mutate-and-validate over two pools, self-signed CA", () => {
                   failureThreshold: 3,
                 },
                 resources: {
-                  requests: { cpu: "20m", memory: "48Mi" },
-                  limits: { memory: "128Mi" },
+                  requests: { cpu: "20m", memory: "96Mi" },
+                  limits: { memory: "256Mi" },
                 },
                 terminationMessagePolicy: "FallbackToLogsOnError",
                 securityContext: {
@@ -470,7 +475,8 @@ describe("validate only, the user's ClusterIssuer, failurePolicy Ignore, custom 
           ],
         },
         mode: EnforcementMode.Validate,
-        failurePolicy: FailurePolicy.Ignore,
+        validateFailurePolicy: FailurePolicy.Ignore,
+        acknowledgeValidationFailOpen: true,
       },
       certManager: { issuerRef: { name: "corp-ca", kind: IssuerKind.ClusterIssuer } },
     }),
@@ -595,13 +601,14 @@ describe("mutate only, cert-manager installed by the component", () => {
   });
 });
 
-describe("install and issuerRef together, failurePolicy Fail for both", () => {
+describe("install and issuerRef together, failure policy Fail for both", () => {
   beforeAll(() =>
     create("both", {
       enforcement: {
         namespaceSelector: TENANTS,
         mode: EnforcementMode.MutateAndValidate,
-        failurePolicy: FailurePolicy.Fail,
+        mutateFailurePolicy: FailurePolicy.Fail,
+        validateFailurePolicy: FailurePolicy.Fail,
       },
       certManager: { install: true, issuerRef: { name: "ext", group: "awspca.cert-manager.io" } },
     }),
@@ -654,6 +661,7 @@ describe("secrets untouched", () => {
     expect(JSON.stringify(deployment)).not.toMatch(/s3cr3t-token|sec-agent-env/);
     expect(deployment.spec.template.spec.containers[0].env).toEqual([
       { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+      { name: "NODE_OPTIONS", value: "--max-old-space-size=48 --max-semi-space-size=2" },
     ]);
   });
 });

@@ -400,7 +400,7 @@ describe("every other knob", () => {
 
   test("user labels and annotations are on every object", () => {
     const objects = recorder.of("knobs").filter((r) => r.type.startsWith("kubernetes:"));
-    expect(objects.length).toBe(8);
+    expect(objects.length).toBe(10);
     for (const r of objects) {
       const metadata = r.inputs.metadata as {
         labels: Record<string, string>;
@@ -467,7 +467,7 @@ test("a Kubernetes provider given through opts reaches every child; the componen
   await settle(recorder, runtime);
   const [urn, id] = [await resolve(provider.urn), await resolve(provider.id)];
   const children = recorder.of("prov").filter((r) => r.type.startsWith("kubernetes:"));
-  expect(children.length).toBe(8);
+  expect(children.length).toBe(10);
   for (const child of children) {
     expect([child.name, child.provider]).toEqual([child.name, `${urn}::${id}`]);
   }

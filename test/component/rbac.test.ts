@@ -1,6 +1,6 @@
 /** RBAC exactly as in the contract: the agent gets the verbs it uses and nothing more. */
-import { VNodeRuntime } from "../../components/index";
-import { AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES } from "vnode-contract";
+import { AgentConfinement, VNodeRuntime } from "../../components/index";
+import { AGENT_CLUSTER_RULES, AGENT_NAMESPACE_RULES, agentNodePolicyCel } from "vnode-contract";
 import { Recorder, settle } from "./harness";
 
 const recorder = new Recorder();
@@ -80,4 +80,41 @@ test("no wildcard and no other RBAC object", () => {
     `${RBAC}:RoleBinding`,
   ]);
   expect(JSON.stringify(rbac.map((r) => r.inputs))).not.toContain('"*"');
+});
+
+const VAP = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy";
+const VAPB = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding";
+
+test("the agent's node writes are confined by default: its node, its labels (issue 11)", () => {
+  const policy = recorder.one("vnode", VAP).inputs;
+  expect(policy.metadata).toEqual({ name: "vnode-agent-node-writes", labels: LABELS });
+  expect(policy.spec).toEqual({
+    failurePolicy: "Fail",
+    ...agentNodePolicyCel("system:serviceaccount:vnode-runtime:vnode-agent", "node-and-labels"),
+  });
+  expect(recorder.one("vnode", VAPB).inputs).toEqual({
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingAdmissionPolicyBinding",
+    metadata: { name: "vnode-agent-node-writes", labels: LABELS },
+    spec: { policyName: "vnode-agent-node-writes", validationActions: ["Deny"] },
+  });
+});
+
+test("agentConfinement labels-only drops the node check; none creates no policy", async () => {
+  const labelsOnly = new VNodeRuntime("lo", {
+    agentImage: { ref: "img:1" },
+    namespace: "sys-vnode",
+    agentConfinement: AgentConfinement.LabelsOnly,
+  });
+  const none = new VNodeRuntime("nopolicy", {
+    agentImage: { ref: "img:1" },
+    agentConfinement: AgentConfinement.None,
+  });
+  await settle(recorder, labelsOnly);
+  await settle(recorder, none);
+  expect(recorder.one("lo", VAP).inputs.spec).toEqual({
+    failurePolicy: "Fail",
+    ...agentNodePolicyCel("system:serviceaccount:sys-vnode:lo-agent", "labels-only"),
+  });
+  expect(recorder.of("nopolicy").filter((r) => r.type === VAP || r.type === VAPB)).toEqual([]);
 });

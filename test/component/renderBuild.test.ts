@@ -47,6 +47,8 @@ test("only Kubernetes objects are rendered, and none holds the password", () => 
     "RoleBinding",
     "RuntimeClass",
     "ServiceAccount",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
   ]);
   expect(JSON.stringify(manifests)).not.toContain(PASSWORD);
 });

@@ -52,6 +52,7 @@ test("VNodeRuntime has exactly these inputs; only agentImage is required", () =>
     "labels",
     "annotations",
     "metrics",
+    "agentConfinement",
     "enforcement",
     "certManager",
   ]);
@@ -216,7 +217,9 @@ test("enforcement and certManager are plain objects of flat types (they decide c
   expect(withoutDescriptions(types.EnforcementArgs.properties!)).toEqual({
     namespaceSelector: ref("LabelSelectorArgs", false),
     mode: ref("EnforcementMode", false),
-    failurePolicy: ref("FailurePolicy"),
+    mutateFailurePolicy: ref("FailurePolicy"),
+    validateFailurePolicy: ref("FailurePolicy"),
+    acknowledgeValidationFailOpen: { type: "boolean", optional: true, plain: true },
     backend: ref("EnforcementBackend"),
     mutatingPolicyApiVersion: ref("MutatingPolicyApiVersion"),
   });
@@ -287,8 +290,11 @@ test("enforcement and certManager are plain objects of flat types (they decide c
     ["ClusterIssuer", "ClusterIssuer"],
   ]);
   // The defaults are documented where other languages read them.
-  expect(types.EnforcementArgs.properties!.failurePolicy.description).toMatch(
-    /Defaults to `Fail` for validation.*and `Ignore` for mutation/s,
+  expect(types.EnforcementArgs.properties!.mutateFailurePolicy.description).toMatch(
+    /Defaults to\s+`Ignore`/,
+  );
+  expect(types.EnforcementArgs.properties!.validateFailurePolicy.description).toMatch(
+    /Defaults to `Fail`.*`Ignore` is a hole, and needs\s+`acknowledgeValidationFailOpen: true`/s,
   );
   expect(types.EnforcementArgs.properties!.backend.description).toMatch(/Defaults to `webhook`/);
   expect(types.CertManagerArgs.properties!.install.description).toMatch(/Defaults to\s+`false`/);
@@ -436,7 +442,8 @@ describe("through the component provider, as another language would", () => {
         enforcement: {
           namespaceSelector: { matchExpressions: [{ key: "tenant", operator: "Exists" }] },
           mode: "validate",
-          failurePolicy: "Ignore",
+          validateFailurePolicy: "Ignore",
+          acknowledgeValidationFailOpen: true,
         },
         certManager: { issuerRef: { name: "corp", kind: "ClusterIssuer" } },
       },

@@ -61,7 +61,7 @@ const cases: [string, Record<string, unknown>, string][] = [
   [
     "unknown argument",
     { isolationmode: "per-pod" },
-    'args has an unknown field "isolationmode"; allowed: agentImage, isolationMode, namespace, createNamespace, retainNamespace, runtimeClassName, perPodRuntimeClassName, handler, containerdDistribution, restartStrategy, nodeSelector, tolerations, affinity, priorityClassName, resources, updateStrategy, rollout, terminationGracePeriodSeconds, forceUninstall, overhead, runtimeClassTolerations, pools, env, labels, annotations, metrics, enforcement, certManager.',
+    'args has an unknown field "isolationmode"; allowed: agentImage, isolationMode, namespace, createNamespace, retainNamespace, runtimeClassName, perPodRuntimeClassName, handler, containerdDistribution, restartStrategy, nodeSelector, tolerations, affinity, priorityClassName, resources, updateStrategy, rollout, terminationGracePeriodSeconds, forceUninstall, overhead, runtimeClassTolerations, pools, env, labels, annotations, metrics, agentConfinement, enforcement, certManager.',
   ],
   [
     "isolationMode from YAML with an underscore",
@@ -395,12 +395,12 @@ const cases: [string, Record<string, unknown>, string][] = [
   [
     "enforcement not an object",
     { enforcement: "on" },
-    'enforcement must be an object with fields namespaceSelector, mode, failurePolicy, backend, mutatingPolicyApiVersion; got "on".',
+    'enforcement must be an object with fields namespaceSelector, mode, mutateFailurePolicy, validateFailurePolicy, acknowledgeValidationFailOpen, backend, mutatingPolicyApiVersion; got "on".',
   ],
   [
     "enforcement unknown field",
     { enforcement: { ...ENFORCEMENT, excludeNamespaces: ["ci"] } },
-    'enforcement has an unknown field "excludeNamespaces"; allowed: namespaceSelector, mode, failurePolicy, backend, mutatingPolicyApiVersion.',
+    'enforcement has an unknown field "excludeNamespaces"; allowed: namespaceSelector, mode, mutateFailurePolicy, validateFailurePolicy, acknowledgeValidationFailOpen, backend, mutatingPolicyApiVersion.',
   ],
   [
     "enforcement.mode missing",
@@ -418,9 +418,35 @@ const cases: [string, Record<string, unknown>, string][] = [
     'enforcement.backend must be one of webhook, admission-policy; got "cel".',
   ],
   [
-    "enforcement.failurePolicy lowercase",
-    { enforcement: { ...ENFORCEMENT, failurePolicy: "fail" } },
-    'enforcement.failurePolicy must be one of Fail, Ignore; got "fail".',
+    "enforcement.validateFailurePolicy lowercase",
+    { enforcement: { ...ENFORCEMENT, validateFailurePolicy: "fail" } },
+    'enforcement.validateFailurePolicy must be one of Fail, Ignore; got "fail".',
+  ],
+  [
+    "enforcement.failurePolicy (replaced)",
+    { enforcement: { ...ENFORCEMENT, failurePolicy: "Fail" } },
+    "enforcement.failurePolicy is replaced by enforcement.mutateFailurePolicy and enforcement.validateFailurePolicy (validation fails open only with acknowledgeValidationFailOpen: true); remove failurePolicy.",
+  ],
+  [
+    "enforcement.validateFailurePolicy Ignore without the acknowledgement",
+    { enforcement: { ...ENFORCEMENT, validateFailurePolicy: "Ignore" } },
+    "enforcement.validateFailurePolicy Ignore admits every pod unchecked (any RuntimeClass, runc included) while the enforcement cannot answer; set enforcement.acknowledgeValidationFailOpen: true to accept that hole, or use Fail (the default).",
+  ],
+  [
+    "enforcement.acknowledgeValidationFailOpen without Ignore",
+    { enforcement: { ...ENFORCEMENT, acknowledgeValidationFailOpen: true } },
+    "enforcement.acknowledgeValidationFailOpen only applies with enforcement.validateFailurePolicy Ignore; enforcement.validateFailurePolicy is Fail (the default).",
+  ],
+  [
+    "enforcement.acknowledgeValidationFailOpen not a boolean",
+    {
+      enforcement: {
+        ...ENFORCEMENT,
+        validateFailurePolicy: "Ignore",
+        acknowledgeValidationFailOpen: "yes",
+      },
+    },
+    'enforcement.acknowledgeValidationFailOpen must be true or false; got "yes".',
   ],
   [
     "enforcement.mutatingPolicyApiVersion",

@@ -50,18 +50,22 @@ test("dev: every object written, schema-valid, per-namespace", () => {
     "06-rolebinding-vnode-agent.yaml",
     "07-runtimeclass-vnode.yaml",
     "08-daemonset-vnode-agent.yaml",
+    "09-validatingadmissionpolicy-vnode-agent-node-writes.yaml",
+    "10-validatingadmissionpolicybinding-vnode-agent-node-writes.yaml",
   ]);
   expect(result.stdout.split("\n")).toEqual([
-    "KIND                NAME           NAMESPACE      MODE           FILE",
-    "Namespace           vnode-runtime                                01-namespace-vnode-runtime.yaml",
-    "ServiceAccount      vnode-agent    vnode-runtime                 02-serviceaccount-vnode-agent.yaml",
-    "ClusterRole         vnode-agent                                  03-clusterrole-vnode-agent.yaml",
-    "ClusterRoleBinding  vnode-agent                                  04-clusterrolebinding-vnode-agent.yaml",
-    "Role                vnode-agent    vnode-runtime                 05-role-vnode-agent.yaml",
-    "RoleBinding         vnode-agent    vnode-runtime                 06-rolebinding-vnode-agent.yaml",
-    "RuntimeClass        vnode                         per-namespace  07-runtimeclass-vnode.yaml",
-    "DaemonSet           vnode-agent    vnode-runtime  per-namespace  08-daemonset-vnode-agent.yaml",
-    `8 objects of stack dev are schema-valid; wrote ${path.relative(ROOT, out)}/.`,
+    "KIND                              NAME                     NAMESPACE      MODE           FILE",
+    "Namespace                         vnode-runtime                                          01-namespace-vnode-runtime.yaml",
+    "ServiceAccount                    vnode-agent              vnode-runtime                 02-serviceaccount-vnode-agent.yaml",
+    "ClusterRole                       vnode-agent                                            03-clusterrole-vnode-agent.yaml",
+    "ClusterRoleBinding                vnode-agent                                            04-clusterrolebinding-vnode-agent.yaml",
+    "Role                              vnode-agent              vnode-runtime                 05-role-vnode-agent.yaml",
+    "RoleBinding                       vnode-agent              vnode-runtime                 06-rolebinding-vnode-agent.yaml",
+    "RuntimeClass                      vnode                                   per-namespace  07-runtimeclass-vnode.yaml",
+    "DaemonSet                         vnode-agent              vnode-runtime  per-namespace  08-daemonset-vnode-agent.yaml",
+    "ValidatingAdmissionPolicy         vnode-agent-node-writes                                09-validatingadmissionpolicy-vnode-agent-node-writes.yaml",
+    "ValidatingAdmissionPolicyBinding  vnode-agent-node-writes                                10-validatingadmissionpolicybinding-vnode-agent-node-writes.yaml",
+    `10 objects of stack dev are schema-valid; wrote ${path.relative(ROOT, out)}/.`,
     "",
   ]);
   const objects = readAll(out);
@@ -98,13 +102,13 @@ test("ci: two pools, two modes, two RuntimeClasses, a PodMonitor, enforcement, s
     "11-daemonset-vnode-agent-ci-services.yaml",
   ]);
   expect(result.stdout).toContain(
-    "DaemonSet                       vnode-agent-ci-builds     vnode-runtime  per-pod        10-daemonset-vnode-agent-ci-builds.yaml",
+    "DaemonSet                         vnode-agent-ci-builds     vnode-runtime  per-pod        10-daemonset-vnode-agent-ci-builds.yaml",
   );
   expect(result.stdout).toContain(
-    "DaemonSet                       vnode-agent-ci-services   vnode-runtime  per-namespace  11-daemonset-vnode-agent-ci-services.yaml",
+    "DaemonSet                         vnode-agent-ci-services   vnode-runtime  per-namespace  11-daemonset-vnode-agent-ci-services.yaml",
   );
   expect(result.stdout).toContain(
-    "PodMonitor                      vnode-agent               vnode-runtime                 12-podmonitor-vnode-agent.yaml",
+    "PodMonitor                        vnode-agent               vnode-runtime                 12-podmonitor-vnode-agent.yaml",
   );
   expect(objects["12-podmonitor-vnode-agent.yaml"].spec).toEqual({
     podMetricsEndpoints: [{ interval: "30s", path: "/metrics", port: "metrics" }],
@@ -129,10 +133,10 @@ test("ci: two pools, two modes, two RuntimeClasses, a PodMonitor, enforcement, s
     "17-deployment-vnode-webhook.yaml",
     "18-poddisruptionbudget-vnode-webhook.yaml",
     "19-service-vnode-webhook.yaml",
-    "20-mutatingwebhookconfiguration-vnode-webhook.yaml",
-    "21-validatingwebhookconfiguration-vnode-webhook.yaml",
+    "22-mutatingwebhookconfiguration-vnode-webhook.yaml",
+    "23-validatingwebhookconfiguration-vnode-webhook.yaml",
   ]);
-  const validating = objects["21-validatingwebhookconfiguration-vnode-webhook.yaml"] as {
+  const validating = objects["23-validatingwebhookconfiguration-vnode-webhook.yaml"] as {
     webhooks: { namespaceSelector: unknown; failurePolicy: string }[];
   };
   expect(validating.webhooks.map((w) => [w.failurePolicy, w.namespaceSelector])).toEqual([
@@ -150,7 +154,7 @@ test("ci: two pools, two modes, two RuntimeClasses, a PodMonitor, enforcement, s
       },
     ],
   ]);
-  expect(result.stdout).toContain("21 objects of stack ci are schema-valid;");
+  expect(result.stdout).toContain("23 objects of stack ci are schema-valid;");
 });
 
 test("a rerun replaces the directory: stale files disappear", () => {
@@ -159,7 +163,7 @@ test("a rerun replaces the directory: stale files disappear", () => {
   fs.writeFileSync(path.join(out, "99-stale.yaml"), "kind: Stale\n");
   expect(render("--stack", "dev", "--out", out).status).toBe(0);
   expect(fs.readdirSync(out)).not.toContain("99-stale.yaml");
-  expect(fs.readdirSync(out).length).toBe(8);
+  expect(fs.readdirSync(out).length).toBe(10);
   expect(fs.readdirSync(tmp).filter((name) => name.startsWith(".rerun"))).toEqual([]);
 });
 
@@ -210,5 +214,5 @@ test("--check passes on a freshly rendered directory", () => {
   expect(render("--stack", "ci", "--out", out).status).toBe(0);
   const result = render("--check", out);
   expect([result.status, result.stderr]).toEqual([0, ""]);
-  expect(result.stdout.trimEnd().split("\n").pop()).toBe(`21 objects in ${out} are schema-valid.`);
+  expect(result.stdout.trimEnd().split("\n").pop()).toBe(`23 objects in ${out} are schema-valid.`);
 });

@@ -73,7 +73,7 @@ export interface WebhookServerOptions {
  * Why these numbers: the API server keeps a small pool of keep-alive connections per webhook
  * Service (tens, not hundreds), and sends reviews of a few KiB; a pod is at most etcd's 1.5 MiB,
  * wrapped in a review. Worst case memory: 256 connections x 64 KiB of small bodies (16 MiB, only
- * when every connection sends at once) plus 2 large bodies of 3 MiB with their parsed form (bounded
+ * when every connection sends at once) plus 1 large body of 3 MiB with its parsed form (bounded
  * by the shape limits), under the Deployment's 128 MiB limit with the process's ~50 MiB baseline.
  */
 export const WEBHOOK_DEFAULTS = {
@@ -86,7 +86,7 @@ export const WEBHOOK_DEFAULTS = {
   requestTimeoutMs: 15_000,
   handshakeTimeoutMs: 10_000,
   smallBodyBytes: 64 * 1024,
-  largeBodySlots: 2,
+  largeBodySlots: 1,
 } as const;
 
 /**
