@@ -1,22 +1,21 @@
 /**
  * The arguments of `VNodeRuntime`. Pulumi infers the package schema for Python, Go and YAML
- * from these declarations, so they use the package's own flat interfaces and enums only: no union
- * types, no functions, and no interface name that collides with another. Flags that decide whether
+ * from these declarations, so they use the package's own flat interfaces and enum-like constants
+ * only (an `as const` object plus the string-literal union of its values, the shape Pulumi's
+ * generated SDKs use, which the schema Analyzer reads as an enum): no other union types, no
+ * functions, and no interface name that collides with another. Flags that decide whether
  * a child exists are plain values (never `Input<...>`), so the decision is synchronous.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
+import { IsolationMode } from "vnode-contract";
 
 /**
- * vNode's isolation granularity. It is node-wide: every vNode on a node uses its agent's mode,
- * which reaches vNode as the env var `VNODE_PER_POD`.
+ * vNode's isolation granularity (`per-namespace` or `per-pod`), defined once in the contract
+ * with its `VNODE_PER_POD` encoding. It is node-wide: every vNode on a node uses its agent's mode.
+ * `"per-pod"` and `IsolationMode.PerPod` both type-check.
  */
-export enum IsolationMode {
-  /** One vNode per namespace: the namespace's pods share a PID namespace and a UID range. Lower overhead. */
-  PerNamespace = "per-namespace",
-  /** One vNode per pod: own PID namespace and UID range per pod. Higher overhead, smallest blast radius. */
-  PerPod = "per-pod",
-}
+export { IsolationMode };
 
 /**
  * How far a ValidatingAdmissionPolicy confines the agent's node writes beyond RBAC, which can
@@ -38,55 +37,60 @@ export enum AgentConfinement {
 }
 
 /** Where the node's containerd keeps its config and socket; picks the host paths the agent mounts. */
-export enum ContainerdDistribution {
+export const ContainerdDistribution = {
   /** Plain containerd (kubeadm, kind, EKS, GKE, AKS): `/etc/containerd`. */
-  Containerd = "containerd",
+  Containerd: "containerd",
   /** k3s: `/var/lib/rancher/k3s/agent/etc/containerd`, config rendered from a template. */
-  K3s = "k3s",
+  K3s: "k3s",
   /** RKE2: `/var/lib/rancher/rke2/agent/etc/containerd`, config rendered from a template. */
-  Rke2 = "rke2",
+  Rke2: "rke2",
   /** MicroK8s: `/var/snap/microk8s/current/args`. */
-  Microk8s = "microk8s",
+  Microk8s: "microk8s",
   /** k0s: `/etc/k0s`. */
-  K0s = "k0s",
-}
+  K0s: "k0s",
+} as const;
+export type ContainerdDistribution =
+  (typeof ContainerdDistribution)[keyof typeof ContainerdDistribution];
 
 /** How the agent restarts containerd after it changed containerd's config. */
-export enum RestartStrategy {
+export const RestartStrategy = {
   /** Ask systemd over the host's D-Bus socket to restart the containerd unit. */
-  Systemd = "systemd",
+  Systemd: "systemd",
   /** Send containerd SIGTERM and let its supervisor restart it; needs the host PID namespace. */
-  Kill = "kill",
+  Kill: "kill",
   /** Never restart; an operator restarts containerd. */
-  None = "none",
-}
+  None: "none",
+} as const;
+export type RestartStrategy = (typeof RestartStrategy)[keyof typeof RestartStrategy];
 
 /** How Prometheus finds the agent's `/metrics` endpoint. */
-export enum MetricsMode {
+export const MetricsMode = {
   /** `prometheus.io/scrape`, `prometheus.io/port` and `prometheus.io/path` annotations on the agent pods. */
-  Annotations = "annotations",
+  Annotations: "annotations",
   /** A `monitoring.coreos.com/v1` PodMonitor for the Prometheus Operator (its CRDs must be installed). */
-  PodMonitor = "pod-monitor",
+  PodMonitor: "pod-monitor",
   /** Neither. */
-  None = "none",
-}
+  None: "none",
+} as const;
+export type MetricsMode = (typeof MetricsMode)[keyof typeof MetricsMode];
 
 /**
  * Platforms the agent image can be built for. The agent and vNode run on Linux nodes only. The
  * Dockerfile's build stage runs on the build machine's platform (the bundle is plain JavaScript),
  * so only the small runtime stage is built per platform.
  */
-export enum AgentImagePlatform {
+export const AgentImagePlatform = {
   /** x86-64 nodes. */
-  LinuxAmd64 = "linux/amd64",
+  LinuxAmd64: "linux/amd64",
   /**
    * 64-bit ARM nodes (AWS Graviton, Ampere). Building it on an x86-64 machine needs an arm64
    * builder or QEMU registered through binfmt_misc for the runtime stage, and the vNode payload
    * (build arg `VNODE_IMAGE`) must carry arm64 binaries; the local `agent/payload/` directory holds
    * one platform only.
    */
-  LinuxArm64 = "linux/arm64",
-}
+  LinuxArm64: "linux/arm64",
+} as const;
+export type AgentImagePlatform = (typeof AgentImagePlatform)[keyof typeof AgentImagePlatform];
 
 /** The registry the built agent image is pushed to, and the credentials to push with. */
 export interface AgentImageRegistryArgs {
@@ -336,72 +340,79 @@ export interface MetricsArgs {
 }
 
 /** What tenancy enforcement does to pods created in tenant namespaces. */
-export enum EnforcementMode {
+export const EnforcementMode = {
   /**
    * Set `runtimeClassName` on pods created without one, to the vNode class of the namespace's
    * isolation mode. Pods that ask for another class are left alone.
    */
-  Mutate = "mutate",
+  Mutate: "mutate",
   /**
    * Reject pods whose `runtimeClassName` is missing or not a vNode class, and vNode pods that use
    * `hostPort` or `hostIP` (unsupported inside vNode), with a message that says why.
    */
-  Validate = "validate",
+  Validate: "validate",
   /** Both: set the class where it is missing, then reject pods that still escape. */
-  MutateAndValidate = "mutate-and-validate",
-}
+  MutateAndValidate: "mutate-and-validate",
+} as const;
+export type EnforcementMode = (typeof EnforcementMode)[keyof typeof EnforcementMode];
 
 /** What enforces the rules in the API server's admission chain. */
-export enum EnforcementBackend {
+export const EnforcementBackend = {
   /**
    * An admission webhook served by the agent image (`vnode-agent webhook`): a Deployment of 2
    * replicas, a PodDisruptionBudget, a Service, and Mutating/ValidatingWebhookConfigurations, with
    * TLS from cert-manager (see `certManager`). Works on every supported Kubernetes version.
    */
-  Webhook = "webhook",
+  Webhook: "webhook",
   /**
    * CEL policies evaluated in the API server, with no server to run: a ValidatingAdmissionPolicy
    * (`admissionregistration.k8s.io/v1`, Kubernetes >= 1.30) and a MutatingAdmissionPolicy (see
    * `EnforcementArgs.mutatingPolicyApiVersion` for the versions and feature gate it needs).
    */
-  AdmissionPolicy = "admission-policy",
-}
+  AdmissionPolicy: "admission-policy",
+} as const;
+export type EnforcementBackend = (typeof EnforcementBackend)[keyof typeof EnforcementBackend];
 
 /** What the API server does when enforcement cannot answer (webhook down, CEL error). */
-export enum FailurePolicy {
+export const FailurePolicy = {
   /** Reject the pod. */
-  Fail = "Fail",
+  Fail: "Fail",
   /** Admit the pod unchanged. */
-  Ignore = "Ignore",
-}
+  Ignore: "Ignore",
+} as const;
+export type FailurePolicy = (typeof FailurePolicy)[keyof typeof FailurePolicy];
 
 /** API version of the MutatingAdmissionPolicy and its binding (`admissionregistration.k8s.io/...`). */
-export enum MutatingPolicyApiVersion {
+export const MutatingPolicyApiVersion = {
   /** GA and enabled by default from Kubernetes 1.36. */
-  V1 = "v1",
+  V1: "v1",
   /**
    * Kubernetes 1.34 and 1.35: beta, off by default; needs the kube-apiserver feature gate
    * `MutatingAdmissionPolicy=true` and `--runtime-config=admissionregistration.k8s.io/v1beta1=true`.
    */
-  V1beta1 = "v1beta1",
+  V1beta1: "v1beta1",
   /**
    * Kubernetes 1.32 and 1.33: alpha; needs the feature gate `MutatingAdmissionPolicy=true` and
    * `--runtime-config=admissionregistration.k8s.io/v1alpha1=true`.
    */
-  V1alpha1 = "v1alpha1",
-}
+  V1alpha1: "v1alpha1",
+} as const;
+export type MutatingPolicyApiVersion =
+  (typeof MutatingPolicyApiVersion)[keyof typeof MutatingPolicyApiVersion];
 
 /** Operator of a label selector requirement (`meta/v1 LabelSelectorRequirement.operator`). */
-export enum LabelSelectorOperator {
+export const LabelSelectorOperator = {
   /** The label's value is one of `values`. */
-  In = "In",
+  In: "In",
   /** The label is missing or its value is none of `values`. */
-  NotIn = "NotIn",
+  NotIn: "NotIn",
   /** The label is set, whatever its value; `values` must be empty. */
-  Exists = "Exists",
+  Exists: "Exists",
   /** The label is not set; `values` must be empty. */
-  DoesNotExist = "DoesNotExist",
-}
+  DoesNotExist: "DoesNotExist",
+} as const;
+export type LabelSelectorOperator =
+  (typeof LabelSelectorOperator)[keyof typeof LabelSelectorOperator];
 
 /** One requirement of a label selector (`meta/v1 LabelSelectorRequirement`). */
 export interface LabelSelectorRequirementArgs {
@@ -469,12 +480,13 @@ export interface EnforcementArgs {
 }
 
 /** Kind of a cert-manager issuer. */
-export enum IssuerKind {
+export const IssuerKind = {
   /** A namespaced `Issuer`; it must live in the runtime namespace. */
-  Issuer = "Issuer",
+  Issuer: "Issuer",
   /** A cluster-wide `ClusterIssuer`. */
-  ClusterIssuer = "ClusterIssuer",
-}
+  ClusterIssuer: "ClusterIssuer",
+} as const;
+export type IssuerKind = (typeof IssuerKind)[keyof typeof IssuerKind];
 
 /** A cert-manager issuer that signs the webhook's serving certificate (`Certificate.spec.issuerRef`). */
 export interface IssuerRefArgs {

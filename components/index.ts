@@ -30,6 +30,8 @@ export {
   PoolArgs,
   QuantitiesArgs,
   RestartStrategy,
+  RolloutArgs,
+  RolloutWait,
   SecretKeyRefArgs,
   TolerationArgs,
   UpdateStrategyArgs,
