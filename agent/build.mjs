@@ -42,8 +42,9 @@ const common = {
   logLevel: "warning",
 };
 
-// No stale vendor file from an older build may linger.
+// No stale vendor or tool file from an older build may linger.
 rmSync(`${distDir}vendor`, { recursive: true, force: true });
+rmSync(`${distDir}tools`, { recursive: true, force: true });
 
 await build({
   ...common,
@@ -99,6 +100,13 @@ await Promise.all(
     }),
   ),
 );
+
+// The Dockerfile's payload stage runs this tool; it never ships in the runtime image.
+await build({
+  ...common,
+  entryPoints: [`${agentDir}src/image/main.ts`],
+  outfile: `${distDir}tools/select-payload.js`,
+});
 
 // npm links the bin before the first build, so it cannot have set the executable bit.
 chmodSync(outfile, 0o755);

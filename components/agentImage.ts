@@ -40,7 +40,8 @@ export interface AgentImageBuildPlan {
   platforms: AgentImagePlatform[];
   cacheFrom: pulumi.Input<string>[];
   cacheTo: pulumi.Input<string> | undefined;
-  buildArgs: Record<string, string>;
+  /** Every build arg; `VNODE_IMAGE` may be known only at deploy time. */
+  buildArgs: Record<string, pulumi.Input<string>>;
   context: string;
   dockerfile: string;
 }
@@ -48,6 +49,7 @@ export interface AgentImageBuildPlan {
 /** Applies the defaults to validated build args. Call `validateArgs` first: this trusts its input. */
 export function planAgentImageBuild(
   build: AgentImageBuildArgs,
+  vnodeImage: pulumi.Input<string>,
   environment: BuildEnvironment,
 ): AgentImageBuildPlan {
   const context = build.context ?? defaultContextOf(environment);
@@ -63,8 +65,9 @@ export function planAgentImageBuild(
     platforms: [...(build.platforms ?? DEFAULTS.agentImageBuild.platforms)],
     cacheFrom: [...(build.cacheFrom ?? [])],
     cacheTo: build.cacheTo,
-    // The OCI version label says what the tag says, unless the user chose otherwise.
-    buildArgs: { VERSION: tag, ...(build.buildArgs ?? {}) },
+    // The OCI version label says what the tag says, unless the user chose otherwise. The payload
+    // always comes from vnodeImage (validation keeps VNODE_IMAGE out of buildArgs).
+    buildArgs: { VERSION: tag, ...(build.buildArgs ?? {}), VNODE_IMAGE: vnodeImage },
     context,
     dockerfile: build.dockerfile ?? path.join(context, DEFAULTS.agentImageBuild.dockerfile),
   };

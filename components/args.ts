@@ -85,8 +85,7 @@ export const AgentImagePlatform = {
   /**
    * 64-bit ARM nodes (AWS Graviton, Ampere). Building it on an x86-64 machine needs an arm64
    * builder or QEMU registered through binfmt_misc for the runtime stage, and the vNode payload
-   * (build arg `VNODE_IMAGE`) must carry arm64 binaries; the local `agent/payload/` directory holds
-   * one platform only.
+   * (`vnodeImage`) must be a multi-platform image with arm64 binaries.
    */
   LinuxArm64: "linux/arm64",
 } as const;
@@ -159,10 +158,9 @@ export interface AgentImageBuildArgs {
   /**
    * `ARG` values of the Dockerfile. With the default Dockerfile the keys are its ARGs:
    * `BUILD_IMAGE` and `BASE_IMAGE` (base images, for mirrors and air-gapped registries),
-   * `VNODE_IMAGE` and `VNODE_PAYLOAD_PATH` (the upstream image holding the vNode payload and the
-   * directory in it; empty `VNODE_IMAGE` takes `agent/payload/`), `NPM_CONFIG_REGISTRY`,
-   * `VERSION`, `REVISION` and `SOURCE` (OCI labels). Build args are stored in the image: never put
-   * a secret here. Defaults to `VERSION` = the tag.
+   * `NPM_CONFIG_REGISTRY`, `VERSION`, `REVISION` and `SOURCE` (OCI labels); not `VNODE_IMAGE` or
+   * `VNODE_PAYLOAD`, which the component sets from `vnodeImage`. Build args are stored in the
+   * image: never put a secret here. Defaults to `VERSION` = the tag.
    */
   buildArgs?: { [key: string]: string };
   /**
@@ -524,6 +522,15 @@ export interface CertManagerArgs {
 export interface VNodeRuntimeArgs {
   /** The node agent image: a prebuilt `ref`, or a `build` of this repository. Required. */
   agentImage: AgentImageArgs;
+  /**
+   * The vNode runtime image of your vNode release and licence (see the README, "The agent
+   * image"), ideally mirrored into your registry and pinned by digest. Required with
+   * `agentImage.build`, where it becomes the Dockerfile's build arg `VNODE_IMAGE`: the build finds
+   * `containerd-shim-vnode-v2`, `vnode-manager` and `vnode-cni` in it by name, puts them into the
+   * agent image, and fails naming any it did not find. Not allowed with `agentImage.ref`, whose
+   * image already carries its payload. Defaults to none.
+   */
+  vnodeImage?: pulumi.Input<string>;
   /**
    * Isolation mode of the nodes (of every pool that sets none). Defaults to `per-namespace`. Becomes
    * the agent container's env `VNODE_PER_POD`: `"false"` for per-namespace, `"true"` for per-pod,

@@ -66,12 +66,22 @@ export const AGENT_DOCKERFILE_ARGS = [
   "BUILD_IMAGE",
   "BASE_IMAGE",
   "VNODE_IMAGE",
-  "VNODE_PAYLOAD_PATH",
+  "VNODE_PAYLOAD",
   "NPM_CONFIG_REGISTRY",
   "VERSION",
   "REVISION",
   "SOURCE",
 ];
+
+/**
+ * ARGs the component sets itself and `agentImage.build.buildArgs` may not: `VNODE_IMAGE` comes
+ * from `vnodeImage`, and `VNODE_PAYLOAD` stays `image` (`local` is for tests and CLI builds).
+ */
+export const COMPONENT_BUILD_ARGS: Record<string, string> = {
+  VNODE_IMAGE: "set vnodeImage instead",
+  VNODE_PAYLOAD:
+    "the component always takes the payload from vnodeImage (VNODE_PAYLOAD=local is for builds outside Pulumi)",
+};
 
 /** One agent DaemonSet. */
 export interface PoolPlan {

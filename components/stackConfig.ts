@@ -30,6 +30,7 @@ export const TYPED_KEYS = {
  */
 export const UNTYPED_KEYS = [
   "agentImage",
+  "vnodeImage",
   "perPodRuntimeClassName",
   "nodeSelector",
   "tolerations",
@@ -89,6 +90,7 @@ export function readStackConfig(project: string): VNodeRuntimeArgs {
 
   const args: Record<string, unknown> = {
     agentImage,
+    vnodeImage: config.get("vnodeImage"),
     isolationMode: config.get("isolationMode"),
     namespace: config.get("namespace"),
     createNamespace: readBoolean(config, project, "createNamespace"),

@@ -126,7 +126,10 @@ export class VNodeRuntime extends pulumi.ComponentResource {
     // Also before super(): the default tag is read from the agent package and may fail.
     const build = args.agentImage.build ?? undefined;
     const imageBuild =
-      build !== undefined ? planAgentImageBuild(build, hostBuildEnvironment()) : undefined;
+      build !== undefined
+        ? // validateArgs made vnodeImage required with a build.
+          planAgentImageBuild(build, args.vnodeImage!, hostBuildEnvironment())
+        : undefined;
     super("vnode:index:VNodeRuntime", name, {}, opts);
     const parent = { parent: this };
 

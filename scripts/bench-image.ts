@@ -21,6 +21,7 @@ import {
   check,
   defaultStore,
   ensureNodeBaseImage,
+  ensurePayloadImage,
   imageToolsUnavailable,
   inspectImage,
   podman,
@@ -118,7 +119,9 @@ async function main(): Promise<void> {
     const base = await ensureNodeBaseImage(store);
     const baseSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     copyContext(context);
-    const buildArgs = { BUILD_IMAGE: base, BASE_IMAGE: base };
+    // The stand-in vNode image (a multi-call script and its role links) as VNODE_IMAGE.
+    const vnode = await ensurePayloadImage(store);
+    const buildArgs = { BUILD_IMAGE: base, BASE_IMAGE: base, VNODE_IMAGE: vnode.ref };
     console.error("cold build (no layer cache)...");
     const cold = await buildAgentImage(store, { tag: TAG, buildArgs, context, noCache: true });
     // buildah keeps no cache from a --no-cache build: seed the layer cache with a normal build.

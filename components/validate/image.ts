@@ -1,6 +1,6 @@
 /** `agentImage`: a prebuilt `ref`, or a `build` of this repository and where it is pushed. */
 import { AgentImagePlatform } from "../args";
-import { AGENT_DOCKERFILE_ARGS, DEFAULTS } from "../defaults";
+import { AGENT_DOCKERFILE_ARGS, COMPONENT_BUILD_ARGS, DEFAULTS } from "../defaults";
 import { fail, mustBe, show } from "./errors";
 import {
   checkBoolean,
@@ -169,6 +169,42 @@ export function checkAgentImageBuild(value: unknown): void {
   }
 }
 
+const VNODE_IMAGE_WHAT =
+  'the vNode runtime image of your release, whose containerd-shim-vnode-v2, vnode-manager and vnode-cni the build puts into the agent image (see the README, "The agent image")';
+
+/**
+ * `vnodeImage`: required with `agentImage.build` (an agent image without the vNode payload
+ * installs nothing), refused with `agentImage.ref` (the prebuilt image carries its own).
+ * Call after {@link checkAgentImage}.
+ */
+export function checkVNodeImage(vnodeImage: unknown, agentImage: unknown): void {
+  const build = isObject(agentImage) && (agentImage as Record<string, unknown>).build;
+  const present = vnodeImage !== undefined && vnodeImage !== null;
+  if (!build) {
+    if (present) {
+      fail(
+        `vnodeImage is only used to build the agent image (agentImage.build); agentImage.ref names a prebuilt image that already carries its vNode payload: remove vnodeImage, or build with agentImage.build; got ${show(vnodeImage)}.`,
+      );
+    }
+    return;
+  }
+  if (!present || vnodeImage === "") {
+    fail(
+      `vnodeImage is required with agentImage.build: ${VNODE_IMAGE_WHAT}; got ${show(vnodeImage === null ? undefined : vnodeImage)}.`,
+    );
+  }
+  if (isInputValue(vnodeImage)) {
+    return;
+  }
+  if (typeof vnodeImage !== "string" || !IMAGE_REF.test(vnodeImage)) {
+    mustBe(
+      "vnodeImage",
+      `an image reference like "registry.example.com/mirror/vnode-runtime:<version>" (optionally @sha256:<digest>)`,
+      vnodeImage,
+    );
+  }
+}
+
 export function checkPlatforms(argument: string, platforms: unknown): void {
   if (platforms === undefined) {
     return;
@@ -212,6 +248,9 @@ export function checkBuildArgs(
     mustBe(argument, "a map of Dockerfile ARG names to string values", buildArgs);
   }
   for (const [key, value] of Object.entries(buildArgs as object)) {
+    if (key in COMPONENT_BUILD_ARGS) {
+      fail(`${argument} may not set ${key}: ${COMPONENT_BUILD_ARGS[key]}.`);
+    }
     // A misspelt ARG is silently ignored by the builder, which then uses the default base image.
     if (defaultDockerfile && !AGENT_DOCKERFILE_ARGS.includes(key)) {
       fail(

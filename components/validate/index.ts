@@ -9,7 +9,7 @@ import { AgentConfinement, IsolationMode, RestartStrategy, VNodeRuntimeArgs } fr
 import { checkEnforcement } from "./enforcement";
 import { checkEnv } from "./env";
 import { mustBe } from "./errors";
-import { checkAgentImage } from "./image";
+import { checkAgentImage, checkVNodeImage } from "./image";
 import { checkAnnotations, checkLabels, checkReservedLabels } from "./labels";
 import { checkMetrics } from "./metrics";
 import { checkComponentName, checkDnsLabel, checkDnsSubdomain, checkNamespace } from "./names";
@@ -29,6 +29,7 @@ export { VNodeRuntimeArgsError, show } from "./errors";
 
 const TOP_LEVEL_FIELDS = [
   "agentImage",
+  "vnodeImage",
   "isolationMode",
   "namespace",
   "createNamespace",
@@ -73,6 +74,7 @@ export function validateArgs(name: string, args: VNodeRuntimeArgs | undefined): 
   checkFields("args", a, TOP_LEVEL_FIELDS);
 
   checkAgentImage(a.agentImage);
+  checkVNodeImage(a.vnodeImage, a.agentImage);
 
   checkEnum("isolationMode", a.isolationMode, Object.values(IsolationMode));
   checkNamespace(a.namespace, a.createNamespace, a.retainNamespace);

@@ -230,6 +230,33 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
     resetFake();
   });
 
+  it("fails preflight when its payload has no shim: label failed, an Event naming the file, host untouched", async () => {
+    // An image built without a vNode runtime (no VNODE_IMAGE) has no shim to install.
+    const empty = path.join(work, "empty-payload");
+    fs.mkdirSync(empty, { recursive: true });
+    const agent = await startAgent({ VNODE_PER_POD: "false" }, ["--payload-dir", empty]);
+    const failed = await waitFor("PreflightFailed", () => eventOf("PreflightFailed"));
+    expect([failed.type, failed.reason, failed.message]).toEqual([
+      "Warning",
+      "PreflightFailed",
+      `Preflight failed on node ${NODE}: payload: ${empty}/${STAND_IN_SHIM} is missing: the agent image carries no vNode runtime; build it with VNODE_IMAGE set to the vNode runtime image of your release.`,
+    ]);
+    await waitFor("the failed label", () => nodeLabels()[RUNTIME_LABEL] === "failed");
+    expect(nodeLabels()).toEqual({
+      ...OS_LABEL,
+      [RUNTIME_LABEL]: "failed",
+      [ISOLATION_MODE_LABEL]: "per-namespace",
+    });
+    expect((await get(`${agent.url}/readyz`)).status).toBe(503);
+    expect(config()).toBe(ctrd.originalConfig);
+    expect(fs.existsSync(installDir)).toBe(false);
+    agent.proc.kill("SIGTERM");
+    expect(await agent.exit).toBe(0);
+    expect(config()).toBe(ctrd.originalConfig);
+    api.nodes.get(NODE)!.metadata.labels = { ...OS_LABEL };
+    resetFake();
+  });
+
   describe("run 1: VNODE_PER_POD=TRUE", () => {
     let agent: Agent;
     let managerPid: number;

@@ -1,6 +1,8 @@
+import * as fs from "node:fs";
 import { AgentError, ExitCode } from "../../agent/src/lib/errors";
 import {
   checkCgroup,
+  checkPayload,
   checkConfig,
   checkContainerd,
   checkKernel,
@@ -12,7 +14,9 @@ import {
   parseVersion,
   preflightPassed,
   readCgroupFacts,
+  readPayloadFact,
   runPreflight,
+  shimBinaryName,
   type Version,
 } from "../../agent/src/installer/preflight";
 import { makeHostRoot, putHostFile, removeHostRoot } from "../support/hostRoot";
@@ -70,7 +74,13 @@ describe("flags", () => {
   it("parses --skip-preflight lists and all", () => {
     expect([...parseSkipList(undefined)]).toEqual([]);
     expect([...parseSkipList(" kernel, cgroup ,")]).toEqual(["kernel", "cgroup"]);
-    expect([...parseSkipList("all")]).toEqual(["kernel", "cgroup", "containerd", "config"]);
+    expect([...parseSkipList("all")]).toEqual([
+      "kernel",
+      "cgroup",
+      "containerd",
+      "config",
+      "payload",
+    ]);
   });
 
   it("rejects an unknown check as bad input naming the flag and the allowed values", () => {
@@ -83,7 +93,7 @@ describe("flags", () => {
     expect(err).toBeInstanceOf(AgentError);
     expect((err as AgentError).exitCode).toBe(ExitCode.BadInput);
     expect((err as AgentError).message).toBe(
-      '--skip-preflight has unknown check "cgroups"; allowed: kernel, cgroup, containerd, config, all.',
+      '--skip-preflight has unknown check "cgroups"; allowed: kernel, cgroup, containerd, config, payload, all.',
     );
   });
 
@@ -268,6 +278,7 @@ describe("runPreflight", () => {
       kernelRelease: () => "6.18.44-fc-v669",
       containerdVersion: async () => ({ runtimeName: "containerd", runtimeVersion: "1.6.20~ds1" }),
       configVersion: async () => ({ path: "/etc/containerd/config.toml", version: 2 }),
+      payload: () => readPayloadFact(`${root}/payload`, "containerd-shim-vnode-v2"),
     });
     expect(formatPreflight(results)).toBe(
       [
@@ -275,6 +286,7 @@ describe("runPreflight", () => {
         "PASS cgroup v2 unified, controllers: cpu memory pids",
         "FAIL containerd 1.6.20 < 1.7: vNode needs containerd 1.7 or newer (--min-containerd)",
         "PASS config /etc/containerd/config.toml version 2",
+        `FAIL payload ${root}/payload/containerd-shim-vnode-v2 is missing: the agent image carries no vNode runtime; build it with VNODE_IMAGE set to the vNode runtime image of your release`,
       ].join("\n"),
     );
     expect(preflightPassed(results)).toBe(false);
@@ -300,6 +312,7 @@ describe("runPreflight", () => {
         "FAIL cgroup hybrid cgroup v1/v2 (v1 at /sys/fs/cgroup/cpu, /sys/fs/cgroup/memory, /sys/fs/cgroup/systemd; v2 at /sys/fs/cgroup/unified): vNode needs cgroup v2 only (boot with systemd.unified_cgroup_hierarchy=1)",
         "FAIL containerd cannot get the runtime version: connect ECONNREFUSED",
         "SKIP config (--skip-preflight)",
+        "SKIP payload (no payload dir: containerd must already find the shim on the node)",
       ].join("\n"),
     );
     expect(configVersion).not.toHaveBeenCalled();
@@ -310,8 +323,57 @@ describe("runPreflight", () => {
       containerdVersion,
       configVersion,
     });
-    expect(none.map((r) => r.status)).toEqual(["skip", "skip", "skip", "skip"]);
+    expect(none.map((r) => r.status)).toEqual(["skip", "skip", "skip", "skip", "skip"]);
     expect(preflightPassed(none)).toBe(true);
     expect(containerdVersion).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("payload: the shim containerd will run is in the payload dir", () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await makeHostRoot("vnode-payload-");
+  });
+  afterEach(async () => {
+    await removeHostRoot(root);
+  });
+
+  it("names the shim as containerd does: runtime_path's file, else from runtime_type", () => {
+    expect(shimBinaryName("io.containerd.vnode.v2")).toBe("containerd-shim-vnode-v2");
+    expect(shimBinaryName("io.containerd.runc.v2")).toBe("containerd-shim-runc-v2");
+    expect(shimBinaryName("io.containerd.vnode.v2", "/opt/vnode/bin/my-shim")).toBe("my-shim");
+  });
+
+  it("passes for an executable file or a symlink to one, fails naming the file otherwise", async () => {
+    const shim = "containerd-shim-vnode-v2";
+    const dir = `${root}/payload`;
+    const verdict = async () =>
+      formatPreflight([
+        (
+          await runPreflight({
+            hostRoot: root,
+            skip: parseSkipList("kernel,cgroup,containerd,config"),
+            containerdVersion: async () => ({ runtimeName: "containerd", runtimeVersion: "2.1.0" }),
+            configVersion: async () => ({ path: "/x", version: 3 }),
+            payload: () => readPayloadFact(dir, shim),
+          })
+        )[4],
+      ]);
+    const advice =
+      "the agent image carries no vNode runtime; build it with VNODE_IMAGE set to the vNode runtime image of your release";
+    await putHostFile(root, "/payload/vnode-manager", "#!/bin/sh\n", 0o755);
+    expect(await verdict()).toBe(`FAIL payload ${dir}/${shim} is missing: ${advice}`);
+    fs.symlinkSync("vnode", `${dir}/${shim}`);
+    expect(await verdict()).toBe(`FAIL payload ${dir}/${shim} is a symlink to nothing: ${advice}`);
+    await putHostFile(root, "/payload/vnode", "#!/bin/sh\n", 0o644);
+    expect(await verdict()).toBe(`FAIL payload ${dir}/${shim} is not executable`);
+    fs.chmodSync(`${dir}/vnode`, 0o755);
+    expect(await verdict()).toBe(`PASS payload ${dir}/${shim} present`);
+    fs.rmSync(`${dir}/${shim}`);
+    fs.mkdirSync(`${dir}/${shim}`);
+    expect(await verdict()).toBe(`FAIL payload ${dir}/${shim} is not a file: ${advice}`);
+    expect(formatPreflight([checkPayload(await readPayloadFact(undefined, shim))])).toBe(
+      `SKIP payload (no payload dir: containerd must already find ${shim} on the node)`,
+    );
   });
 });

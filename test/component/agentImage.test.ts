@@ -45,6 +45,8 @@ const AGENT_VERSION = (
     version: string;
   }
 ).version;
+/** A mirrored vNode runtime image, as the README tells users to pin it. */
+const VNODE_IMAGE = `registry.example.com/mirror/vnode-runtime:0.0.4@sha256:${"ab".repeat(32)}`;
 const BUILD: AgentImageBuildArgs = {
   registry: { address: "ghcr.io", username: "acme-bot", password: pulumi.secret(PASSWORD) },
   repository: "acme/vnode-agent",
@@ -67,7 +69,7 @@ function containerImage(prefix: string): unknown {
 }
 
 async function built(name: string, build: AgentImageBuildArgs): Promise<VNodeRuntime> {
-  const runtime = new VNodeRuntime(name, { agentImage: { build } });
+  const runtime = new VNodeRuntime(name, { agentImage: { build }, vnodeImage: VNODE_IMAGE });
   await settle(recorder, runtime);
   return runtime;
 }
@@ -95,7 +97,8 @@ describe("build with defaults", () => {
         [SECRET_SIG]: SECRET_VALUE,
         value: [{ address: "ghcr.io", username: "acme-bot", password: PASSWORD }],
       },
-      buildArgs: { VERSION: AGENT_VERSION },
+      // The payload comes from vnodeImage.
+      buildArgs: { VERSION: AGENT_VERSION, VNODE_IMAGE },
       // docker-build's SDK defaults.
       buildOnPreview: true,
       network: "default",
@@ -182,8 +185,7 @@ test("every option reaches the Image in docker-build's shape", async () => {
     cacheFrom: ["registry.example.com:5000/platform/vnode/agent:cache", "mirror.local/agent:main"],
     cacheTo: "registry.example.com:5000/platform/vnode/agent:cache",
     buildArgs: {
-      BASE_IMAGE: "mirror.local/library/node:20-alpine",
-      VNODE_IMAGE: "ghcr.io/loft-sh/vnode-runtime:0.0.4",
+      BASE_IMAGE: "mirror.local/library/node:24-alpine",
       VERSION: "1.2.3",
     },
     context: "../checkout",
@@ -204,8 +206,8 @@ test("every option reaches the Image in docker-build's shape", async () => {
     },
     buildArgs: {
       VERSION: "1.2.3",
-      BASE_IMAGE: "mirror.local/library/node:20-alpine",
-      VNODE_IMAGE: "ghcr.io/loft-sh/vnode-runtime:0.0.4",
+      BASE_IMAGE: "mirror.local/library/node:24-alpine",
+      VNODE_IMAGE,
     },
     cacheFrom: [
       { registry: { ref: "registry.example.com:5000/platform/vnode/agent:cache" } },
@@ -243,7 +245,7 @@ test("without credentials the builder's own login is used: no registries", async
     platforms: ["linux/amd64"],
     tags: ["registry.internal/vnode-agent:dev"],
     push: true,
-    buildArgs: { VERSION: "dev", EXTRA_CA: "corp-ca" },
+    buildArgs: { VERSION: "dev", EXTRA_CA: "corp-ca", VNODE_IMAGE },
     buildOnPreview: true,
     network: "default",
   });
@@ -274,7 +276,7 @@ test("new content under the same tag rolls the agents; an unchanged build does n
   const base = { ...BUILD, tag: "0.1.0" };
   await built("roll-a", base);
   await built("roll-b", base);
-  await built("roll-c", { ...base, buildArgs: { BASE_IMAGE: "mirror.local/node:20.21-alpine" } });
+  await built("roll-c", { ...base, buildArgs: { BASE_IMAGE: "mirror.local/node:24.22-alpine" } });
   const [a, b, c] = ["roll-a", "roll-b", "roll-c"].map(containerImage) as string[];
   expect(a).toBe(b);
   expect(c).not.toBe(a);
@@ -290,7 +292,7 @@ test("providers given through opts reach the Image and the Kubernetes children",
   const cluster = new k8s.Provider("other-cluster", { kubeconfig: "{}", context: "other" });
   const runtime = new VNodeRuntime(
     "prov",
-    { agentImage: { build: BUILD } },
+    { agentImage: { build: BUILD }, vnodeImage: VNODE_IMAGE },
     { providers: [builder, cluster] },
   );
   await settle(recorder, runtime);
@@ -308,7 +310,7 @@ test("the pushed image is retained when the Image resource is deleted", async ()
   const seen: [string, boolean | undefined][] = [];
   const runtime = new VNodeRuntime(
     "keep",
-    { agentImage: { build: BUILD } },
+    { agentImage: { build: BUILD }, vnodeImage: VNODE_IMAGE },
     {
       transformations: [
         ({ type, name, props, opts }) => {
@@ -444,8 +446,18 @@ describe("invalid combinations throw before anything is registered", () => {
     ],
     [
       "a misspelt Dockerfile ARG",
-      { build: { ...BUILD, buildArgs: { BASE_IMGE: "node:20-alpine" } } },
-      `${at}.buildArgs key "BASE_IMGE" is not an ARG of agent/Dockerfile; allowed: BUILD_IMAGE, BASE_IMAGE, VNODE_IMAGE, VNODE_PAYLOAD_PATH, NPM_CONFIG_REGISTRY, VERSION, REVISION, SOURCE.`,
+      { build: { ...BUILD, buildArgs: { BASE_IMGE: "node:24-alpine" } } },
+      `${at}.buildArgs key "BASE_IMGE" is not an ARG of agent/Dockerfile; allowed: BUILD_IMAGE, BASE_IMAGE, VNODE_IMAGE, VNODE_PAYLOAD, NPM_CONFIG_REGISTRY, VERSION, REVISION, SOURCE.`,
+    ],
+    [
+      "VNODE_IMAGE as a build arg",
+      { build: { ...BUILD, buildArgs: { VNODE_IMAGE: "x/vnode:1" } } },
+      `${at}.buildArgs may not set VNODE_IMAGE: set vnodeImage instead.`,
+    ],
+    [
+      "the local payload as a build arg, even with another Dockerfile",
+      { build: { ...BUILD, dockerfile: "Dockerfile", buildArgs: { VNODE_PAYLOAD: "local" } } },
+      `${at}.buildArgs may not set VNODE_PAYLOAD: the component always takes the payload from vnodeImage (VNODE_PAYLOAD=local is for builds outside Pulumi).`,
     ],
     [
       "a build arg that is not a string",
@@ -471,7 +483,7 @@ describe("invalid combinations throw before anything is registered", () => {
 
   test.each(cases)("%s", async (_what, agentImage, message) => {
     const before = recorder.resources.length;
-    const args = { agentImage } as unknown as VNodeRuntimeArgs;
+    const args = { agentImage, vnodeImage: VNODE_IMAGE } as unknown as VNodeRuntimeArgs;
     expect(() => new VNodeRuntime("bad", args)).toThrow(new VNodeRuntimeArgsError(message));
     await new Promise((r) => setTimeout(r, 10));
     expect(recorder.resources.length).toBe(before);
@@ -479,6 +491,48 @@ describe("invalid combinations throw before anything is registered", () => {
 
   test("nothing named bad was registered, not even the component", () => {
     expect(recorder.of("bad")).toEqual([]);
+  });
+});
+describe("vnodeImage: required with a build, refused with a ref", () => {
+  const required =
+    'vnodeImage is required with agentImage.build: the vNode runtime image of your release, whose containerd-shim-vnode-v2, vnode-manager and vnode-cni the build puts into the agent image (see the README, "The agent image")';
+  const cases: [string, Record<string, unknown>, string][] = [
+    ["a build without it", { agentImage: { build: BUILD } }, `${required}; got nothing.`],
+    [
+      "a build with an empty one",
+      { agentImage: { build: BUILD }, vnodeImage: "" },
+      `${required}; got "".`,
+    ],
+    [
+      "a ref with it",
+      { agentImage: { ref: "img:1" }, vnodeImage: "mirror.local/vnode-runtime:0.0.4" },
+      `vnodeImage is only used to build the agent image (agentImage.build); agentImage.ref names a prebuilt image that already carries its vNode payload: remove vnodeImage, or build with agentImage.build; got "mirror.local/vnode-runtime:0.0.4".`,
+    ],
+    [
+      "not an image reference",
+      { agentImage: { build: BUILD }, vnodeImage: "https://ghcr.io/x/vnode" },
+      'vnodeImage must be an image reference like "registry.example.com/mirror/vnode-runtime:<version>" (optionally @sha256:<digest>); got "https://ghcr.io/x/vnode".',
+    ],
+  ];
+  test.each(cases)("%s", async (_what, args, message) => {
+    const before = recorder.resources.length;
+    expect(() => new VNodeRuntime("novnode", args as unknown as VNodeRuntimeArgs)).toThrow(
+      new VNodeRuntimeArgsError(message),
+    );
+    await new Promise((r) => setTimeout(r, 10));
+    expect(recorder.resources.length).toBe(before);
+  });
+
+  test("an Output is accepted and reaches VNODE_IMAGE", async () => {
+    const runtime = new VNodeRuntime("outvnode", {
+      agentImage: { build: BUILD },
+      vnodeImage: pulumi.output(VNODE_IMAGE),
+    });
+    await settle(recorder, runtime);
+    expect(recorder.one("outvnode", IMAGE_TYPE).inputs.buildArgs).toEqual({
+      VERSION: AGENT_VERSION,
+      VNODE_IMAGE,
+    });
   });
 });
 
@@ -512,12 +566,12 @@ describe("defaults", () => {
         packageRoot: empty,
         agentVersion: () => readAgentVersion(empty),
       };
-      expect(() => planAgentImageBuild(BUILD, environment)).toThrow(
+      expect(() => planAgentImageBuild(BUILD, VNODE_IMAGE, environment)).toThrow(
         new VNodeRuntimeArgsError(
           `agentImage.build.tag is not set and its default, the agent package's version, is unknown: ${file} has no "version"; set agentImage.build.tag.`,
         ),
       );
-      expect(planAgentImageBuild({ ...BUILD, tag: "7" }, environment).tag).toBe("7");
+      expect(planAgentImageBuild({ ...BUILD, tag: "7" }, VNODE_IMAGE, environment).tag).toBe("7");
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
     }
@@ -587,6 +641,7 @@ describe("defaults", () => {
   test("the builder marks the password secret whatever its origin", async () => {
     const plan = planAgentImageBuild(
       { registry: { address: "ghcr.io", username: "u", password: "plain" }, repository: "a/b" },
+      VNODE_IMAGE,
       { cwd: ROOT, packageRoot: ROOT, agentVersion: () => "0.0.1" },
     );
     const registries = buildAgentImage(plan).registries as unknown as {

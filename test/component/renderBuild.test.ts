@@ -22,7 +22,10 @@ beforeAll(async () => {
     ROOT,
     "vnode-runtime",
     "build",
-    { [key]: JSON.stringify(agentImage) },
+    {
+      [key]: JSON.stringify(agentImage),
+      "vnode-runtime:vnodeImage": "registry.example.com/mirror/vnode-runtime:0.0.4",
+    },
     [key],
   );
 });

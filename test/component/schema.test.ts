@@ -27,6 +27,7 @@ test("VNodeRuntime has exactly these inputs; only agentImage is required", () =>
   const inputs = result.components.VNodeRuntime.inputs;
   expect(Object.keys(inputs)).toEqual([
     "agentImage",
+    "vnodeImage",
     "isolationMode",
     "namespace",
     "createNamespace",
@@ -125,6 +126,14 @@ test("agentImage is a ref (an input: may come from another resource) or a build"
       plain: true,
       description: undefined,
     },
+  });
+  // The vNode image may come from another resource (e.g. a mirrored image's digest ref).
+  expect(result.components.VNodeRuntime.inputs.vnodeImage).toEqual({
+    type: "string",
+    optional: true,
+    description: expect.stringMatching(
+      /^The vNode runtime image .*Required with\s+`agentImage.build`/s,
+    ),
   });
   expect(typeDefinitions.AgentImageArgs.properties!.ref.description).toMatch(
     /^Image reference of a prebuilt node agent image.*Exclusive with\s+`build`/s,
@@ -414,6 +423,7 @@ describe("through the component provider, as another language would", () => {
             platforms: ["linux/arm64"],
           },
         },
+        vnodeImage: "registry.example.com/mirror/vnode-runtime:0.0.4",
       },
       {},
     );

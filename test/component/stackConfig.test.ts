@@ -48,7 +48,7 @@ test.each<[string, Record<string, string>, string]>([
   [
     "an unknown key of the project",
     { "vnode-runtime:isolationMod": "per-pod" },
-    "Config key vnode-runtime:isolationMod is unknown; known keys: isolationMode, namespace, createNamespace, runtimeClassName, handler, containerdDistribution, restartStrategy, priorityClassName, maxUnavailable, terminationGracePeriodSeconds, forceUninstall, retainNamespace, agentImage, perPodRuntimeClassName, nodeSelector, tolerations, affinity, resources, maxUnavailablePercent, rollout, overhead, runtimeClassTolerations, pools, env, secretEnv, labels, annotations, metrics, enforcement, certManager.",
+    "Config key vnode-runtime:isolationMod is unknown; known keys: isolationMode, namespace, createNamespace, runtimeClassName, handler, containerdDistribution, restartStrategy, priorityClassName, maxUnavailable, terminationGracePeriodSeconds, forceUninstall, retainNamespace, agentImage, vnodeImage, perPodRuntimeClassName, nodeSelector, tolerations, affinity, resources, maxUnavailablePercent, rollout, overhead, runtimeClassTolerations, pools, env, secretEnv, labels, annotations, metrics, enforcement, certManager.",
   ],
   [
     "no agent image",
@@ -159,10 +159,15 @@ describe("agentImage as an object builds the image", () => {
     tag: "0.1.0",
     platforms: ["linux/amd64", "linux/arm64"],
   };
-  const setBuild = (build: object): void =>
-    configure({ "vnode-runtime:agentImage": JSON.stringify({ build }) }, [
-      "vnode-runtime:agentImage",
-    ]);
+  const VNODE = "registry.example.com/mirror/vnode-runtime:0.0.4";
+  const setBuild = (build: object, vnodeImage = VNODE): void =>
+    configure(
+      {
+        "vnode-runtime:agentImage": JSON.stringify({ build }),
+        "vnode-runtime:vnodeImage": vnodeImage,
+      },
+      ["vnode-runtime:agentImage"],
+    );
 
   test("only the password is a secret; the rest is plain for validation", async () => {
     setBuild(BUILD);
@@ -184,6 +189,7 @@ describe("agentImage as an object builds the image", () => {
     await settle(recorder, runtime);
     const image = recorder.one("cfgimg", "docker-build:index:Image").inputs;
     expect(image.tags).toEqual(["ghcr.io/acme/vnode-agent:0.1.0"]);
+    expect(image.buildArgs).toEqual({ VERSION: "0.1.0", VNODE_IMAGE: VNODE });
     expect(image.platforms).toEqual(["linux/amd64", "linux/arm64"]);
     expect(image.registries).toEqual({
       [SECRET_SIG]: SECRET_VALUE,
@@ -201,6 +207,10 @@ describe("agentImage as an object builds the image", () => {
     setBuild({ ...BUILD, push: false });
     expect(() => new VNodeRuntime("cfgbad", readStackConfig("vnode-runtime"))).toThrow(
       /^agentImage\.build\.push is false, but the nodes pull the agent image/,
+    );
+    setBuild(BUILD, "");
+    expect(() => new VNodeRuntime("cfgbad2", readStackConfig("vnode-runtime"))).toThrow(
+      /^vnodeImage is required with agentImage\.build: /,
     );
   });
 });

@@ -6,13 +6,15 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { AGENT_DEFAULTS, CONTAINERD_DISTRIBUTIONS } from "vnode-contract";
+import { AGENT_DEFAULTS, CONTAINERD_DISTRIBUTIONS, PAYLOAD_ROLES } from "vnode-contract";
 import {
   type Exec,
   type PayloadFixture,
   IMAGE_PAYLOAD_DIR,
   REPO_ROOT,
+  budArgs,
   buildAgentImage,
+  buildah,
   defaultStore,
   describeWithImageTools,
   ensureNodeBaseImage,
@@ -61,7 +63,6 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
         BUILD_IMAGE: base,
         BASE_IMAGE: base,
         VNODE_IMAGE: payload.ref,
-        VNODE_PAYLOAD_PATH: payload.payloadPath,
         VERSION,
         REVISION,
         SOURCE,
@@ -107,7 +108,7 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
       return listTree(rootfs).filter((p) => !baseTree.has(p));
     });
     const bundleDir = "/usr/local/lib/vnode-agent";
-    const payloadFiles = Object.keys(payload.files).map((f) => `${IMAGE_PAYLOAD_DIR}/${f}`);
+    const payloadFiles = Object.values(PAYLOAD_ROLES).map((f) => `${IMAGE_PAYLOAD_DIR}/${f}`);
     expect(added.filter((p) => !p.startsWith(`${bundleDir}/`))).toEqual(
       ["/opt", IMAGE_PAYLOAD_DIR, ...payloadFiles, "/usr/local/bin/vnode-agent", bundleDir].sort(),
     );
@@ -116,19 +117,26 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
     expect(bundle.filter((p) => /node_modules|\.ts$|\/src\//.test(p))).toEqual([]);
   });
 
-  it("copies the payload from VNODE_IMAGE at VNODE_PAYLOAD_PATH to the agent's default payload dir", async () => {
+  it("finds the roles in VNODE_IMAGE by name: the multi-call binary once, its links kept as links", async () => {
     const got = await withImageRootfs(store, tag, (rootfs) =>
       Object.fromEntries(
         fs.readdirSync(path.join(rootfs, IMAGE_PAYLOAD_DIR)).map((name) => {
           const file = path.join(rootfs, IMAGE_PAYLOAD_DIR, name);
+          const st = fs.lstatSync(file);
           return [
             name,
-            { content: fs.readFileSync(file, "utf8"), mode: fs.statSync(file).mode & 0o777 },
+            st.isSymbolicLink()
+              ? `-> ${fs.readlinkSync(file)}`
+              : `${(st.mode & 0o777).toString(8)} ${fs.readFileSync(file, "utf8")}`,
           ];
         }),
       ),
     );
-    expect(got).toEqual(payload.files);
+    expect(got).toEqual({
+      [PAYLOAD_ROLES.shim]: `755 ${payload.content}`,
+      [PAYLOAD_ROLES.cni]: `-> ${PAYLOAD_ROLES.shim}`,
+      [PAYLOAD_ROLES.manager]: `-> ${PAYLOAD_ROLES.shim}`,
+    });
   });
 
   it("plans against a fixture host root mounted read-only at /host, with the image's payload, offline", async () => {
@@ -156,11 +164,11 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
       socket: containerd.socket,
       changes: [{ path: containerd.config, action: "modify" }],
       // The default --payload-dir is where the image put VNODE_IMAGE's payload.
-      artifacts: Object.entries(payload.files)
-        .map(([name, f]) => ({
+      artifacts: Object.values(PAYLOAD_ROLES)
+        .map((name) => ({
           target: `${AGENT_DEFAULTS.installDir}/${name}`,
           action: "create",
-          sha256: createHash("sha256").update(f.content).digest("hex"),
+          sha256: createHash("sha256").update(payload.content).digest("hex"),
         }))
         .sort(byTarget),
       restart: true,
@@ -184,19 +192,34 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
     expect(got).toEqual({ pulumi: false, esbuild: true, commander: true, npmCache: false });
   }, 600_000);
 
-  it("takes the payload from agent/payload when VNODE_IMAGE is empty, reusing the cached build stage", async () => {
-    const r = await buildAgentImage(store, {
-      tag: localTag,
-      buildArgs: { BUILD_IMAGE: base, BASE_IMAGE: base },
-    });
-    // The build stage is identical to the first build's, so its npm ci layer comes from cache.
-    expect(r.stdout).toMatch(/STEP \d+\/\d+: RUN npm ci [^\n]*\n--> Using cache [0-9a-f]+\n/);
-    const payloadDir = path.join(REPO_ROOT, "agent", "payload");
-    const docs = new Set(["/README.md", "/.gitignore"]);
-    const expected = listTree(payloadDir).filter((p) => !docs.has(p));
-    const got = await withImageRootfs(store, localTag, (rootfs) =>
-      listTree(path.join(rootfs, IMAGE_PAYLOAD_DIR)),
+  it("refuses to build without VNODE_IMAGE, saying how to set it (the build stage stays cached)", async () => {
+    const r = await buildah(
+      store,
+      budArgs({ tag: localTag, buildArgs: { BUILD_IMAGE: base, BASE_IMAGE: base } }),
     );
-    expect(got).toEqual(expected);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toMatch(/STEP \d+\/\d+: RUN npm ci [^\n]*\n--> Using cache [0-9a-f]+\n/);
+    // A line of its own: the RUN step's echo printed it (the step's command text also holds the
+    // sentence, after `echo "`).
+    expect(`${r.stderr}\n${r.stdout}`.split("\n")).toContain(
+      "agent/Dockerfile: VNODE_IMAGE is not set. Set --build-arg VNODE_IMAGE=<the vNode runtime image of your release> (see README, 'The agent image'), or --build-arg VNODE_PAYLOAD=local to take agent/payload/.",
+    );
+    expect((await podman(store, ["image", "exists", localTag])).code).not.toBe(0);
+  }, 600_000);
+
+  it("refuses a VNODE_IMAGE without the shim, naming what is missing and what it found", async () => {
+    const partial = await ensurePayloadImage(store, [PAYLOAD_ROLES.manager]);
+    const r = await buildah(
+      store,
+      budArgs({
+        tag: localTag,
+        buildArgs: { BUILD_IMAGE: base, BASE_IMAGE: base, VNODE_IMAGE: partial.ref },
+      }),
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr + r.stdout).toContain(
+      `vNode payload: VNODE_IMAGE ${partial.ref} has no ${PAYLOAD_ROLES.shim}, no ${PAYLOAD_ROLES.cni} (searched its whole filesystem for a file or symlink of that name); found ${PAYLOAD_ROLES.manager} at /usr/local/bin/${PAYLOAD_ROLES.manager}. Set VNODE_IMAGE to the vNode runtime image of your release.`,
+    );
+    expect((await podman(store, ["image", "exists", localTag])).code).not.toBe(0);
   }, 600_000);
 });

@@ -5,7 +5,8 @@
  *   official bookworm-slim and alpine images): the machine's own `node` binary (same major as
  *   the pinned defaults) at /usr/local/bin, its exact shared-library closure from `ldd`, the
  *   machine's npm, busybox as /bin/sh, env and friends, and the machine's CA bundle;
- * - a fixture "upstream vNode" image holding a stand-in payload, to exercise `VNODE_IMAGE`.
+ * - a fixture "upstream vNode" image holding a stand-in multi-call binary and its role links, to
+ *   exercise `VNODE_IMAGE`.
  *
  * Why not a debootstrap rootfs: the Dockerfile needs from its bases only a shell, node, npm and
  * /usr/bin/env; the host's own node and libraries give exactly that in seconds and offline,
@@ -22,7 +23,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { AGENT_IMAGE } from "vnode-contract";
+import { AGENT_IMAGE, PAYLOAD_ROLES, PAYLOAD_ROLE_NAMES } from "vnode-contract";
 import { describeIf } from "./describeIf";
 
 /** Repository root: the build context of agent/Dockerfile. */
@@ -37,7 +38,7 @@ export const ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:
 
 // Part of each cache key: bump when a recipe below changes.
 const NODE_RECIPE = "node-base v1";
-const PAYLOAD_RECIPE = "vnode-payload v1";
+const PAYLOAD_RECIPE = "vnode-payload v2";
 
 const OVERLAYFS_MAGIC = 0x794c7630;
 
@@ -268,7 +269,7 @@ async function pruneOtherTags(store: Store, repository: string, keep: string): P
  * Builds a container from scratch, lets `fill` write its rootfs, applies `config` and commits it
  * as `ref`. The working container is removed even when a step fails.
  */
-async function commitFromScratch(
+export async function commitFromScratch(
   store: Store,
   ref: string,
   fill: (rootfs: string) => void,
@@ -353,46 +354,46 @@ export async function ensureNodeBaseImage(store: Store): Promise<string> {
   return ref;
 }
 
-/** A stand-in vNode payload: what an upstream image would carry. Never a working shim. */
+/**
+ * A stand-in "upstream vNode" image laid out as vNode's docs describe the real one: one
+ * multi-call binary and its role names as symlinks to it (here a script; never a working shim).
+ */
 export interface PayloadFixture {
   ref: string;
-  /** Directory inside the image holding the payload (`VNODE_PAYLOAD_PATH`). */
-  payloadPath: string;
-  /** File name -> contents and mode. */
-  files: Record<string, { content: string; mode: number }>;
+  /** Path of the multi-call binary in the image. */
+  binary: string;
+  content: string;
+  /** Role names (symlinks to the binary) in the image, as paths. */
+  links: string[];
 }
 
 const STAND_IN = (name: string) =>
-  `#!/bin/sh\n# Test stand-in for ${name}; not the vNode runtime.\necho "${name}: test stand-in" >&2\nexit 1\n`;
+  `#!/bin/sh\n# Test stand-in for ${name}; not the vNode runtime.\necho "$(basename "$0"): test stand-in" >&2\nexit 1\n`;
 
-/** One file per role name (the agent installs the payload by role: host/payload.ts). */
-export const PAYLOAD_FIXTURE_FILES: PayloadFixture["files"] = {
-  "containerd-shim-vnode-v2": { content: STAND_IN("containerd-shim-vnode-v2"), mode: 0o755 },
-  "vnode-cni": { content: STAND_IN("vnode-cni"), mode: 0o755 },
-  "vnode-manager": { content: STAND_IN("vnode-manager"), mode: 0o755 },
-};
-
-/** Returns the ref of a local "upstream vNode" image with {@link PAYLOAD_FIXTURE_FILES}. */
+/**
+ * Returns the ref of a local "upstream vNode" image: `/usr/local/bin/vnode` and links named
+ * `roles` to it. Without `roles`, every role of the contract; fewer to exercise the refusal.
+ */
 export async function ensurePayloadImage(
   store: Store,
-  payloadPath = "/vnode/bin",
+  roles: readonly string[] = PAYLOAD_ROLE_NAMES.map((r) => PAYLOAD_ROLES[r]),
 ): Promise<PayloadFixture> {
-  const files = PAYLOAD_FIXTURE_FILES;
+  const binary = "/usr/local/bin/vnode";
+  const content = STAND_IN("vnode");
+  const links = roles.map((name) => `/usr/local/bin/${name}`);
   const repository = "localhost/vnode-test/vnode-upstream";
-  const ref = `${repository}:${sha256(PAYLOAD_RECIPE, payloadPath, JSON.stringify(files)).slice(0, 16)}`;
+  const ref = `${repository}:${sha256(PAYLOAD_RECIPE, binary, content, ...links).slice(0, 16)}`;
   if (!(await imageExists(store, ref))) {
     const fill = (rootfs: string) => {
-      const dir = path.join(rootfs, payloadPath);
-      fs.mkdirSync(dir, { recursive: true });
-      for (const [name, f] of Object.entries(files)) {
-        fs.writeFileSync(path.join(dir, name), f.content);
-        fs.chmodSync(path.join(dir, name), f.mode);
-      }
+      fs.mkdirSync(path.join(rootfs, "usr/local/bin"), { recursive: true });
+      fs.writeFileSync(path.join(rootfs, binary), content, { mode: 0o755 });
+      for (const link of links) fs.symlinkSync("vnode", path.join(rootfs, link));
+      fs.mkdirSync(path.join(rootfs, "etc"), { recursive: true });
+      fs.writeFileSync(path.join(rootfs, "etc/vnode-release"), "0.0.0-test\n");
     };
     await commitFromScratch(store, ref, fill, ["--cmd", "[]"]);
-    await pruneOtherTags(store, repository, ref);
   }
-  return { ref, payloadPath, files };
+  return { ref, binary, content, links };
 }
 
 export interface BuildOptions {

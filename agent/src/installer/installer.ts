@@ -72,7 +72,9 @@ import {
   type CheckName,
   type CheckResult,
   preflightPassed,
+  readPayloadFact,
   runPreflight,
+  shimBinaryName,
   type Version,
 } from "./preflight";
 
@@ -305,6 +307,8 @@ export async function preflight(
       path: layout.config,
       version: readConfigVersion(mainConfigText(layout, files), layout.config),
     }),
+    payload: () =>
+      readPayloadFact(o.payloadDir, shimBinaryName(o.handler.runtimeType, o.handler.runtimePath)),
   });
 }
 

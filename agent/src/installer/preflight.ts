@@ -4,6 +4,7 @@
  *   cgroup     cgroup v2 unified only (v1 and hybrid hosts are unsupported)
  *   containerd containerd (not CRI-O & co.) >= --min-containerd, default 1.7
  *   config     containerd config version 2, 3 or 4, and one this containerd can read
+ *   payload    the payload dir carries the shim containerd will run for the handler
  * Facts (kernel release, CRI version, config version) are injected; the judging is pure.
  */
 import * as fsp from "node:fs/promises";
@@ -12,7 +13,7 @@ import { badInput } from "../lib/errors";
 import { errno } from "../host/fsAtomic";
 import { hostPath } from "../host/paths";
 
-export const CHECK_NAMES = ["kernel", "cgroup", "containerd", "config"] as const;
+export const CHECK_NAMES = ["kernel", "cgroup", "containerd", "config", "payload"] as const;
 export type CheckName = (typeof CHECK_NAMES)[number];
 
 export const MIN_KERNEL = "6.1";
@@ -233,6 +234,71 @@ export function checkConfig(
   return pass("config", `${fact.path} version ${fact.version}`);
 }
 
+/**
+ * The shim binary containerd runs for a runtime: the file name of `runtime_path` when set, else
+ * containerd's rule for `runtime_type` (`io.containerd.vnode.v2` -> `containerd-shim-vnode-v2`,
+ * the last two dot-separated parts; containerd runtime/v2/shim `BinaryName`).
+ */
+export function shimBinaryName(runtimeType: string, runtimePath?: string): string {
+  if (runtimePath !== undefined) return runtimePath.slice(runtimePath.lastIndexOf("/") + 1);
+  const parts = runtimeType.split(".");
+  return `containerd-shim-${parts[parts.length - 2]}-${parts[parts.length - 1]}`;
+}
+
+/** What the payload check found: the shim's path in the payload dir and what is there. */
+export interface PayloadFact {
+  /** Undefined: no payload dir at all (config only). */
+  dir: string | undefined;
+  shim: string;
+  state: "executable" | "missing" | "dangling" | "not-a-file" | "not-executable";
+}
+
+/**
+ * The agent installs the shim from its payload dir; a payload without it would register a
+ * handler whose every sandbox fails. Without a payload dir the shim must already be on the node.
+ */
+export function checkPayload(fact: PayloadFact): CheckResult {
+  if (fact.dir === undefined) {
+    return {
+      name: "payload",
+      status: "skip",
+      ok: true,
+      detail: `(no payload dir: containerd must already find ${fact.shim} on the node)`,
+    };
+  }
+  const file = `${fact.dir.replace(/\/$/, "")}/${fact.shim}`;
+  const advice =
+    "the agent image carries no vNode runtime; build it with VNODE_IMAGE set to the vNode runtime image of your release";
+  switch (fact.state) {
+    case "executable":
+      return pass("payload", `${file} present`);
+    case "missing":
+      return fail("payload", `${file} is missing: ${advice}`);
+    case "dangling":
+      return fail("payload", `${file} is a symlink to nothing: ${advice}`);
+    case "not-a-file":
+      return fail("payload", `${file} is not a file: ${advice}`);
+    case "not-executable":
+      return fail("payload", `${file} is not executable`);
+  }
+}
+
+/** Looks at the shim in the payload dir (the agent's own filesystem, not the host's). */
+export async function readPayloadFact(dir: string | undefined, shim: string): Promise<PayloadFact> {
+  if (dir === undefined) return { dir, shim, state: "missing" };
+  const file = `${dir.replace(/\/$/, "")}/${shim}`;
+  let st;
+  try {
+    st = await fsp.stat(file);
+  } catch (err) {
+    if (errno(err) !== "ENOENT" && errno(err) !== "ENOTDIR") throw err;
+    const link = await fsp.lstat(file).catch(() => null);
+    return { dir, shim, state: link?.isSymbolicLink() ? "dangling" : "missing" };
+  }
+  if (!st.isFile()) return { dir, shim, state: "not-a-file" };
+  return { dir, shim, state: (st.mode & 0o111) === 0 ? "not-executable" : "executable" };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running and printing
 
@@ -246,6 +312,8 @@ export interface PreflightOptions {
   containerdVersion: () => Promise<RuntimeVersion>;
   /** The containerd config's version, from the config module. */
   configVersion: () => Promise<ConfigVersionFact>;
+  /** The shim in the payload dir. Defaults to "no payload dir" (the check skips). */
+  payload?: () => Promise<PayloadFact>;
 }
 
 /** Runs every check not skipped, in {@link CHECK_NAMES} order. Never throws for a failed check. */
@@ -278,6 +346,15 @@ export async function runPreflight(opts: PreflightOptions): Promise<CheckResult[
         break;
       case "config":
         results.push(checkConfig(await opts.configVersion().catch(toError), version));
+        break;
+      case "payload":
+        results.push(
+          checkPayload(
+            opts.payload
+              ? await opts.payload()
+              : { dir: undefined, shim: "the shim", state: "missing" },
+          ),
+        );
         break;
     }
   }
