@@ -611,17 +611,23 @@ describe("defaults", () => {
         throw new Error("the vnode package is installed without its repository");
       },
     };
-    expect(() => planAgentImageBuild(BUILD, environment)).toThrow(
+    expect(() => planAgentImageBuild(BUILD, VNODE_IMAGE, environment)).toThrow(
       new VNodeRuntimeArgsError(
         `agentImage.build.context is not set and its default, the vnode repository (with agent/Dockerfile), is not beside the installed vnode package; set agentImage.build.context to a checkout of the vnode repository, or use agentImage.ref.`,
       ),
     );
-    expect(() => planAgentImageBuild({ ...BUILD, context: "../vnode" }, environment)).toThrow(
+    expect(() =>
+      planAgentImageBuild({ ...BUILD, context: "../vnode" }, VNODE_IMAGE, environment),
+    ).toThrow(
       new VNodeRuntimeArgsError(
         `agentImage.build.tag is not set and its default, the agent package's version, is unknown: the vnode package is installed without its repository; set agentImage.build.tag.`,
       ),
     );
-    const plan = planAgentImageBuild({ ...BUILD, context: "../vnode", tag: "0.1.0" }, environment);
+    const plan = planAgentImageBuild(
+      { ...BUILD, context: "../vnode", tag: "0.1.0" },
+      VNODE_IMAGE,
+      environment,
+    );
     expect([plan.context, plan.dockerfile, plan.tag]).toEqual([
       "../vnode",
       path.join("../vnode", "agent", "Dockerfile"),
