@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
-import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "vnode-contract";
+import { ISOLATION_MODE_LABEL, PAYLOAD_ROLES, RUNTIME_LABEL } from "vnode-contract";
 import { criStatus } from "../../agent/src/cri/client";
 import {
   describeWithContainerd,
@@ -239,7 +239,7 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
     expect([failed.type, failed.reason, failed.message]).toEqual([
       "Warning",
       "PreflightFailed",
-      `Preflight failed on node ${NODE}: payload: ${empty}/${STAND_IN_SHIM} is missing: the agent image carries no vNode runtime; build it with VNODE_IMAGE set to the vNode runtime image of your release.`,
+      `Preflight failed on node ${NODE}: payload: ${empty}/${PAYLOAD_ROLES.shim} is missing: the agent image carries no vNode runtime; build it with VNODE_IMAGE set to the vNode runtime image of your release.`,
     ]);
     await waitFor("the failed label", () => nodeLabels()[RUNTIME_LABEL] === "failed");
     expect(nodeLabels()).toEqual({

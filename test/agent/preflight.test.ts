@@ -16,7 +16,6 @@ import {
   readCgroupFacts,
   readPayloadFact,
   runPreflight,
-  shimBinaryName,
   type Version,
 } from "../../agent/src/installer/preflight";
 import { makeHostRoot, putHostFile, removeHostRoot } from "../support/hostRoot";
@@ -336,12 +335,6 @@ describe("payload: the shim containerd will run is in the payload dir", () => {
   });
   afterEach(async () => {
     await removeHostRoot(root);
-  });
-
-  it("names the shim as containerd does: runtime_path's file, else from runtime_type", () => {
-    expect(shimBinaryName("io.containerd.vnode.v2")).toBe("containerd-shim-vnode-v2");
-    expect(shimBinaryName("io.containerd.runc.v2")).toBe("containerd-shim-runc-v2");
-    expect(shimBinaryName("io.containerd.vnode.v2", "/opt/vnode/bin/my-shim")).toBe("my-shim");
   });
 
   it("passes for an executable file or a symlink to one, fails naming the file otherwise", async () => {

@@ -74,7 +74,6 @@ import {
   preflightPassed,
   readPayloadFact,
   runPreflight,
-  shimBinaryName,
   type Version,
 } from "./preflight";
 
@@ -307,8 +306,8 @@ export async function preflight(
       path: layout.config,
       version: readConfigVersion(mainConfigText(layout, files), layout.config),
     }),
-    payload: () =>
-      readPayloadFact(o.payloadDir, shimBinaryName(o.handler.runtimeType, o.handler.runtimePath)),
+    // With a payload, containerd runs its shim role through runtime_path (host/payload.ts).
+    payload: () => readPayloadFact(o.payloadDir, PAYLOAD_ROLES.shim),
   });
 }
 

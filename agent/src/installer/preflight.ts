@@ -4,7 +4,8 @@
  *   cgroup     cgroup v2 unified only (v1 and hybrid hosts are unsupported)
  *   containerd containerd (not CRI-O & co.) >= --min-containerd, default 1.7
  *   config     containerd config version 2, 3 or 4, and one this containerd can read
- *   payload    the payload dir carries the shim containerd will run for the handler
+ *   payload    the payload dir carries the shim role (containerd-shim-vnode-v2), which
+ *              containerd runs for the handler
  * Facts (kernel release, CRI version, config version) are injected; the judging is pure.
  */
 import * as fsp from "node:fs/promises";
@@ -232,17 +233,6 @@ export function checkConfig(
     );
   }
   return pass("config", `${fact.path} version ${fact.version}`);
-}
-
-/**
- * The shim binary containerd runs for a runtime: the file name of `runtime_path` when set, else
- * containerd's rule for `runtime_type` (`io.containerd.vnode.v2` -> `containerd-shim-vnode-v2`,
- * the last two dot-separated parts; containerd runtime/v2/shim `BinaryName`).
- */
-export function shimBinaryName(runtimeType: string, runtimePath?: string): string {
-  if (runtimePath !== undefined) return runtimePath.slice(runtimePath.lastIndexOf("/") + 1);
-  const parts = runtimeType.split(".");
-  return `containerd-shim-${parts[parts.length - 2]}-${parts[parts.length - 1]}`;
 }
 
 /** What the payload check found: the shim's path in the payload dir and what is there. */
