@@ -11,11 +11,13 @@ import {
   AGENT_IMAGE,
   CONTAINERD_DISTRIBUTIONS,
   encodePerPod,
+  CNI_HOST_DEFAULTS,
   MANAGER_DEFAULTS,
   NODE_NAME_ENV,
   PAYLOAD_ROLES,
   POD_NAMESPACE_ENV,
   SYSTEM_BUS_SOCKET,
+  VNODE_CNI_CONF_DIR,
   VNODE_PER_POD_ENV,
 } from "vnode-contract";
 import { ContainerdDistribution, RestartStrategy, RolloutWait } from "./args";
@@ -68,6 +70,11 @@ export function hostMounts(
   // Read-only is enough to connect to a socket.
   add("containerd-socket", dirname(layout.socket), "Directory", true);
   add("vnode-bin", AGENT_DEFAULTS.installDir, "DirectoryOrCreate", false);
+  // CNI: the host's network config is read (the vNode chain is built from it), the handler's
+  // own conf dir is written, and `vnode-cni` is linked into the bin dir CNI looks plugins up in.
+  add("cni-conf", CNI_HOST_DEFAULTS.confDir, "DirectoryOrCreate", true);
+  add("vnode-cni-conf", VNODE_CNI_CONF_DIR, "DirectoryOrCreate", false);
+  add("cni-bin", CNI_HOST_DEFAULTS.binDir, "DirectoryOrCreate", false);
   add("agent-state", AGENT_DEFAULTS.stateDir, "DirectoryOrCreate", false);
   if (restart === RestartStrategy.Systemd) {
     add("dbus", DBUS_DIR, "Directory", true);

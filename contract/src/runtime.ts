@@ -38,3 +38,9 @@ export const MANAGER_DEFAULTS = {
  * `cni_conf_dir`): the host's active network list plus `vnode-cni`.
  */
 export const VNODE_CNI_CONF_DIR = "/etc/vnode/cni/net.d";
+
+/**
+ * containerd's CNI defaults (the CRI plugin's `cni.conf_dir` and `cni.bin_dir`): the agent reads
+ * the real values from containerd's config; the DaemonSet mounts these.
+ */
+export const CNI_HOST_DEFAULTS = { confDir: "/etc/cni/net.d", binDir: "/opt/cni/bin" } as const;

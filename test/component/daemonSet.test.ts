@@ -9,6 +9,17 @@ const BIN = {
   type: "DirectoryOrCreate",
   readOnly: false,
 };
+/** The CNI dirs: the host's network config (read), the vNode chain (written), the plugin bin dir. */
+const CNI = [
+  { volume: "cni-conf", hostPath: "/etc/cni/net.d", type: "DirectoryOrCreate", readOnly: true },
+  {
+    volume: "vnode-cni-conf",
+    hostPath: "/etc/vnode/cni/net.d",
+    type: "DirectoryOrCreate",
+    readOnly: false,
+  },
+  { volume: "cni-bin", hostPath: "/opt/cni/bin", type: "DirectoryOrCreate", readOnly: false },
+];
 const STATE = {
   volume: "agent-state",
   hostPath: "/var/lib/vnode-agent",
@@ -33,12 +44,12 @@ test.each([
   [
     ContainerdDistribution.Containerd,
     RestartStrategy.Systemd,
-    [config("/etc/containerd"), socket("/run/containerd"), BIN, STATE, DBUS],
+    [config("/etc/containerd"), socket("/run/containerd"), BIN, ...CNI, STATE, DBUS],
   ],
   [
     ContainerdDistribution.Containerd,
     RestartStrategy.Kill,
-    [config("/etc/containerd"), socket("/run/containerd"), BIN, STATE],
+    [config("/etc/containerd"), socket("/run/containerd"), BIN, ...CNI, STATE],
   ],
   [
     ContainerdDistribution.K3s,
@@ -47,6 +58,7 @@ test.each([
       config("/var/lib/rancher/k3s/agent/etc/containerd"),
       socket("/run/k3s/containerd"),
       BIN,
+      ...CNI,
       STATE,
     ],
   ],
@@ -57,6 +69,7 @@ test.each([
       config("/var/lib/rancher/rke2/agent/etc/containerd"),
       socket("/run/k3s/containerd"),
       BIN,
+      ...CNI,
       STATE,
       DBUS,
     ],
@@ -68,6 +81,7 @@ test.each([
       config("/var/snap/microk8s/current/args"),
       socket("/var/snap/microk8s/common/run"),
       BIN,
+      ...CNI,
       STATE,
       DBUS,
     ],
@@ -76,7 +90,7 @@ test.each([
   [
     ContainerdDistribution.K0s,
     RestartStrategy.Kill,
-    [config("/etc/k0s"), socket("/run/k0s"), BIN, STATE],
+    [config("/etc/k0s"), socket("/run/k0s"), BIN, ...CNI, STATE],
   ],
 ])(
   "%s with restart %s mounts exactly what the agent touches",
@@ -122,6 +136,9 @@ test("mount paths are the host paths under /host", () => {
     "/host/etc/k0s",
     "/host/run/k0s",
     "/host/opt/vnode/bin",
+    "/host/etc/cni/net.d",
+    "/host/etc/vnode/cni/net.d",
+    "/host/opt/cni/bin",
     "/host/var/lib/vnode-agent",
     "/host/run/dbus",
     "/tmp",

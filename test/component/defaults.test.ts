@@ -161,6 +161,9 @@ test("the DaemonSet runs the agent with every default, exactly", () => {
                 { name: "containerd-config", mountPath: "/host/etc/containerd", readOnly: false },
                 { name: "containerd-socket", mountPath: "/host/run/containerd", readOnly: true },
                 { name: "vnode-bin", mountPath: "/host/opt/vnode/bin", readOnly: false },
+                { name: "cni-conf", mountPath: "/host/etc/cni/net.d", readOnly: true },
+                { name: "vnode-cni-conf", mountPath: "/host/etc/vnode/cni/net.d", readOnly: false },
+                { name: "cni-bin", mountPath: "/host/opt/cni/bin", readOnly: false },
                 { name: "agent-state", mountPath: "/host/var/lib/vnode-agent", readOnly: false },
                 { name: "dbus", mountPath: "/host/run/dbus", readOnly: true },
                 { name: "tmp", mountPath: "/tmp" },
@@ -194,6 +197,12 @@ test("the DaemonSet runs the agent with every default, exactly", () => {
             },
             { name: "containerd-socket", hostPath: { path: "/run/containerd", type: "Directory" } },
             { name: "vnode-bin", hostPath: { path: "/opt/vnode/bin", type: "DirectoryOrCreate" } },
+            { name: "cni-conf", hostPath: { path: "/etc/cni/net.d", type: "DirectoryOrCreate" } },
+            {
+              name: "vnode-cni-conf",
+              hostPath: { path: "/etc/vnode/cni/net.d", type: "DirectoryOrCreate" },
+            },
+            { name: "cni-bin", hostPath: { path: "/opt/cni/bin", type: "DirectoryOrCreate" } },
             {
               name: "agent-state",
               hostPath: { path: "/var/lib/vnode-agent", type: "DirectoryOrCreate" },

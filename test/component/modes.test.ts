@@ -385,6 +385,12 @@ describe("every other knob", () => {
       },
       { name: "containerd-socket", hostPath: { path: "/run/k3s/containerd", type: "Directory" } },
       { name: "vnode-bin", hostPath: { path: "/opt/vnode/bin", type: "DirectoryOrCreate" } },
+      { name: "cni-conf", hostPath: { path: "/etc/cni/net.d", type: "DirectoryOrCreate" } },
+      {
+        name: "vnode-cni-conf",
+        hostPath: { path: "/etc/vnode/cni/net.d", type: "DirectoryOrCreate" },
+      },
+      { name: "cni-bin", hostPath: { path: "/opt/cni/bin", type: "DirectoryOrCreate" } },
       {
         name: "agent-state",
         hostPath: { path: "/var/lib/vnode-agent", type: "DirectoryOrCreate" },

@@ -23,7 +23,7 @@
  */
 import * as path from "node:path";
 import type { TomlTable } from "smol-toml";
-import { PAYLOAD_ROLES } from "vnode-contract";
+import { CNI_HOST_DEFAULTS, PAYLOAD_ROLES } from "vnode-contract";
 import {
   ConfigError,
   type ConfigVersion,
@@ -41,8 +41,8 @@ export interface CniSettings {
 }
 
 export const CNI_DEFAULTS: CniSettings = {
-  confDir: "/etc/cni/net.d",
-  binDirs: ["/opt/cni/bin"],
+  confDir: CNI_HOST_DEFAULTS.confDir,
+  binDirs: [CNI_HOST_DEFAULTS.binDir],
   maxConfNum: 1,
 };
 
