@@ -67,5 +67,6 @@ test.each(["dev", "ci"])("stack %s uses only known keys of this project", (stack
 test("the component directory is a nodejs plugin package named vnode", () => {
   expect(YAML.parse(read("components/PulumiPlugin.yaml"))).toEqual({ runtime: "nodejs" });
   const manifest = JSON.parse(read("components/package.json")) as { name: string; main: string };
-  expect([manifest.name, manifest.main]).toEqual(["vnode", "index.ts"]);
+  // The plugin host requires `main`: the build (test/package/plugin.test.ts loads it).
+  expect([manifest.name, manifest.main]).toEqual(["vnode", "dist/index.js"]);
 });
