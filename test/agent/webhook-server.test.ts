@@ -278,10 +278,13 @@ maybe("webhook HTTPS server", () => {
     warnings.length = 0;
     expect(await server.reload()).toBe(false);
     expect(server.fingerprint()).toBe(current);
-    expect(warnings.length).toBe(1);
-    expect(warnings[0]).toMatch(
-      /^certificate not reloaded; serving the previous one: \{"reason":".*are not a usable certificate and key pair/,
-    );
+    // The 200 ms reload timer may have tried too: at least one warning, every one of them this.
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    for (const w of warnings) {
+      expect(w).toMatch(
+        /^certificate not reloaded; serving the previous one: \{"reason":".*are not a usable certificate and key pair/,
+      );
+    }
     const r = await request(new https.Agent({ ca: ca.certPem }), server.url, {
       method: "GET",
       path: "/healthz",

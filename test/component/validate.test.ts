@@ -61,7 +61,7 @@ const cases: [string, Record<string, unknown>, string][] = [
   [
     "unknown argument",
     { isolationmode: "per-pod" },
-    'args has an unknown field "isolationmode"; allowed: agentImage, isolationMode, namespace, createNamespace, retainNamespace, runtimeClassName, perPodRuntimeClassName, handler, containerdDistribution, restartStrategy, nodeSelector, tolerations, affinity, priorityClassName, resources, updateStrategy, rollout, terminationGracePeriodSeconds, forceUninstall, overhead, runtimeClassTolerations, pools, env, labels, annotations, metrics, agentConfinement, enforcement, certManager.',
+    'args has an unknown field "isolationmode"; allowed: agentImage, vnodeImage, isolationMode, namespace, createNamespace, retainNamespace, runtimeClassName, perPodRuntimeClassName, handler, containerdDistribution, restartStrategy, nodeSelector, tolerations, affinity, priorityClassName, resources, updateStrategy, rollout, terminationGracePeriodSeconds, forceUninstall, overhead, runtimeClassTolerations, pools, env, labels, annotations, metrics, agentConfinement, enforcement, certManager.',
   ],
   [
     "isolationMode from YAML with an underscore",

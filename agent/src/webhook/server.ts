@@ -415,32 +415,45 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
 
   await listenOn(server, listen);
 
-  let reloading: Promise<boolean> | undefined;
-  const reload = (): Promise<boolean> => {
-    reloading ??= (async () => {
-      try {
-        const next = await loadTls(opts.tlsCertFile, opts.tlsKeyFile);
-        if (next.hash === material.hash) return false;
-        server.setSecureContext({ cert: next.cert, key: next.key, ...tlsOptions });
-        log.info(
-          {
-            fingerprint: next.fingerprint,
-            previous: material.fingerprint,
-            notAfter: next.notAfter,
-          },
-          "certificate reloaded",
-        );
-        material = next;
-        return true;
-      } catch (err) {
-        // Mid-rotation (new cert, old key) or a broken Secret: keep serving the old pair, retry.
-        log.warn({ reason: messageOf(err) }, "certificate not reloaded; serving the previous one");
-        return false;
-      } finally {
-        reloading = undefined;
-      }
-    })();
-    return reloading;
+  let reloading: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
+  const reloadNow = async (): Promise<void> => {
+    try {
+      const next = await loadTls(opts.tlsCertFile, opts.tlsKeyFile);
+      if (next.hash === material.hash) return;
+      server.setSecureContext({ cert: next.cert, key: next.key, ...tlsOptions });
+      log.info(
+        {
+          fingerprint: next.fingerprint,
+          previous: material.fingerprint,
+          notAfter: next.notAfter,
+        },
+        "certificate reloaded",
+      );
+      material = next;
+    } catch (err) {
+      // Mid-rotation (new cert, old key) or a broken Secret: keep serving the old pair, retry.
+      log.warn({ reason: messageOf(err) }, "certificate not reloaded; serving the previous one");
+    }
+  };
+  // One reload at a time. A caller that arrives while one runs gets the next one (shared with
+  // later callers), since the running one may have read the files before the caller's change;
+  // the caller learns whether the served pair changed since it asked, whichever run changed it.
+  const serialized = (): Promise<void> => {
+    if (reloading === undefined) {
+      reloading = reloadNow().finally(() => (reloading = undefined));
+      return reloading;
+    }
+    queued ??= reloading.then(() => {
+      queued = undefined;
+      return serialized();
+    });
+    return queued;
+  };
+  const reload = async (): Promise<boolean> => {
+    const before = material.hash;
+    await serialized();
+    return material.hash !== before;
   };
   const timer = setInterval(
     () => void reload(),
