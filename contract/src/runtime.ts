@@ -23,8 +23,8 @@ export const PAYLOAD_ROLE_NAMES: readonly PayloadRole[] = ["shim", "cni", "manag
 
 /**
  * The vNode manager as the DaemonSet runs it. vNode does not document the manager's socket
- * path, so it is an input (`manager.socket` / `--manager-socket`) with this default; the agent's
- * readiness fails with a message naming the input when nothing answers there.
+ * path; this is the directory the manager and the agent share (not yet an input, and the agent's
+ * readiness does not yet probe the socket).
  */
 export const MANAGER_DEFAULTS = {
   /** The manager's container in the agent's pod. */

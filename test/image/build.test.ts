@@ -6,7 +6,12 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { AGENT_DEFAULTS, CONTAINERD_DISTRIBUTIONS, PAYLOAD_ROLES } from "vnode-contract";
+import {
+  AGENT_DEFAULTS,
+  CNI_HOST_DEFAULTS,
+  CONTAINERD_DISTRIBUTIONS,
+  PAYLOAD_ROLES,
+} from "vnode-contract";
 import {
   type Exec,
   type PayloadFixture,
@@ -151,26 +156,42 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
     const plan = JSON.parse(r.stdout) as Plan;
     const { containerd } = CONTAINERD_DISTRIBUTIONS;
-    const byTarget = (a: { target: string }, b: { target: string }) =>
-      a.target < b.target ? -1 : 1;
+    const shim = `${AGENT_DEFAULTS.installDir}/${PAYLOAD_ROLES.shim}`;
     expect({
       ...plan,
       changes: plan.changes.map(({ path: p, action }) => ({ path: p, action })),
-      artifacts: [...plan.artifacts].sort(byTarget),
     }).toEqual({
       distribution: "containerd",
       configPath: containerd.config,
       configVersion: 2,
       socket: containerd.socket,
       changes: [{ path: containerd.config, action: "modify" }],
-      // The default --payload-dir is where the image put VNODE_IMAGE's payload.
-      artifacts: Object.values(PAYLOAD_ROLES)
-        .map((name) => ({
-          target: `${AGENT_DEFAULTS.installDir}/${name}`,
+      // The default --payload-dir is where the image put VNODE_IMAGE's payload: the multi-call
+      // binary is installed once, under the shim's name, and the other roles link to it.
+      artifacts: [
+        {
+          target: shim,
           action: "create",
           sha256: createHash("sha256").update(payload.content).digest("hex"),
-        }))
-        .sort(byTarget),
+        },
+      ],
+      links: [
+        {
+          action: "create",
+          path: `${AGENT_DEFAULTS.installDir}/${PAYLOAD_ROLES.cni}`,
+          target: shim,
+        },
+        {
+          action: "create",
+          path: `${CNI_HOST_DEFAULTS.binDir}/${PAYLOAD_ROLES.cni}`,
+          target: shim,
+        },
+        {
+          action: "create",
+          path: `${AGENT_DEFAULTS.installDir}/${PAYLOAD_ROLES.manager}`,
+          target: shim,
+        },
+      ],
       restart: true,
     });
     expect(plan.changes[0].diff).toContain(`\n+  runtime_type = "${AGENT_DEFAULTS.runtimeType}"\n`);
