@@ -17,31 +17,16 @@
  * - The agent's pod list stays field-selected to its node (`spec.nodeName=<node>`), asserted in
  *   test/agent/kube.test.ts.
  */
-import { isCelError, run, type CelInput, type CelValue } from "@bufbuild/cel";
-import { strings } from "@bufbuild/cel/ext";
+import type { CelInput } from "@bufbuild/cel";
 import {
   AGENT_NODE_LABELS,
   agentNodePolicyCel,
   type AgentNodePolicyCel,
   serviceAccountUsername,
 } from "vnode-contract";
+import { celInput, evalCel } from "../support/cel";
 
 const AGENT = serviceAccountUsername("vnode-runtime", "vnode-agent");
-
-function evalCel(expression: string, bindings: Record<string, CelInput>): CelValue {
-  const r = run(expression, bindings, { funcs: strings });
-  if (isCelError(r)) throw new Error(`CEL ${expression}: ${r.message}`);
-  return r;
-}
-
-function celInput(v: unknown): CelInput {
-  if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
-  if (Array.isArray(v)) return v.map(celInput);
-  if (v !== null && typeof v === "object") {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, celInput(x)]));
-  }
-  return v as CelInput;
-}
 
 /** The denial message, or null when admitted (or not matched). */
 function judge(

@@ -16,33 +16,16 @@
  *   with fsnotify (containerd `pkg/cri/server/service.go` / `internal/cri/server`:
  *   `cniNetConfSyncer` per runtime with `cni_conf_dir`), so a rewritten chain needs no restart.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { removePodSandbox, runPodSandbox, stopPodSandbox } from "../../agent/src/cri/client";
-import { agentHost, STAND_IN_BINARY, standInCalls } from "../support/agentHost";
+import { agentHost, runAgentCli, STAND_IN_BINARY, standInCalls } from "../support/agentHost";
 import {
   describeWithContainerd,
   startContainerd,
   type TestContainerd,
 } from "../support/containerd";
-
-const run = promisify(execFile);
-const CLI = path.resolve(__dirname, "../../agent/dist/vnode-agent.js");
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
-      env: { ...process.env, NODE_NAME: "test-node" },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 const HOST_CONFLIST = `{
   "cniVersion": "0.4.0",
@@ -73,7 +56,7 @@ describeWithContainerd(
         );
       }
       fs.writeFileSync(path.join(hostConfDir, "10-host.conflist"), HOST_CONFLIST);
-      const r = await cli(["install", ...host.flags]);
+      const r = await runAgentCli(["install", ...host.flags]);
       expect([r.code, r.stderr.match(/"level":"(error|fatal)".*/)?.[0]]).toEqual([0, undefined]);
     }, 180_000);
 
@@ -132,12 +115,12 @@ describeWithContainerd(
         '[{ "type": "host-net", "mtu": 1400 }, { "type": "host-tune" }]',
       );
       fs.writeFileSync(path.join(hostConfDir, "10-host.conflist"), rewritten);
-      const planned = JSON.parse((await cli(["plan", ...host.flags, "--json"])).stdout);
+      const planned = JSON.parse((await runAgentCli(["plan", ...host.flags, "--json"])).stdout);
       expect(
         planned.changes.map((c: { path: string; action: string }) => [c.path, c.action]),
       ).toEqual([[path.join(host.cniConfDir, "10-vnode.conflist"), "modify"]]);
       expect(planned.restart).toBe(false);
-      expect((await cli(["install", ...host.flags])).code).toBe(0);
+      expect((await runAgentCli(["install", ...host.flags])).code).toBe(0);
       expect(ctrd.pid).toBe(pid);
       // containerd reloads the handler's dir on the change: the new list runs.
       expect(await sandboxCniAdds("vnode")).toEqual(["host-net", "host-tune", "vnode-cni"]);
@@ -145,7 +128,7 @@ describeWithContainerd(
 
     it("uninstall removes the chain and the links; the host's CNI files are untouched", async () => {
       const hostBytes = fs.readFileSync(path.join(hostConfDir, "10-host.conflist"), "utf8");
-      expect((await cli(["uninstall", ...host.flags])).code).toBe(0);
+      expect((await runAgentCli(["uninstall", ...host.flags])).code).toBe(0);
       expect(fs.existsSync(path.join(host.cniConfDir, "10-vnode.conflist"))).toBe(false);
       expect(fs.readdirSync(path.join(ctrd.dir, "cni/bin")).sort()).toEqual([
         "host-net",

@@ -7,11 +7,9 @@
  * The host root is `/`: the harness's containerd keeps its config, socket and state in a temp
  * dir, and the agent's install and state dirs are in another, so nothing outside is touched.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import {
   criStatus,
   podSandboxStatus,
@@ -19,33 +17,12 @@ import {
   runPodSandbox,
   stopPodSandbox,
 } from "../../agent/src/cri/client";
-import { STAND_IN_BINARY, STAND_IN_SHIM, agentHost } from "../support/agentHost";
+import { STAND_IN_BINARY, STAND_IN_SHIM, agentHost, runAgentCli } from "../support/agentHost";
 import {
   describeWithContainerd,
   startContainerd,
   type TestContainerd,
 } from "../support/containerd";
-
-const run = promisify(execFile);
-const CLI = path.resolve(__dirname, "../../agent/dist/vnode-agent.js");
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
-      env: { ...process.env, NODE_NAME: "test-node" },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describeWithContainerd(
   "vnode-agent install/uninstall against a real containerd",
@@ -72,7 +49,7 @@ describeWithContainerd(
     const config = () => fs.readFileSync(ctrd.configPath, "utf8");
 
     it("plans without touching anything", async () => {
-      const r = await cli(["plan", ...flags, "--json"]);
+      const r = await runAgentCli(["plan", ...flags, "--json"]);
       expect(r.code).toBe(0);
       const p = JSON.parse(r.stdout);
       expect(p.configVersion).toBe(2);
@@ -105,7 +82,7 @@ describeWithContainerd(
 
     it("installs, restarts containerd once and the CRI reports the handler", async () => {
       const pidBefore = ctrd.pid;
-      const r = await cli(["install", ...flags]);
+      const r = await runAgentCli(["install", ...flags]);
       expect(r.stderr).not.toMatch(/"level":"error"/);
       expect(r.code).toBe(0);
       expect(r.stdout).toBe(
@@ -170,7 +147,7 @@ describeWithContainerd(
     it("a second install with the same inputs changes nothing and restarts nothing", async () => {
       const pidBefore = ctrd.pid;
       const bytes = config();
-      const r = await cli(["install", ...flags]);
+      const r = await runAgentCli(["install", ...flags]);
       expect(r.code).toBe(0);
       expect(r.stdout).toBe(
         "installed handler vnode: 0 change(s), containerd not restarted, CRI handlers: runc, vnode\n",
@@ -180,7 +157,7 @@ describeWithContainerd(
     });
 
     it("status reports the ledger, the config and the live handler", async () => {
-      const r = await cli(["status", ...flags]);
+      const r = await runAgentCli(["status", ...flags]);
       expect(r.code).toBe(0);
       expect(r.stdout).toBe(
         "ledger: installed by agent 0.1.0 (per-namespace), 1 file(s), 1 artifact(s)\n" +
@@ -190,7 +167,7 @@ describeWithContainerd(
     });
 
     it("uninstalls: config byte-identical, handler gone, payload and ledger removed; twice is harmless", async () => {
-      const r = await cli(["uninstall", ...flags]);
+      const r = await runAgentCli(["uninstall", ...flags]);
       expect(r.code).toBe(0);
       expect(r.stdout).toBe("uninstalled: config restored, containerd restarted\n");
       expect(config()).toBe(ctrd.originalConfig);
@@ -202,14 +179,17 @@ describeWithContainerd(
       expect(fs.readdirSync(path.join(ctrd.dir, "cni/bin"))).toEqual([]);
       expect(fs.existsSync(path.join(stateDir, "ledger.json"))).toBe(false);
 
-      const again = await cli(["uninstall", ...flags]);
+      const again = await runAgentCli(["uninstall", ...flags]);
       expect(again.code).toBe(0);
       expect(again.stdout).toBe("nothing to uninstall\n");
       expect(config()).toBe(ctrd.originalConfig);
     });
 
     it("two concurrent installs serialise on the host lock and give one result", async () => {
-      const [a, b] = await Promise.all([cli(["install", ...flags]), cli(["install", ...flags])]);
+      const [a, b] = await Promise.all([
+        runAgentCli(["install", ...flags]),
+        runAgentCli(["install", ...flags]),
+      ]);
       expect([a.code, b.code]).toEqual([0, 0]);
       const outs = [a.stdout, b.stdout].sort();
       expect(outs).toEqual([
@@ -217,7 +197,7 @@ describeWithContainerd(
         "installed handler vnode: 6 change(s), containerd restarted, CRI handlers: runc, vnode\n",
       ]);
       expect(config().split("# BEGIN vnode-agent").length).toBe(2);
-      expect((await cli(["uninstall", ...flags])).code).toBe(0);
+      expect((await runAgentCli(["uninstall", ...flags])).code).toBe(0);
       expect(config()).toBe(ctrd.originalConfig);
     });
 
@@ -225,7 +205,7 @@ describeWithContainerd(
       await ctrd.stop();
       try {
         const noRestart = flags.map((f) => (f === ctrd.restartScript ? "true" : f));
-        const r = await cli([...["install", ...noRestart], "--skip-preflight", "all"]);
+        const r = await runAgentCli([...["install", ...noRestart], "--skip-preflight", "all"]);
         expect(r.code).toBe(4);
         expect(r.stderr).toMatch(
           /^vnode-agent: containerd restart failed: containerd did not come back after the restart command "true": containerd did not answer on .* after 40 attempt\(s\) 250 ms apart; .*; rolled back \(containerd is still not answering: .*\)\.$/m,
@@ -239,7 +219,7 @@ describeWithContainerd(
     });
 
     it("refuses bad input with exit 2 and one sentence naming the flag", async () => {
-      const r = await cli(["install", ...flags, "--handler", "Bad_Name"]);
+      const r = await runAgentCli(["install", ...flags, "--handler", "Bad_Name"]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^vnode-agent: --handler must be .*; got "Bad_Name"\.$/m);
       expect(config()).toBe(ctrd.originalConfig);

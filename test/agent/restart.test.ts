@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -34,6 +34,7 @@ import {
   startFakeSystemd,
   unitObjectPath,
 } from "../support/dbus";
+import { runAgentCli } from "../support/agentHost";
 import { describeIf } from "../support/describeIf";
 
 const tmpDirs: string[] = [];
@@ -841,7 +842,7 @@ describeIf(
       ];
       systemd.reset();
       let before = ctrd.pid;
-      const install = await cli(["install", ...flags]);
+      const install = await runAgentCli(["install", ...flags]);
       expect(install.stderr).not.toMatch(/"level":(50|60)/);
       expect(install.code).toBe(0);
       expect(install.stdout).toMatch(
@@ -855,7 +856,7 @@ describeIf(
 
       systemd.reset();
       before = ctrd.pid;
-      const uninstall = await cli(["uninstall", ...flags]);
+      const uninstall = await runAgentCli(["uninstall", ...flags]);
       expect(uninstall.code).toBe(0);
       expect(uninstall.stdout).toBe("uninstalled: config restored, containerd restarted\n");
       expect(systemd.calls).toEqual([
@@ -867,21 +868,3 @@ describeIf(
     });
   },
 );
-
-const CLI = path.resolve(__dirname, "../../agent/dist/vnode-agent.js");
-
-/** Runs the bundled agent (`npm run build`), as the image does. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing; run npm run build first.`);
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...process.env, NODE_NAME: "test-node" } },
-      (err, stdout, stderr) => {
-        const code = err ? Number((err as { code?: number }).code ?? 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}

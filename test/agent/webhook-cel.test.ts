@@ -10,8 +10,7 @@
  * `Object` and `Object.spec` are declared as messages, as Kubernetes types them for
  * ApplyConfiguration expressions.
  */
-import { isCelError, run, type CelInput, type CelValue } from "@bufbuild/cel";
-import { strings } from "@bufbuild/cel/ext";
+import type { CelInput } from "@bufbuild/cel";
 import { create, createFileRegistry, toJson } from "@bufbuild/protobuf";
 import { isReflectMessage } from "@bufbuild/protobuf/reflect";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
@@ -38,6 +37,7 @@ import {
   namespaceObject,
   RULES,
 } from "../support/admissionCases";
+import { celInput, evalCel } from "../support/cel";
 
 // Kubernetes' ApplyConfiguration types: Object{spec: Object.spec{runtimeClassName: ...}}.
 const registry = createFileRegistry(
@@ -80,22 +80,6 @@ const registry = createFileRegistry(
   () => undefined,
 );
 
-function evalCel(expression: string, bindings: Record<string, CelInput>): CelValue {
-  const r = run(expression, bindings, { funcs: strings, registry });
-  if (isCelError(r)) throw new Error(`CEL ${expression}: ${r.message}`);
-  return r;
-}
-
-/** JSON as the API server types it for CEL: integers are CEL ints. */
-function celInput(v: unknown): CelInput {
-  if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
-  if (Array.isArray(v)) return v.map(celInput);
-  if (v !== null && typeof v === "object") {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, celInput(x)]));
-  }
-  return v as CelInput;
-}
-
 type Request = ReturnType<typeof admissionReview>["request"];
 
 function matchesRules(rules: ResourceRule[], req: Request): boolean {
@@ -124,11 +108,11 @@ function admit(spec: ValidatingPolicyCel | MutatingPolicyCel, c: AdmissionCase) 
     namespaceObject: celInput(namespaceObject(c)),
   };
   for (const m of spec.matchConditions) {
-    if (evalCel(m.expression, bindings) !== true) return null;
+    if (evalCel(m.expression, bindings, registry) !== true) return null;
   }
   const variables: Record<string, CelInput> = {};
   for (const v of spec.variables) {
-    variables[v.name] = evalCel(v.expression, { ...bindings, variables }) as CelInput;
+    variables[v.name] = evalCel(v.expression, { ...bindings, variables }, registry) as CelInput;
   }
   return { bindings: { ...bindings, variables }, raw: object };
 }
@@ -139,8 +123,8 @@ function celValidate(spec: ValidatingPolicyCel, c: AdmissionCase): string | null
   if (bound === null) return null;
   const { bindings } = bound;
   for (const v of spec.validations) {
-    if (evalCel(v.expression, bindings) !== true) {
-      const message = evalCel(v.messageExpression, bindings);
+    if (evalCel(v.expression, bindings, registry) !== true) {
+      const message = evalCel(v.messageExpression, bindings, registry);
       if (typeof message !== "string") throw new Error(`messageExpression gave ${String(message)}`);
       return message;
     }
@@ -167,7 +151,7 @@ function celMutate(spec: MutatingPolicyCel, c: AdmissionCase) {
   const { bindings, raw } = bound;
   const pod = JSON.parse(JSON.stringify(raw));
   for (const m of spec.mutations) {
-    const applied = evalCel(m.applyConfiguration.expression, bindings);
+    const applied = evalCel(m.applyConfiguration.expression, bindings, registry);
     if (!isReflectMessage(applied)) throw new Error("ApplyConfiguration must give an Object");
     merge(pod, toJson(applied.desc, applied.message) as Record<string, unknown>);
   }
@@ -293,6 +277,6 @@ describe("policy specs", () => {
 
   test("celString escapes what would end or break a CEL string", () => {
     expect(celString('a"b\\c\nd')).toBe('"a\\"b\\\\c\\nd"');
-    expect(evalCel(celString('a"b\\c\nd'), {})).toBe('a"b\\c\nd');
+    expect(evalCel(celString('a"b\\c\nd'), {}, registry)).toBe('a"b\\c\nd');
   });
 });

@@ -15,6 +15,7 @@
  *   network namespace into the vNode user namespace, which needs the real manager);
  * - `vnode-manager`: prints VNODE_PER_POD and sleeps, like a long-running manager.
  */
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PAYLOAD_ROLES } from "vnode-contract";
@@ -136,4 +137,30 @@ export function agentHost(ctrd: TestContainerd, work: string): AgentHost {
     ...["--skip-preflight", "cgroup", "--min-containerd", "1.6"],
   ];
   return { payload, installDir, stateDir, cniConfDir, record, flags };
+}
+
+/** The agent bundle `npm run build` writes, as the image runs it. */
+export const AGENT_CLI = path.resolve(__dirname, "../../agent/dist/vnode-agent.js");
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the bundled agent on node `test-node` and resolves with its exit code and output. */
+export async function runAgentCli(args: string[]): Promise<CliResult> {
+  if (!fs.existsSync(AGENT_CLI))
+    throw new Error(`${AGENT_CLI} is missing; run npm run build first.`);
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [AGENT_CLI, ...args],
+      { env: { ...process.env, NODE_NAME: "test-node" } },
+      (err, stdout, stderr) => {
+        const code = err ? Number((err as { code?: number }).code ?? 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
 }
