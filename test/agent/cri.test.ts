@@ -8,9 +8,12 @@ import {
   removePodSandbox,
   runPodSandbox,
   stopPodSandbox,
+  FIRST_POLL_MS,
+  pollPlan,
   waitForCri,
   waitForHandler,
 } from "../../agent/src/cri/client";
+import { backoffDelay } from "../../agent/src/lib/backoff";
 import {
   describeWithContainerd,
   type TestContainerd,
@@ -86,20 +89,48 @@ describe("CRI calls without a daemon", () => {
     );
   });
 
-  it("waitForCri gives up after the given attempts and says so", async () => {
+  it("waitForCri gives up when its budget is spent and says so", async () => {
     const started = Date.now();
-    await expect(
-      waitForCri("/nonexistent/vnode-test.sock", { attempts: 3, delayMs: 50 }),
-    ).rejects.toThrow(
-      "containerd did not answer on /nonexistent/vnode-test.sock after 3 attempt(s) 50 ms apart; last error: " +
-        "CRI Version on /nonexistent/vnode-test.sock failed: the socket does not exist (is containerd running?).",
+    const err = await waitForCri("/nonexistent/vnode-test.sock", {
+      waitMs: 150,
+      maxDelayMs: 50,
+    }).then(
+      () => new Error("containerd answered"),
+      (e: unknown) => e as Error,
     );
-    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+    const m =
+      /^containerd did not answer on \/nonexistent\/vnode-test\.sock within 150 ms \((\d+) call\(s\)\); last error: (.*)$/.exec(
+        err.message,
+      );
+    expect(m?.[2]).toBe(
+      "CRI Version on /nonexistent/vnode-test.sock failed: the socket does not exist (is containerd running?).",
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    // A fixed 50 ms pause makes 4 calls in 150 ms; the tight backoff (5, 8, 11, 17, 25, 38, 50
+    // ms...) makes more, and the 50 ms cap bounds them.
+    expect(Number(m?.[1])).toBeGreaterThan(4);
+    expect(Number(m?.[1])).toBeLessThanOrEqual(9);
   });
 
-  it("rejects nonsense retry settings", async () => {
-    await expect(waitForHandler("/x.sock", "vnode", { attempts: 0 })).rejects.toThrow(
-      "attempts must be an integer >= 1; got 0.",
+  it("the wait starts with 5 ms pauses, grows them by half up to the cap, and stops at its budget", () => {
+    const { policy, waitMs } = pollPlan({ waitMs: 400, maxDelayMs: 100 });
+    expect(waitMs).toBe(400);
+    expect(policy).toEqual({ initialMs: FIRST_POLL_MS, maxMs: 100, factor: 1.5 });
+    expect(FIRST_POLL_MS).toBe(5);
+    expect(Array.from({ length: 10 }, (_, i) => backoffDelay(i, policy))).toEqual([
+      5, 8, 11, 17, 25, 38, 57, 85, 100, 100,
+    ]);
+    expect(pollPlan({}).waitMs).toBe(10_000);
+    expect(pollPlan({}).policy.maxMs).toBe(100);
+    expect(pollPlan({ maxDelayMs: 2 }).policy.initialMs).toBe(2);
+  });
+
+  it("rejects nonsense wait settings", async () => {
+    await expect(waitForHandler("/x.sock", "vnode", { waitMs: -1 })).rejects.toThrow(
+      "waitMs must be a number of ms >= 0; got -1.",
+    );
+    await expect(waitForCri("/x.sock", { maxDelayMs: 0 })).rejects.toThrow(
+      "maxDelayMs must be a number of ms >= 1; got 0.",
     );
   });
 });
@@ -133,7 +164,7 @@ describeWithContainerd(
     });
 
     it("sees a vnode handler after the config gains it and containerd restarts through the script", async () => {
-      const before = await waitForHandler(ctrd.socket, "vnode", { attempts: 2, delayMs: 50 });
+      const before = await waitForHandler(ctrd.socket, "vnode", { waitMs: 100 });
       expect(before).toEqual({
         live: false,
         attempts: 1,
@@ -154,9 +185,22 @@ describeWithContainerd(
       execFileSync(ctrd.restartScript, { stdio: "pipe" });
       expect(ctrd.pid).not.toBe(oldPid);
 
-      const after = await waitForHandler(ctrd.socket, "vnode", { attempts: 40, delayMs: 100 });
+      const after = await waitForHandler(ctrd.socket, "vnode", { waitMs: 10_000 });
       expect(after.live).toBe(true);
       expect(after.handlers).toEqual(["runc", "vnode"]);
+    });
+
+    it("waitForHandler called while containerd is down keeps calling until it is back, then sees the handler", async () => {
+      await ctrd.stop();
+      const waiting = waitForHandler(ctrd.socket, "vnode", { waitMs: 30_000, maxDelayMs: 20 });
+      // containerd comes back only once the wait has met the missing socket for 100 ms.
+      await new Promise((r) => setTimeout(r, 100));
+      await ctrd.start();
+      const check = await waiting;
+      expect(check.live).toBe(true);
+      expect(check.handlers).toEqual(["runc", "vnode"]);
+      // 100 ms of 5, 8, 11, 17, 20 ms pauses: at least 5 calls met the missing socket.
+      expect(check.attempts).toBeGreaterThan(5);
     });
 
     it("runs a host-network pod sandbox on the vnode handler until SANDBOX_READY, then stops and removes it", async () => {
@@ -210,24 +254,27 @@ describeWithContainerd(
       ).rejects.toThrow(/^CRI RunPodSandbox on .* failed: .*no runtime for "nope" is configured/);
     });
 
-    it("waitForHandler with containerd stopped fails after the bounded attempts with the reason", async () => {
+    it("waitForHandler with containerd stopped fails when its budget is spent, with the reason", async () => {
       await ctrd.stop();
       const started = Date.now();
       const check = await waitForHandler(ctrd.socket, "vnode", {
-        attempts: 4,
-        delayMs: 100,
+        waitMs: 300,
+        maxDelayMs: 100,
         timeoutMs: 1000,
       });
       const took = Date.now() - started;
+      expect(check.live).toBe(false);
+      const calls = check.attempts;
       expect(check).toEqual({
         live: false,
-        attempts: 4,
+        attempts: calls,
         cause: "unreachable",
         handlers: [],
         reason:
-          `containerd did not answer on ${ctrd.socket} after 4 attempt(s) 100 ms apart; last error: ` +
+          `containerd did not answer on ${ctrd.socket} within 300 ms (${calls} call(s)); last error: ` +
           `CRI Status on ${ctrd.socket} failed: the socket does not exist (is containerd running?).`,
       });
+      expect(calls).toBeGreaterThan(4);
       expect(took).toBeGreaterThanOrEqual(300);
       expect(took).toBeLessThan(5000);
     });

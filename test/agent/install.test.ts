@@ -208,7 +208,7 @@ describeWithContainerd(
         const r = await runAgentCli([...["install", ...noRestart], "--skip-preflight", "all"]);
         expect(r.code).toBe(4);
         expect(r.stderr).toMatch(
-          /^vnode-agent: containerd restart failed: containerd did not come back after the restart command "true": containerd did not answer on .* after 40 attempt\(s\) 250 ms apart; .*; rolled back \(containerd is still not answering: .*\)\.$/m,
+          /^vnode-agent: containerd restart failed: containerd did not come back after the restart command "true": containerd did not answer on .* within 10000 ms \(\d+ call\(s\)\); .*; rolled back \(containerd is still not answering: .*\)\.$/m,
         );
         expect(config()).toBe(ctrd.originalConfig);
         expect(fs.existsSync(path.join(installDir, STAND_IN_SHIM))).toBe(false);

@@ -85,6 +85,42 @@ describe("retry", () => {
       ),
     ).rejects.toThrow("try 2");
   });
+
+  it("with a deadline: any number of tries, the last wait cut to end at it, then the last error", async () => {
+    let clock = 0;
+    const slept: number[] = [];
+    const tried: number[] = [];
+    await expect(
+      retry(
+        async (a) => {
+          tried.push(clock);
+          throw new Error(`try ${a}`);
+        },
+        {
+          attempts: Infinity,
+          deadline: 100,
+          now: () => clock,
+          policy: { initialMs: 10, maxMs: 40 },
+          isRetryable: () => true,
+          sleep: async (ms) => {
+            slept.push(ms);
+            clock += ms;
+          },
+        },
+      ),
+    ).rejects.toThrow("try 4");
+    expect(slept).toEqual([10, 20, 40, 30]);
+    expect(tried).toEqual([0, 10, 30, 70, 100]);
+    await expect(
+      retry(async () => 1, {
+        attempts: Infinity,
+        policy: { initialMs: 1, maxMs: 1 },
+        isRetryable: () => true,
+      }),
+    ).rejects.toThrow(
+      "retry attempts must be an integer >= 1 (or Infinity with a deadline); got Infinity.",
+    );
+  });
 });
 
 describe("describeExit and exitMetricLabels", () => {

@@ -279,7 +279,7 @@ export async function startContainerd(opts: StartOptions = {}): Promise<TestCont
     }
     if (action !== "stop") {
       // The script waits for containerd's API; the CRI plugin finishes initialising just after.
-      await waitForCri(socket, { attempts: 50, delayMs: 100 }).catch((err: Error) => {
+      await waitForCri(socket, { waitMs: 5000 }).catch((err: Error) => {
         throw new Error(`${err.message}\ncontainerd log:\n${logTail()}`);
       });
     }

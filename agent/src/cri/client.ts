@@ -424,13 +424,25 @@ export async function removePodSandbox(
   await call(socket, "RemovePodSandbox", { podSandboxId: id }, opts);
 }
 
-/** Bounded retries while containerd is (re)starting. */
-export interface RetryOptions extends CriCallOptions {
-  /** How many calls at most. Defaults to 20. */
-  attempts?: number;
-  /** Pause between calls. Defaults to 500 ms. */
-  delayMs?: number;
+/**
+ * How long to keep calling while containerd is (re)starting. The pause between calls starts at
+ * {@link FIRST_POLL_MS} and grows by half each time up to `maxDelayMs`: containerd's CRI answers
+ * within tens of ms of its socket (1.6 reports "server is not initialized yet" and RuntimeReady
+ * false until the CRI plugin's Run has started), so a coarse fixed pause would be most of the
+ * wait, while the cap bounds the calls on a containerd that takes seconds (systemd's
+ * RestartSec).
+ */
+export interface WaitOptions extends CriCallOptions {
+  /** Budget of the whole wait; no call starts after it. Defaults to 10 s. */
+  waitMs?: number;
+  /** The longest pause between two calls. Defaults to 100 ms. */
+  maxDelayMs?: number;
 }
+
+/** The first pause of a wait. */
+export const FIRST_POLL_MS = 5;
+const DEFAULT_WAIT_MS = 10_000;
+const DEFAULT_MAX_DELAY_MS = 100;
 
 /** The verdict of {@link waitForHandler}. */
 export type HandlerCheck =
@@ -447,24 +459,21 @@ export type HandlerCheck =
       handlers: string[];
     };
 
-function retryDefaults(opts: RetryOptions): { attempts: number; delayMs: number } {
-  const attempts = opts.attempts ?? 20;
-  const delayMs = opts.delayMs ?? 500;
-  if (!Number.isInteger(attempts) || attempts < 1) {
-    throw new Error(`attempts must be an integer >= 1; got ${attempts}.`);
+/** The wait's budget and backoff (pure; exported for the tests). */
+export function pollPlan(opts: WaitOptions): { waitMs: number; policy: BackoffPolicy } {
+  const waitMs = opts.waitMs ?? DEFAULT_WAIT_MS;
+  const maxDelayMs = opts.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+  if (!Number.isFinite(waitMs) || waitMs < 0) {
+    throw new Error(`waitMs must be a number of ms >= 0; got ${waitMs}.`);
   }
-  if (!Number.isFinite(delayMs) || delayMs < 0) {
-    throw new Error(`delayMs must be a number >= 0; got ${delayMs}.`);
+  if (!Number.isFinite(maxDelayMs) || maxDelayMs < 1) {
+    throw new Error(`maxDelayMs must be a number of ms >= 1; got ${maxDelayMs}.`);
   }
-  return { attempts, delayMs };
+  return {
+    waitMs,
+    policy: { initialMs: Math.min(FIRST_POLL_MS, maxDelayMs), maxMs: maxDelayMs, factor: 1.5 },
+  };
 }
-
-/** The same pause between every call: containerd restarts in seconds, not exponentially. */
-const evenly = (delayMs: number): BackoffPolicy => ({
-  initialMs: delayMs,
-  maxMs: delayMs,
-  factor: 1,
-});
 
 /** A look that may change on the next call: containerd not answering, or not ready yet. */
 class NotYet extends Error {
@@ -481,9 +490,9 @@ class NotYet extends Error {
 export async function waitForHandler(
   socket: string,
   handler: string,
-  opts: RetryOptions = {},
+  opts: WaitOptions = {},
 ): Promise<HandlerCheck> {
-  const { attempts, delayMs } = retryDefaults(opts);
+  const { waitMs, policy } = pollPlan(opts);
   const look = async (attempt: number): Promise<HandlerCheck> => {
     let status: CriStatus;
     try {
@@ -494,7 +503,7 @@ export async function waitForHandler(
         attempts: attempt,
         cause: "unreachable",
         handlers: [],
-        reason: `containerd did not answer on ${socket} after ${attempt} attempt(s) ${delayMs} ms apart; last error: ${messageOf(err)}`,
+        reason: `containerd did not answer on ${socket} within ${waitMs} ms (${attempt} call(s)); last error: ${messageOf(err)}`,
       });
     }
     if (!status.ready) {
@@ -505,7 +514,7 @@ export async function waitForHandler(
         attempts: attempt,
         cause: "not-ready",
         handlers: status.handlers,
-        reason: `containerd on ${socket} answered but its runtime is not ready after ${attempt} attempt(s): ${detail || "no reason given"}.`,
+        reason: `containerd on ${socket} answered but its runtime is not ready within ${waitMs} ms (${attempt} call(s)): ${detail || "no reason given"}.`,
       });
     }
     if (status.handlers.includes(handler)) {
@@ -523,8 +532,9 @@ export async function waitForHandler(
   };
   try {
     return await retry((attempt) => look(attempt + 1), {
-      attempts,
-      policy: evenly(delayMs),
+      attempts: Infinity,
+      deadline: Date.now() + waitMs,
+      policy,
       isRetryable: (err) => err instanceof NotYet,
     });
   } catch (err) {
@@ -537,17 +547,20 @@ export async function waitForHandler(
  * Waits until containerd answers `Version` (used after a restart), with bounded retries.
  * Throws a {@link CriError} naming the socket and the last failure when it never answers.
  */
-export async function waitForCri(socket: string, opts: RetryOptions = {}): Promise<CriVersion> {
-  const { attempts, delayMs } = retryDefaults(opts);
+export async function waitForCri(socket: string, opts: WaitOptions = {}): Promise<CriVersion> {
+  const { waitMs, policy } = pollPlan(opts);
+  let calls = 0;
   try {
-    return await retry(() => criVersion(socket, opts), {
-      attempts,
-      policy: evenly(delayMs),
-      isRetryable: () => true,
-    });
+    return await retry(
+      () => {
+        calls++;
+        return criVersion(socket, opts);
+      },
+      { attempts: Infinity, deadline: Date.now() + waitMs, policy, isRetryable: () => true },
+    );
   } catch (lastError) {
     throw new CriError(
-      `containerd did not answer on ${socket} after ${attempts} attempt(s) ${delayMs} ms apart; last error: ${messageOf(lastError)}`,
+      `containerd did not answer on ${socket} within ${waitMs} ms (${calls} call(s)); last error: ${messageOf(lastError)}`,
       socket,
       lastError instanceof CriError ? lastError.code : undefined,
     );

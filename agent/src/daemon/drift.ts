@@ -148,7 +148,7 @@ export async function restartForDrift(
     o.hostRoot,
     async () => {
       const r = await restartContainerdFor(o, layout);
-      log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
+      log.info({ phase: "restart", durationMs: r.durationMs, ...r.phases }, r.detail);
       const check = await waitForHandler(
         hostPath(o.hostRoot, layout.socket),
         o.handler.name,

@@ -45,7 +45,13 @@ import {
 import type { RestartResult, RestartStrategy } from "../containerd/control/restart";
 import type { FileSnapshot } from "../containerd/config/imports";
 import { collectConfigFiles, hostFiles } from "../containerd/config/snapshot";
-import { criStatus, criVersion, type CriVersion, waitForHandler } from "../cri/client";
+import {
+  criStatus,
+  criVersion,
+  type CriVersion,
+  type WaitOptions,
+  waitForHandler,
+} from "../cri/client";
 import { AgentError, ExitCode, messageOf } from "../lib/errors";
 import { removeFile } from "../host/fsAtomic";
 import { decodeHostText, encodeHostText } from "../host/hostText";
@@ -101,9 +107,8 @@ export interface InstallerOptions {
   verify: "cri" | "none";
   skipPreflight: ReadonlySet<CheckName>;
   minContainerd: Version;
-  /** Bounded retries while containerd comes back. */
-  verifyAttempts?: number;
-  verifyDelayMs?: number;
+  /** How long to wait for containerd's CRI after a restart and for the handler (default 10 s). */
+  verifyWaitMs?: number;
   lockTimeoutMs?: number;
 }
 
@@ -319,9 +324,9 @@ export interface InstallResult {
   handlers: string[];
 }
 
-/** Bounded retries while containerd comes back, from the options. */
-export function verifyWait(o: InstallerOptions): { attempts: number; delayMs: number } {
-  return { attempts: o.verifyAttempts ?? 40, delayMs: o.verifyDelayMs ?? 250 };
+/** The wait while containerd comes back, from the options (cri/client's tight backoff). */
+export function verifyWait(o: InstallerOptions): WaitOptions {
+  return o.verifyWaitMs === undefined ? {} : { waitMs: o.verifyWaitMs };
 }
 
 /** Restarts this node's containerd with the options' strategy; waits until the CRI answers. */
@@ -412,7 +417,7 @@ async function installLocked(o: InstallerOptions, log: Logger): Promise<InstallR
       log.info({ phase: "write", durationMs: Date.now() - t0 }, "host files written");
 
       const r = p.restart ? await restartOrRollback(o, p.layout, log) : null;
-      if (r) log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
+      if (r) log.info({ phase: "restart", durationMs: r.durationMs, ...r.phases }, r.detail);
       if (p.restart && !r?.restarted) {
         log.warn({ phase: "verify" }, "containerd was not restarted; the handler is not live yet");
         return { plan: p, preflight: checks, restart: r, handlers: [] };
@@ -505,11 +510,13 @@ async function verifyOrRollback(
   layout: ContainerdLayout,
   log: Logger,
 ): Promise<string[]> {
-  const check = await waitForHandler(socketOf(o, layout), o.handler.name, {
-    ...verifyWait(o),
-  });
+  const t0 = Date.now();
+  const check = await waitForHandler(socketOf(o, layout), o.handler.name, verifyWait(o));
   if (check.live) {
-    log.info({ phase: "verify", attempts: check.attempts }, `handler ${o.handler.name} is live`);
+    log.info(
+      { phase: "verify", attempts: check.attempts, durationMs: Date.now() - t0 },
+      `handler ${o.handler.name} is live`,
+    );
     return check.handlers;
   }
   return rollbackAndFail(o, layout, log, `verification failed: ${check.reason}`);
@@ -581,7 +588,7 @@ async function revertAll(
   if (configChanged) {
     try {
       r = await restartContainerdFor(o, layout);
-      log.info({ phase: "restart", durationMs: r.durationMs }, r.detail);
+      log.info({ phase: "restart", durationMs: r.durationMs, ...r.phases }, r.detail);
     } catch (err) {
       restartError = messageOf(err);
       log.error({ phase: "restart", reason: restartError }, "containerd restart failed");

@@ -39,9 +39,16 @@ export function backoffDelay(
 }
 
 export interface RetryOptions {
-  /** Total tries, the first one included. */
+  /** Total tries, the first one included; `Infinity` when only `deadline` bounds them. */
   attempts: number;
   policy: BackoffPolicy;
+  /**
+   * Epoch ms after which no try starts: the last wait is cut short to end at it, and one last
+   * try runs then. A wait on the clock, not on a count, stays bounded however short the
+   * policy's first delays are.
+   */
+  deadline?: number;
+  now?: () => number;
   /** Whether an error is worth another try; others are rethrown at once. */
   isRetryable: (err: unknown) => boolean;
   /** Called before each wait, for logs. */
@@ -68,23 +75,32 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * Runs `fn` until it resolves, a non-retryable error, or `attempts` tries; the last error is
+ * Runs `fn` until it resolves, a non-retryable error, `attempts` tries or the `deadline`; the last error is
  * rethrown as it is, so callers keep its type and status.
  */
 export async function retry<T>(
   fn: (attempt: number) => Promise<T>,
   opts: RetryOptions,
 ): Promise<T> {
-  if (!Number.isInteger(opts.attempts) || opts.attempts < 1) {
-    throw new Error(`retry attempts must be an integer >= 1; got ${opts.attempts}.`);
+  const unbounded = opts.attempts === Infinity && opts.deadline !== undefined;
+  if (!unbounded && (!Number.isInteger(opts.attempts) || opts.attempts < 1)) {
+    throw new Error(
+      `retry attempts must be an integer >= 1 (or Infinity with a deadline); got ${opts.attempts}.`,
+    );
   }
   const wait = opts.sleep ?? sleep;
+  const now = opts.now ?? Date.now;
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (err) {
       if (attempt + 1 >= opts.attempts || !opts.isRetryable(err)) throw err;
-      const delay = backoffDelay(attempt, opts.policy, opts.random);
+      let delay = backoffDelay(attempt, opts.policy, opts.random);
+      if (opts.deadline !== undefined) {
+        const left = opts.deadline - now();
+        if (left <= 0) throw err;
+        delay = Math.min(delay, left);
+      }
       opts.onRetry?.(err, attempt, delay);
       await wait(delay);
     }
