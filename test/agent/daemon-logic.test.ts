@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parse, stringify } from "smol-toml";
 import { ISOLATION_MODE_LABEL, RUNTIME_LABEL } from "vnode-contract";
 import type { RunOptions } from "vnode-contract";
 import { daemonOptions, kubeServerOf } from "../../agent/src/daemon/options";
@@ -150,6 +151,13 @@ describe("repairFor", () => {
       "wait",
     ],
     ["containerd not ready", { cri: { state: "not-ready", reason: "starting" } }, "wait"],
+    ["a config install would refuse", { configProblem: "x." }, "refuse"],
+    [
+      "a config install would refuse, payload gone too: still refuse",
+      { configProblem: "x.", missingArtifacts: ["/opt/vnode/bin/shim"] },
+      "refuse",
+    ],
+    ["the agent's table rewritten", { configChanges: changed, rewritten: ["/c"] }, "install"],
   ])("%s: %s", (_what, over, action) => {
     expect(repairFor(report(over))).toBe(action);
   });
@@ -168,6 +176,25 @@ describe("repairFor", () => {
       'containerd\'s config lost runtime handler "vnode" (/etc/containerd/config.toml: add runtime handler); payload files are missing: /opt/vnode/bin/a, /opt/vnode/bin/b; the CRI does not report handler "vnode" (it reports none).',
     );
     expect(describeDrift(report({}), "vnode")).toBe("no drift.");
+    expect(
+      describeDrift(
+        report({ configChanges: changed, rewritten: ["/etc/containerd/config.toml"] }),
+        "vnode",
+      ),
+    ).toBe(
+      'another tool rewrote /etc/containerd/config.toml without the vnode-agent block, keeping runtime "vnode" as the agent recorded it; re-adopting it (/etc/containerd/config.toml: add runtime handler).',
+    );
+    expect(
+      describeDrift(
+        report({
+          configProblem: "/c defines runtime vnode.",
+          cri: { state: "missing", handlers: [] },
+        }),
+        "vnode",
+      ),
+    ).toBe(
+      'containerd\'s config cannot take runtime handler "vnode": /c defines runtime vnode; the CRI does not report handler "vnode" (it reports none).',
+    );
   });
 });
 
@@ -564,6 +591,45 @@ describe("DriftChecker on fixture hosts (no containerd running)", () => {
       fs.readFileSync(path.join(FIXTURES, "containerd-1.7-kubeadm/etc/containerd/config.toml")),
     );
     expect((await checker.check([])).configChanges).toHaveLength(1);
+  });
+
+  it("with the ledger's record: a table rewritten without the block is re-adopted, a changed one refused", async () => {
+    fs.cpSync(path.join(FIXTURES, "containerd-1.7-kubeadm"), root, { recursive: true });
+    const o = options("containerd", "none");
+    await register(o);
+    const cfg = path.join(root, "etc/containerd/config.toml");
+    // nvidia-ctk / `containerd config migrate` re-serialize the file: comments (and so the
+    // block's markers) go, the tables stay (smol-toml's stringify does the same here).
+    const doc = parse(fs.readFileSync(cfg, "utf8"));
+    fs.writeFileSync(cfg, stringify(doc) + "\n");
+    const recorded = { name: "vnode", table: { runtime_type: "io.containerd.vnode.v2" } };
+    const checker = new DriftChecker(o);
+    expect(await checker.check([], recorded)).toMatchObject({
+      configChanges: [
+        '/etc/containerd/config.toml: remove runtime "vnode", which vnode-agent added and another tool rewrote without its block; add runtime handler "vnode" in a vnode-agent block',
+      ],
+      rewritten: ["/etc/containerd/config.toml"],
+    });
+    // Without the record it is someone else's table: what install would say, nothing planned.
+    const unknown = await checker.check([]);
+    expect(unknown.configChanges).toEqual([]);
+    expect(unknown.configProblem).toBe(
+      '/etc/containerd/config.toml already defines runtime "vnode" under plugins."io.containerd.grpc.v1.cri".containerd.runtimes, not in a vnode-agent block; remove it or choose another --handler, then rerun.',
+    );
+    // Another tool changed the table too: refused, whatever the record.
+    const runtimes = (
+      doc as {
+        plugins: Record<string, { containerd: { runtimes: Record<string, object> } }>;
+      }
+    ).plugins["io.containerd.grpc.v1.cri"].containerd.runtimes;
+    runtimes.vnode = { ...runtimes.vnode, privileged_without_host_devices: true };
+    fs.writeFileSync(cfg, stringify(doc) + "\n");
+    const changed = await checker.check([], recorded);
+    expect(changed.configChanges).toEqual([]);
+    expect(changed.rewritten).toBeUndefined();
+    expect(changed.configProblem).toBe(
+      '/etc/containerd/config.toml defines runtime "vnode" under plugins."io.containerd.grpc.v1.cri".containerd.runtimes outside a vnode-agent block and not as vnode-agent recorded it (another tool rewrote the config and changed the table); vnode-agent leaves it alone: remove the table or restore it as recorded, and the handler is registered again.',
+    );
   });
 
   it("checks k3s through its template, and skips the CRI with --verify none", async () => {

@@ -148,6 +148,45 @@ test.each<[string, Partial<RepairInput>, RepairStep]>([
       `${MISSING_WHAT} Not repairing: the agent restarted containerd 0 time(s) in the last 1m (--max-restarts 0); it never restarts containerd.`,
     ),
   ],
+  [
+    "a config install would refuse (another tool changed the agent's table): hold and fail, touch nothing",
+    { report: { ...clean, configProblem: "/etc/containerd/config.toml defines runtime X." } },
+    {
+      step: "hold",
+      failure: {
+        reason: "DriftNotRepaired",
+        message:
+          "containerd's config cannot take runtime handler \"vnode\": /etc/containerd/config.toml defines runtime X. Not repairing: the agent leaves containerd's config, the shim and its ledger as they are until the config is fixed.",
+      },
+    },
+  ],
+  [
+    "the same while containerd restarts: wait first",
+    {
+      report: {
+        ...clean,
+        configProblem: "bad.",
+        cri: { state: "unreachable", reason: "connect ENOENT" },
+      },
+    },
+    { step: "wait", reason: "connect ENOENT" },
+  ],
+  [
+    "the agent's table rewritten without its block: re-adopted by install, announced",
+    {
+      report: {
+        ...configLost,
+        rewritten: ["/etc/containerd/config.toml"],
+      },
+    },
+    {
+      step: "repair",
+      how: "install",
+      what: 'another tool rewrote /etc/containerd/config.toml without the vnode-agent block, keeping runtime "vnode" as the agent recorded it; re-adopting it (/etc/containerd/config.toml: register handler).',
+      drift: true,
+      announce: true,
+    },
+  ],
 ])("%s", (_what, over, expected) => {
   expect(repairStep(input(over))).toEqual(expected);
 });

@@ -22,7 +22,14 @@ import { sleep } from "../lib/backoff";
 import { formatDuration } from "../lib/duration";
 import { AgentError, ExitCode, messageOf } from "../lib/errors";
 import { HealthState, startHealthServer, type HealthServer } from "./health";
-import { install, type InstallerOptions, preflight, uninstall } from "../installer/installer";
+import {
+  install,
+  type InstallerOptions,
+  preflight,
+  recordedRuntime,
+  uninstall,
+} from "../installer/installer";
+import type { AdoptedRuntime } from "../containerd/config/plan";
 import { createKubeClient, type EventType, type KubeClient } from "../kube/client";
 import { type Ledger, loadLedger } from "../host/ledger";
 import { createLogger, type Logger } from "../lib/log";
@@ -68,6 +75,8 @@ interface Daemon {
   notReady: string | undefined;
   /** Payload files the ledger records (host paths), for the drift check. */
   artifacts: string[];
+  /** The runtime table the ledger records, so drift repair re-adopts it as install does. */
+  recorded: AdoptedRuntime | undefined;
   /** Reason of the last Warning; a failure that repeats each pass is not re-announced. */
   lastWarning: string | undefined;
   /** Failures so far; a reconcile pass that adds one counts as a reconcile error. */
@@ -173,6 +182,7 @@ export async function runDaemon(o: DaemonOptions, deps: DaemonDeps): Promise<num
     everReady: false,
     notReady: "starting",
     artifacts: [],
+    recorded: undefined,
     lastWarning: undefined,
     failures: 0,
     manager: null,
@@ -222,15 +232,12 @@ async function startHttp(d: Daemon): Promise<HealthServer> {
 
 async function announce(d: Daemon): Promise<void> {
   const mode = d.o.installer.isolationMode;
-  const ledger = await loadLedger({
-    hostRoot: d.o.installer.hostRoot,
-    stateDir: d.o.installer.stateDir,
-  }).catch((err: Error) => {
+  const ledger = await loadLedger(loc(d)).catch((err: Error) => {
     // install reports a broken ledger with its own error; here it only hides the mode.
     d.log.warn({ phase: "ledger", reason: err.message }, "cannot read the ledger");
     return null;
   });
-  d.artifacts = installedPaths(ledger);
+  remember(d, ledger);
   await setState(d, RuntimeState.Installing, "installing");
   if (ledger !== null && ledger.isolationMode !== mode) {
     await event(
@@ -279,7 +286,7 @@ async function installPhase(d: Daemon, reason: "install" | "drift" = "install"):
       d.budget.record(Date.now());
       d.metrics.containerdRestarts.inc({ reason });
     }
-    d.artifacts = await ledgerArtifacts(d);
+    remember(d, await loadLedger(loc(d)).catch(() => null));
     if (r.plan.restart && !r.restart?.restarted) {
       // --restart none: written, but live only once someone restarts containerd.
       d.verified = false;
@@ -323,15 +330,17 @@ async function becomeReady(d: Daemon): Promise<void> {
   startManager(d);
 }
 
-/** The payload files and role links the ledger records: drift repair restores a missing one. */
-function installedPaths(ledger: Ledger | null): string[] {
-  return [...(ledger?.artifacts ?? []), ...(ledger?.links ?? [])].map((a) => a.path);
+/**
+ * What the drift check needs from the ledger: the payload files and role links it records (a
+ * missing one is restored) and the runtime table (a copy another tool rewrote is re-adopted).
+ */
+function remember(d: Daemon, ledger: Ledger | null): void {
+  d.artifacts = [...(ledger?.artifacts ?? []), ...(ledger?.links ?? [])].map((a) => a.path);
+  d.recorded = recordedRuntime(ledger);
 }
 
-async function ledgerArtifacts(d: Daemon): Promise<string[]> {
-  const { hostRoot, stateDir } = d.o.installer;
-  const ledger = await loadLedger({ hostRoot, stateDir }).catch(() => null);
-  return installedPaths(ledger);
+function loc(d: Daemon): { hostRoot: string; stateDir: string } {
+  return { hostRoot: d.o.installer.hostRoot, stateDir: d.o.installer.stateDir };
 }
 
 function startManager(d: Daemon): void {
@@ -365,7 +374,7 @@ async function reconcilePhase(d: Daemon): Promise<void> {
   let error: string | undefined;
   try {
     await recheckLabels(d);
-    const report = await d.drift.check(d.artifacts);
+    const report = await d.drift.check(d.artifacts, d.recorded);
     await act(d, report);
   } catch (err) {
     error = messageOf(err);
@@ -421,7 +430,7 @@ async function act(d: Daemon, look: NodeLook): Promise<void> {
   let report = look;
   let step = decide(report, false);
   if (step.step === "look-again") {
-    report = await d.drift.check(d.artifacts);
+    report = await d.drift.check(d.artifacts, d.recorded);
     step = decide(report, true);
   }
   switch (step.step) {
@@ -473,7 +482,13 @@ async function repair(
     await event(d, "Warning", "DriftDetected", `${what} Repairing.`, "Repair");
   }
   const t0 = Date.now();
-  await setState(d, RuntimeState.Installing, "repairing");
+  // A re-adoption only puts the block's markers back around a table containerd still runs
+  // with: the handler never stopped working, so the node keeps its ready label meanwhile.
+  const readoptOnly =
+    (report.rewritten?.length ?? 0) > 0 &&
+    report.missingArtifacts.length === 0 &&
+    report.cri.state === "live";
+  if (!readoptOnly) await setState(d, RuntimeState.Installing, "repairing");
   const ok =
     how === "install"
       ? await installPhase(d, drift ? "drift" : "install")

@@ -7,7 +7,8 @@
  */
 import * as fs from "node:fs";
 import type { ContainerdLayout } from "../containerd/config/layout";
-import { planRegister } from "../containerd/config/plan";
+import { ConfigError } from "../containerd/config/config";
+import { type AdoptedRuntime, planRegister, rewrittenCopies } from "../containerd/config/plan";
 import type { RestartResult } from "../containerd/control/restart";
 import { collectConfigFiles, type HostFiles } from "../containerd/config/snapshot";
 import { criStatus, waitForHandler } from "../cri/client";
@@ -47,17 +48,35 @@ export class DriftChecker {
     this.io = hostFilesSync(o.hostRoot);
   }
 
-  /** `artifacts`: host paths of the payload files the ledger records. */
-  async check(artifacts: readonly string[]): Promise<NodeLook> {
+  /**
+   * `artifacts`: host paths of the payload files the ledger records; `recorded`: the runtime
+   * table the ledger says the agent registered. A copy of it another tool rewrote without the
+   * agent's block (nvidia-ctk, `containerd config migrate`) is re-adopted by the repair, as
+   * install does; a changed one is a `configProblem`, which the daemon refuses to touch.
+   */
+  async check(artifacts: readonly string[], recorded?: AdoptedRuntime): Promise<NodeLook> {
     const layout = resolveLayout(this.o);
     const files = await collectConfigFiles(layout, this.io);
-    const key = JSON.stringify(files);
+    const spec = handlerSpec(this.o);
+    const adopt = recorded?.name === spec.name ? recorded : undefined;
+    const key = JSON.stringify([files, adopt ?? null]);
     let configChanges: string[] = [];
+    let rewritten: string[] = [];
+    let configProblem: string | undefined;
     if (key !== this.cleanSnapshot) {
-      configChanges = planRegister(layout, files, handlerSpec(this.o)).map(
-        (c) => `${c.path}: ${c.purpose}`,
-      );
-      this.cleanSnapshot = configChanges.length === 0 ? key : undefined;
+      try {
+        configChanges = planRegister(layout, files, spec, adopt).map(
+          (c) => `${c.path}: ${c.purpose}`,
+        );
+        if (configChanges.length > 0) rewritten = rewrittenCopies(layout, files, adopt);
+      } catch (err) {
+        // The config cannot take the handler as install writes it (a table the agent does not
+        // own, a file that no longer parses): install would refuse too.
+        if (!(err instanceof ConfigError)) throw err;
+        configProblem = err.message;
+      }
+      this.cleanSnapshot =
+        configChanges.length === 0 && configProblem === undefined ? key : undefined;
     }
     if (this.o.payloadDir !== undefined) {
       // The host's CNI plugin may rewrite its network config at any time (or write it only
@@ -82,7 +101,14 @@ export class DriftChecker {
       this.o.verify === "none"
         ? { state: "live" }
         : await criView(hostPath(this.o.hostRoot, layout.socket), this.o.handler.name);
-    return { layout, configChanges, missingArtifacts, cri };
+    return {
+      layout,
+      configChanges,
+      missingArtifacts,
+      cri,
+      ...(rewritten.length > 0 ? { rewritten } : {}),
+      ...(configProblem !== undefined ? { configProblem } : {}),
+    };
   }
 }
 

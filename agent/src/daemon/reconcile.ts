@@ -40,6 +40,16 @@ export interface DriftReport {
   /** Payload files the ledger records that are gone from the host. */
   missingArtifacts: string[];
   cri: CriView;
+  /**
+   * Config files where another tool rewrote the agent's runtime table without its block (as
+   * the ledger recorded it): install re-adopts them, the handler never stopped working.
+   */
+  rewritten?: string[];
+  /**
+   * Why install would refuse containerd's config as it is now (a ConfigError's sentence), e.g.
+   * another tool rewrote the table and changed it. The agent then touches nothing.
+   */
+  configProblem?: string;
 }
 
 /**
@@ -52,11 +62,14 @@ export interface DriftReport {
  * - `wait`: containerd does not answer or is not ready. Someone else is restarting it (k3s,
  *   systemd, an admin) or it is down, which its supervisor owns; look again next time rather
  *   than race that restart.
+ * - `refuse`: install would refuse the config as it is (`configProblem`): nothing is touched,
+ *   the shim stays, and the node says why until someone fixes the config.
  */
-export type RepairAction = "none" | "install" | "restart" | "wait";
+export type RepairAction = "none" | "install" | "restart" | "wait" | "refuse";
 
 export function repairFor(d: DriftReport): RepairAction {
   if (d.cri.state === "unreachable" || d.cri.state === "not-ready") return "wait";
+  if (d.configProblem !== undefined) return "refuse";
   if (d.configChanges.length > 0 || d.missingArtifacts.length > 0) return "install";
   if (d.cri.state === "missing") return "restart";
   return "none";
@@ -65,7 +78,15 @@ export function repairFor(d: DriftReport): RepairAction {
 /** One sentence on what drifted, for the Event and the log. */
 export function describeDrift(d: DriftReport, handler: string): string {
   const parts: string[] = [];
-  if (d.configChanges.length > 0) {
+  if (d.configProblem !== undefined) {
+    parts.push(
+      `containerd's config cannot take runtime handler "${handler}": ${d.configProblem.replace(/\.$/, "")}`,
+    );
+  } else if (d.rewritten !== undefined && d.rewritten.length > 0) {
+    parts.push(
+      `another tool rewrote ${d.rewritten.join(", ")} without the vnode-agent block, keeping runtime "${handler}" as the agent recorded it; re-adopting it (${d.configChanges.join("; ")})`,
+    );
+  } else if (d.configChanges.length > 0) {
     parts.push(
       `containerd's config lost runtime handler "${handler}" (${d.configChanges.join("; ")})`,
     );

@@ -65,6 +65,17 @@ export function repairStep(i: RepairInput): RepairStep {
     return { step: "wait", reason: "reason" in cri ? cri.reason : "containerd is not answering" };
   }
   if (action === "none") return { step: "in-place", becomeReady: i.state !== RuntimeState.Ready };
+  if (action === "refuse") {
+    // Like install: the agent does not edit a config it cannot recognise as its own, and the
+    // shim stays for the handler that may still point at it. It cannot vouch for that handler.
+    return {
+      step: "hold",
+      failure: {
+        reason: "DriftNotRepaired",
+        message: `${describeDrift(i.report, i.handler)} Not repairing: the agent leaves containerd's config, the shim and its ledger as they are until the config is fixed.`,
+      },
+    };
+  }
   if (action === "restart" && !i.secondLook) return { step: "look-again" };
   const what = describeDrift(i.report, i.handler);
   if (action === "restart" && i.restartStrategy === "none") {

@@ -303,6 +303,7 @@ function conflictCheck(
   clean: FileSnapshot,
   before: EffectiveConfig,
   name: string,
+  recorded: boolean,
 ): void {
   if (runtimeIn(before.doc, before.version, name) === undefined) return;
   const plugin = criRuntimePlugin(before.version, before.doc);
@@ -315,10 +316,26 @@ function conflictCheck(
     )
       file = f;
   }
+  // With a ledger record the agent did register the handler once: another tool rewrote the
+  // config without the block (otherwise the table was re-adopted) and changed the table too.
   throw new ConfigError(
     file,
-    `${file} already defines runtime "${name}" under plugins."${plugin.id}".containerd.runtimes, not in a vnode-agent block; remove it or choose another --handler, then rerun.`,
+    recorded
+      ? `${file} defines runtime "${name}" under plugins."${plugin.id}".containerd.runtimes outside a vnode-agent block and not as vnode-agent recorded it (another tool rewrote the config and changed the table); vnode-agent leaves it alone: remove the table or restore it as recorded, and the handler is registered again.`
+      : `${file} already defines runtime "${name}" under plugins."${plugin.id}".containerd.runtimes, not in a vnode-agent block; remove it or choose another --handler, then rerun.`,
   );
+}
+
+/**
+ * The editable files holding a copy of `adopt` outside the agent's block that another tool
+ * rewrote (the ones {@link planRegister} re-adopts); throws as planRegister does.
+ */
+export function rewrittenCopies(
+  layout: ContainerdLayout,
+  original: FileSnapshot,
+  adopt: AdoptedRuntime | undefined,
+): string[] {
+  return withoutAdopted(layout, original, adopt).adopted;
 }
 
 /** The last file in load order whose own text has `has(doc)`, else the main config. */
@@ -480,7 +497,7 @@ export function planRegister(
   const clean = withoutAgent(layout, files);
   const before = effectiveConfig(layout, clean);
   criUsable(layout, clean, before);
-  conflictCheck(layout, clean, before, spec.name);
+  conflictCheck(layout, clean, before, spec.name, adopt !== undefined);
   const strategy = chooseStrategy(layout, clean, before);
   const target = strategy.file;
   const main = strategy.kind === "drop-in" ? strategy.importFrom : null;
