@@ -13,7 +13,7 @@ import {
   mutatingRoutes,
   POD_NAMESPACE_ENV,
   podCreateRules,
-  validatingRoute,
+  validatingRoutes,
   WEBHOOK_HTTPS,
 } from "vnode-contract";
 import type { RuntimePlan } from "../defaults";
@@ -286,22 +286,24 @@ export function buildMutatingWebhookConfiguration(
   };
 }
 
-/** One entry for every tenant namespace, whatever its mode. */
+/**
+ * One entry per case of the namespace's isolation label (webhookRoutes.ts): unlabelled, each
+ * mode, and a value that is no mode. Exactly one matches any tenant namespace, so the webhook is
+ * called once per pod and learns the namespace's mode from the path. Applied after the
+ * Deployment is ready (dependsOn), so the new paths are served before the API server calls them.
+ */
 export function buildValidatingWebhookConfiguration(
   plan: RuntimePlan,
   namespace: pulumi.Input<string>,
 ): k8s.admissionregistration.v1.ValidatingWebhookConfigurationArgs {
   const { e, w } = webhookPlan(plan);
-  const route = validatingRoute(e.rules, e.tenantSelector);
   return {
     metadata: configurationMeta(plan, w, namespace),
-    webhooks: [
-      {
-        name: `validate.${LABEL_PREFIX}`,
-        ...webhookEntry(w, namespace, route.path),
-        failurePolicy: e.failurePolicy.validate,
-        namespaceSelector: route.namespaceSelector,
-      },
-    ],
+    webhooks: validatingRoutes(e.rules, e.tenantSelector).map((route) => ({
+      name: `${route.name}.validate.${LABEL_PREFIX}`,
+      ...webhookEntry(w, namespace, route.path),
+      failurePolicy: e.failurePolicy.validate,
+      namespaceSelector: route.namespaceSelector,
+    })),
   };
 }

@@ -305,7 +305,15 @@ if (noOpenssl && process.env.CI === "true") throw new Error(`needs openssl on CI
   });
 
   test("2,000 generated requests: the process lives and answers /healthz", async () => {
-    const paths = ["/mutate", "/mutate/per-pod", "/mutate/per-namespace", "/validate", "/healthz"];
+    const paths = [
+      "/mutate",
+      "/mutate/per-pod",
+      "/mutate/per-namespace",
+      "/validate",
+      "/validate/per-pod",
+      "/validate/unknown-isolation",
+      "/healthz",
+    ];
     const sent = await fuzz(t, paths, 101, 20);
     expect(sent).toBeGreaterThanOrEqual(2000);
     expect(t.child.exitCode).toBeNull();

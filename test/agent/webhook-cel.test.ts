@@ -19,6 +19,7 @@ import {
   enforcementRules,
   modeForNamespace,
   mutatingPolicyCel,
+  namespaceIsolation,
   type MutatingPolicyCel,
   type ResourceRule,
   validatingPolicyCel,
@@ -162,9 +163,14 @@ function celMutate(spec: MutatingPolicyCel, c: AdmissionCase) {
 function webhookResult(c: AdmissionCase) {
   const rules = enforcementRules(c.rules ?? RULES);
   const policy = compilePolicy(rules);
-  const cls = rules.classes[modeForNamespace(rules, namespaceObject(c).metadata.labels)] as string;
+  const labels = namespaceObject(c).metadata.labels;
+  const cls = rules.classes[modeForNamespace(rules, labels)] as string;
   const m = mutate(parseAdmissionReview(admissionReview(c)), cls, policy).response;
-  const v = validate(parseAdmissionReview(admissionReview(c)), policy).response;
+  const v = validate(
+    parseAdmissionReview(admissionReview(c)),
+    policy,
+    namespaceIsolation(rules, labels),
+  ).response;
   return {
     mutatedTo: m.patch
       ? (JSON.parse(Buffer.from(m.patch, "base64").toString("utf8"))[0].value as string)
@@ -200,9 +206,15 @@ describe("CEL policies and the webhook agree on every case", () => {
     });
   });
 
-  test("a pod the mutation completed passes the validation", () => {
+  test("a pod the mutation completed passes the validation, unless its namespace's label is refused", () => {
     const rules = enforcementRules(RULES);
-    for (const c of CASES.filter((x) => x.mutatedTo !== null && x.rules === undefined)) {
+    const honoured = (x: AdmissionCase) =>
+      namespaceIsolation(rules, namespaceObject(x).metadata.labels).kind === "mode";
+    const completedCases = CASES.filter(
+      (x) => x.mutatedTo !== null && x.rules === undefined && honoured(x),
+    );
+    expect(completedCases.length).toBe(4);
+    for (const c of completedCases) {
       const completed: AdmissionCase = {
         ...c,
         pod: { ...c.pod, runtimeClassName: c.mutatedTo as string },
@@ -261,18 +273,58 @@ describe("policy specs", () => {
     const spec = validatingPolicyCel(rules);
     expect(spec.matchConstraints).toEqual(podCreate);
     expect(spec.matchConditions).toEqual([notExcluded]);
-    expect(spec.variables.map((v) => v.name)).toEqual(["runtimeClass", "isVNode", "hostPortUses"]);
-    expect(spec.variables[1].expression).toBe(
-      'variables.runtimeClass in ["vnode", "vnode-per-pod"]',
-    );
+    expect(spec.variables).toEqual([
+      {
+        name: "runtimeClass",
+        expression: 'has(object.spec.runtimeClassName) ? object.spec.runtimeClassName : ""',
+      },
+      {
+        name: "isolation",
+        expression:
+          'has(namespaceObject.metadata.labels) && "vnode.loft.sh/isolation" in namespaceObject.metadata.labels ? namespaceObject.metadata.labels["vnode.loft.sh/isolation"] : "per-namespace"',
+      },
+      {
+        name: "expectedClass",
+        expression:
+          'variables.isolation == "per-namespace" ? "vnode" : variables.isolation == "per-pod" ? "vnode-per-pod" : ""',
+      },
+      {
+        name: "classOk",
+        expression:
+          'variables.expectedClass != "" && variables.runtimeClass == variables.expectedClass',
+      },
+      {
+        name: "hostNetwork",
+        expression: "has(object.spec.hostNetwork) && object.spec.hostNetwork",
+      },
+      { name: "hostPortUses", expression: spec.variables[5].expression },
+    ]);
     expect(spec.validations.map((v) => [v.expression, v.message, v.reason])).toEqual([
-      ["variables.isVNode", "pods must use a vNode RuntimeClass vnode, vnode-per-pod", "Forbidden"],
       [
-        "!variables.isVNode || size(variables.hostPortUses) == 0",
+        'variables.expectedClass != ""',
+        "no pod is admitted in a namespace whose vnode.loft.sh/isolation label names an isolation mode this cluster does not offer",
+        "Forbidden",
+      ],
+      [
+        'variables.expectedClass == "" || variables.classOk',
+        "pods must use the RuntimeClass of their namespace's isolation mode",
+        "Forbidden",
+      ],
+      [
+        "!variables.classOk || !variables.hostNetwork",
+        "hostNetwork is not supported by vNode: the pod sets spec.hostNetwork: true (for such pods the API server also sets every port's hostPort to its containerPort)",
+        "Forbidden",
+      ],
+      [
+        "!variables.classOk || variables.hostNetwork || size(variables.hostPortUses) == 0",
         "pods under a vNode RuntimeClass must not use hostPort or hostIP",
         "Forbidden",
       ],
     ]);
+    // The class check's message names the other mode's class by a map of the classes.
+    expect(spec.validations[1].messageExpression).toContain(
+      '{"vnode": "per-namespace", "vnode-per-pod": "per-pod"}[variables.runtimeClass]',
+    );
   });
 
   test("celString escapes what would end or break a CEL string", () => {

@@ -3,10 +3,11 @@ import {
   EnforcementRulesError,
   modeForNamespace,
   mutatingRoutes,
+  namespaceIsolation,
   NAMESPACE_ISOLATION_LABEL,
   NAMESPACE_NAME_LABEL,
   selectorMatches,
-  validatingRoute,
+  validatingRoutes,
   type WebhookFlagOptions,
 } from "vnode-contract";
 import { AgentError } from "../../agent/src/lib/errors";
@@ -72,10 +73,12 @@ describe("webhook policy: every shared case, called directly with the namespace'
   test.each(CASES.map((c) => [c.name, c] as const))("%s", (_name, c) => {
     const rules = rulesOf(c);
     const policy = compilePolicy(rules);
-    const mode = modeForNamespace(rules, namespaceObject(c).metadata.labels);
-    const cls = rules.classes[mode] as string;
+    const labels = namespaceObject(c).metadata.labels;
+    const cls = rules.classes[modeForNamespace(rules, labels)] as string;
     expect(mutate(reviewOf(c), cls, policy)).toEqual(expectedMutation(c));
-    expect(validate(reviewOf(c), policy)).toEqual(expectedValidation(c));
+    expect(validate(reviewOf(c), policy, namespaceIsolation(rules, labels))).toEqual(
+      expectedValidation(c),
+    );
   });
 
   test("the uid is echoed exactly", () => {
@@ -83,21 +86,28 @@ describe("webhook policy: every shared case, called directly with the namespace'
     const policy = compilePolicy(rulesOf(c));
     const uid = "c0ffee00-0000-4000-8000-000000000001";
     expect(mutate(reviewOf(c, uid), "vnode", policy)).toEqual(expectedMutation(c, uid));
-    expect(validate(reviewOf(c, uid), policy)).toEqual(expectedValidation(c, uid));
+    expect(validate(reviewOf(c, uid), policy, { kind: "mode", mode: "per-namespace" })).toEqual(
+      expectedValidation(c, uid),
+    );
   });
 
-  test("a mutated pod passes the validation", () => {
+  test("a mutated pod passes the validation, unless its namespace's label is refused", () => {
     const mutated = CASES.filter((c) => c.mutatedTo !== null);
-    expect(mutated.length).toBe(8);
-    for (const c of mutated) {
+    expect(mutated.length).toBe(9);
+    const honoured = mutated.filter(
+      (c) => namespaceIsolation(rulesOf(c), namespaceObject(c).metadata.labels).kind === "mode",
+    );
+    expect(honoured.length).toBe(7);
+    for (const c of honoured) {
       const rules = rulesOf(c);
+      const isolation = namespaceIsolation(rules, namespaceObject(c).metadata.labels);
       const policy = compilePolicy(rules);
       const body = admissionReview(c);
       const out = mutate(parseAdmissionReview(body), c.mutatedTo as string, policy);
       const patched = { ...body, request: { ...body.request } };
       patched.request.object = applyPatch(body.request.object, out.response.patch as string);
       expect(patched.request.object.spec).toHaveProperty("runtimeClassName", c.mutatedTo);
-      expect(validate(parseAdmissionReview(patched), policy).response).toEqual({
+      expect(validate(parseAdmissionReview(patched), policy, isolation).response).toEqual({
         uid: UID,
         allowed: true,
       });
@@ -122,9 +132,15 @@ describe("webhook routes: the component's namespaceSelectors pick the handler's 
         ? expectedMutation({ ...c, mutatedTo: null })
         : mutate(reviewOf(c), rules.classes[routes[0].mode] as string, policy);
     expect(mutation).toEqual(expectedMutation(c));
-    const validation = selectorMatches(validatingRoute(rules).namespaceSelector, labels)
-      ? validate(reviewOf(c), policy)
-      : expectedValidation({ ...c, denied: null });
+    // Exactly one validating entry judges a tenant namespace, none an excluded one.
+    const judges = validatingRoutes(rules).filter((r) =>
+      selectorMatches(r.namespaceSelector, labels),
+    );
+    expect(judges.length).toBe(excluded ? 0 : 1);
+    const validation =
+      judges.length === 0
+        ? expectedValidation({ ...c, denied: null })
+        : validate(reviewOf(c), policy, judges[0].isolation);
     expect(validation).toEqual(expectedValidation(c));
   });
 
@@ -160,13 +176,65 @@ describe("webhook routes: the component's namespaceSelectors pick the handler's 
         },
       },
     ]);
-    expect(validatingRoute(rules, tenant)).toEqual({
-      path: "/validate",
+    const validating = (
+      name: string,
+      path: string,
+      isolation: object,
+      ...isolationLabel: object[]
+    ) => ({
+      name,
+      path,
+      isolation,
       namespaceSelector: {
         matchLabels: { "example.com/tenant": "true" },
-        matchExpressions: [notExcluded],
+        matchExpressions: [notExcluded, ...isolationLabel],
       },
     });
+    const key = NAMESPACE_ISOLATION_LABEL;
+    expect(validatingRoutes(rules, tenant)).toEqual([
+      validating(
+        "unlabelled",
+        "/validate/per-namespace",
+        { kind: "mode", mode: "per-namespace" },
+        { key, operator: "DoesNotExist" },
+      ),
+      validating(
+        "per-namespace",
+        "/validate/per-namespace",
+        { kind: "mode", mode: "per-namespace" },
+        { key, operator: "In", values: ["per-namespace"] },
+      ),
+      validating(
+        "per-pod",
+        "/validate/per-pod",
+        { kind: "mode", mode: "per-pod" },
+        { key, operator: "In", values: ["per-pod"] },
+      ),
+      validating(
+        "unknown-isolation",
+        "/validate/unknown-isolation",
+        { kind: "unknown" },
+        { key, operator: "Exists" },
+        { key, operator: "NotIn", values: ["per-namespace", "per-pod"] },
+      ),
+    ]);
+  });
+
+  test("a mode without a class still has its validating entry, which refuses the namespace", () => {
+    const rules = enforcementRules({ classes: { "per-pod": "vnode" } });
+    expect(
+      validatingRoutes(rules).map((r) => [r.name, r.path, r.isolation, r.namespaceSelector]),
+    ).toEqual([
+      ["unlabelled", "/validate/per-pod", { kind: "mode", mode: "per-pod" }, expect.anything()],
+      [
+        "per-namespace",
+        "/validate/per-namespace",
+        { kind: "unoffered", mode: "per-namespace" },
+        expect.anything(),
+      ],
+      ["per-pod", "/validate/per-pod", { kind: "mode", mode: "per-pod" }, expect.anything()],
+      ["unknown-isolation", "/validate/unknown-isolation", { kind: "unknown" }, expect.anything()],
+    ]);
   });
 
   test("a single mode needs no isolation requirement", () => {
@@ -192,7 +260,8 @@ describe("webhook routes: the component's namespaceSelectors pick the handler's 
 describe("malformed reviews are ReviewErrors with a message (the server answers 400)", () => {
   const good = () => JSON.parse(JSON.stringify(admissionReview(CASES[0])));
   const policy = compilePolicy(enforcementRules(RULES));
-  const judge = (body: unknown) => validate(parseAdmissionReview(body), policy);
+  const judge = (body: unknown) =>
+    validate(parseAdmissionReview(body), policy, { kind: "mode", mode: "per-namespace" });
   const cases: [string, () => unknown, string][] = [
     ["an array", () => [], "body must be a JSON object; got an array."],
     ["a string", () => "review", 'body must be a JSON object; got "review".'],

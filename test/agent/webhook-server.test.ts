@@ -108,6 +108,37 @@ maybe("webhook HTTPS server", () => {
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
+  test("each validating path judges by what it says of the namespace (only per-namespace offered here)", async () => {
+    const judge = async (p: string, c: (typeof CASES)[number]) => {
+      const r = await request(agent, server.url, {
+        path: p,
+        body: JSON.stringify(admissionReview(c, "uid-v")),
+      });
+      expect(r.status).toBe(200);
+      return JSON.parse(r.body).response as { allowed: boolean; status?: { message: string } };
+    };
+    const named = (prefix: string) =>
+      CASES.find((c) => c.name.startsWith(prefix)) as (typeof CASES)[number];
+    const vnodePod = named("vNode class with plain container ports");
+    expect(await judge("/validate/per-namespace", vnodePod)).toEqual({
+      uid: "uid-v",
+      allowed: true,
+    });
+    // per-pod has no class here: every pod of a namespace labelled per-pod is refused.
+    expect((await judge("/validate/per-pod", vnodePod)).status?.message).toBe(
+      'namespace "team-a" has label vnode.loft.sh/isolation=per-pod, an isolation mode this cluster does not offer; no pod is admitted there until the label is per-namespace or is removed (default mode per-namespace)',
+    );
+    expect((await judge("/validate/unknown-isolation", vnodePod)).status?.message).toBe(
+      'namespace "team-a" has label vnode.loft.sh/isolation with a value that is not an isolation mode; no pod is admitted there until the label is per-namespace or is removed (default mode per-namespace)',
+    );
+    expect(
+      (await judge("/validate/per-namespace", named("hostNetwork under the namespace's class")))
+        .status?.message,
+    ).toBe(
+      "hostNetwork is not supported by vNode: the pod sets spec.hostNetwork: true (for such pods the API server also sets every port's hostPort to its containerPort)",
+    );
+  });
+
   test("reviews over one keep-alive connection: exact AdmissionReview v1 answers", async () => {
     const a = await request(agent, server.url, { path: "/mutate", body: review(0, "uid-a") });
     expect(a.status).toBe(200);
@@ -200,13 +231,13 @@ maybe("webhook HTTPS server", () => {
       "a mode without a class",
       { path: "/mutate/per-pod", body: review() },
       404,
-      "no RuntimeClass is configured for mode per-pod (--class per-pod=NAME): /mutate/per-pod; served paths: /mutate, /mutate/per-namespace, /validate, /healthz, /readyz\n",
+      "no RuntimeClass is configured for mode per-pod (--class per-pod=NAME): /mutate/per-pod; served paths: /mutate, /mutate/per-namespace, /validate/per-namespace, /validate/per-pod, /validate/unknown-isolation, /validate, /healthz, /readyz\n",
     ],
     [
       "an unknown path",
       { path: "/admit", body: review() },
       404,
-      "not found: /admit; served paths: /mutate, /mutate/per-namespace, /validate, /healthz, /readyz\n",
+      "not found: /admit; served paths: /mutate, /mutate/per-namespace, /validate/per-namespace, /validate/per-pod, /validate/unknown-isolation, /validate, /healthz, /readyz\n",
     ],
   ];
   test.each(bad)(

@@ -343,7 +343,27 @@ describe("mutate-and-validate over two pools, self-signed CA", () => {
     });
   });
 
-  test("one validating entry for every tenant namespace; Fail on failure", () => {
+  test("one validating entry per case of the isolation label, exactly one for any namespace; Fail on failure", () => {
+    const entry = (name: string, path: string, ...isolation: object[]) => ({
+      name: `${name}.validate.vnode.loft.sh`,
+      admissionReviewVersions: ["v1"],
+      sideEffects: "None",
+      timeoutSeconds: 5,
+      matchPolicy: "Equivalent",
+      rules: POD_CREATE,
+      clientConfig: {
+        service: { name: "enf-webhook", namespace: "vnode-runtime", path, port: 443 },
+      },
+      failurePolicy: "Fail",
+      namespaceSelector: {
+        matchLabels: { tenant: "true" },
+        matchExpressions: [
+          NAME_NOT_IN("kube-node-lease", "kube-system", "vnode-runtime"),
+          ...isolation,
+        ],
+      },
+    });
+    const key = "vnode.loft.sh/isolation";
     expect(recorder.one("enf", T.validating).inputs).toEqual({
       apiVersion: "admissionregistration.k8s.io/v1",
       kind: "ValidatingWebhookConfiguration",
@@ -352,28 +372,21 @@ describe("mutate-and-validate over two pools, self-signed CA", () => {
         labels: webhookLabels("enf"),
         annotations: { "cert-manager.io/inject-ca-from": "vnode-runtime/enf-webhook-tls" },
       },
+      // The default mode here is per-pod (the component's isolationMode).
       webhooks: [
-        {
-          name: "validate.vnode.loft.sh",
-          admissionReviewVersions: ["v1"],
-          sideEffects: "None",
-          timeoutSeconds: 5,
-          matchPolicy: "Equivalent",
-          rules: POD_CREATE,
-          clientConfig: {
-            service: {
-              name: "enf-webhook",
-              namespace: "vnode-runtime",
-              path: "/validate",
-              port: 443,
-            },
-          },
-          failurePolicy: "Fail",
-          namespaceSelector: {
-            matchLabels: { tenant: "true" },
-            matchExpressions: [NAME_NOT_IN("kube-node-lease", "kube-system", "vnode-runtime")],
-          },
-        },
+        entry("unlabelled", "/validate/per-pod", { key, operator: "DoesNotExist" }),
+        entry("per-namespace", "/validate/per-namespace", {
+          key,
+          operator: "In",
+          values: ["per-namespace"],
+        }),
+        entry("per-pod", "/validate/per-pod", { key, operator: "In", values: ["per-pod"] }),
+        entry(
+          "unknown-isolation",
+          "/validate/unknown-isolation",
+          { key, operator: "Exists" },
+          { key, operator: "NotIn", values: ["per-namespace", "per-pod"] },
+        ),
       ],
     });
   });
@@ -504,7 +517,8 @@ describe("validate only, the user's ClusterIssuer, failurePolicy Ignore, custom 
   });
 
   test("the user's selector, narrowed by the exclusions; the failure policy from the arg", () => {
-    expect(webhooks(recorder.one("val", T.validating))).toEqual([
+    const key = "vnode.loft.sh/isolation";
+    const entry = (...isolation: object[]) =>
       expect.objectContaining({
         failurePolicy: "Ignore",
         namespaceSelector: {
@@ -512,9 +526,18 @@ describe("validate only, the user's ClusterIssuer, failurePolicy Ignore, custom 
             { key: "team", operator: "In", values: ["a", "b"] },
             { key: "sandbox-exempt", operator: "DoesNotExist" },
             NAME_NOT_IN("kube-node-lease", "kube-system", "platform-vnode"),
+            ...isolation,
           ],
         },
-      }),
+      });
+    expect(webhooks(recorder.one("val", T.validating))).toEqual([
+      entry({ key, operator: "DoesNotExist" }),
+      entry({ key, operator: "In", values: ["per-namespace"] }),
+      entry({ key, operator: "In", values: ["per-pod"] }),
+      entry(
+        { key, operator: "Exists" },
+        { key, operator: "NotIn", values: ["per-namespace", "per-pod"] },
+      ),
     ]);
     expect(
       (recorder.one("val", T.validating).inputs as { metadata: { annotations: unknown } }).metadata
@@ -630,7 +653,7 @@ describe("install and issuerRef together, failure policy Fail for both", () => {
       [recorder.one("both", T.mutating), recorder.one("both", T.validating)].map((r) =>
         webhooks(r).map((w) => w.failurePolicy),
       ),
-    ).toEqual([["Fail"], ["Fail"]]);
+    ).toEqual([["Fail"], ["Fail", "Fail", "Fail", "Fail"]]);
   });
 });
 

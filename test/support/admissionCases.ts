@@ -32,6 +32,7 @@ export interface Container {
 }
 export interface PodShape {
   runtimeClassName?: string;
+  hostNetwork?: boolean;
   containers: Container[];
   initContainers?: Container[];
   ephemeralContainers?: Container[];
@@ -53,8 +54,17 @@ export interface AdmissionCase {
   denied: string | null;
 }
 
-const requirement = (ns: string, classes = "(vnode, vnode-per-pod)") =>
-  `pods in namespace "${ns}" must use a vNode RuntimeClass ${classes}`;
+/** The tail of a runtime-class denial: the namespace's mode and its class. */
+const requirement = (ns: string, mode = "per-namespace", cls = "vnode") =>
+  `; namespace "${ns}" has isolation mode ${mode}, whose pods must use RuntimeClass "${cls}"`;
+const perPod = (ns: string) => requirement(ns, "per-pod", "vnode-per-pod");
+const NO_CLASS = "pod has no runtimeClassName";
+/** The denial in a namespace whose isolation label this cluster cannot honour. */
+const labelDenied = (ns: string, head: string, allowed = "one of per-namespace, per-pod") =>
+  `namespace "${ns}" has label vnode.loft.sh/isolation${head}; no pod is admitted there until the label is ${allowed} or is removed (default mode per-namespace)`;
+const UNKNOWN_VALUE = " with a value that is not an isolation mode";
+const HOST_NETWORK =
+  "hostNetwork is not supported by vNode: the pod sets spec.hostNetwork: true (for such pods the API server also sets every port's hostPort to its containerPort)";
 const web = (ports?: Port[]): Container => ({ name: "web", ...(ports ? { ports } : {}) });
 
 export const CASES: AdmissionCase[] = [
@@ -63,7 +73,7 @@ export const CASES: AdmissionCase[] = [
     namespace: "team-a",
     pod: { containers: [web([{ containerPort: 8080 }])] },
     mutatedTo: "vnode",
-    denied: `pod has no runtimeClassName; ${requirement("team-a")}`,
+    denied: `${NO_CLASS}${requirement("team-a")}`,
   },
   {
     name: "no class, namespace labelled per-pod: the per-pod class",
@@ -71,7 +81,7 @@ export const CASES: AdmissionCase[] = [
     namespaceLabels: { [NAMESPACE_ISOLATION_LABEL]: "per-pod" },
     pod: { containers: [web()] },
     mutatedTo: "vnode-per-pod",
-    denied: `pod has no runtimeClassName; ${requirement("team-b")}`,
+    denied: `${NO_CLASS}${perPod("team-b")}`,
   },
   {
     name: "no class, namespace labelled per-namespace",
@@ -79,29 +89,29 @@ export const CASES: AdmissionCase[] = [
     namespaceLabels: { [NAMESPACE_ISOLATION_LABEL]: "per-namespace", team: "c" },
     pod: { containers: [web()] },
     mutatedTo: "vnode",
-    denied: `pod has no runtimeClassName; ${requirement("team-c")}`,
+    denied: `${NO_CLASS}${requirement("team-c")}`,
   },
   {
-    name: "no class, unknown isolation label value: the default mode's class",
+    name: "unknown isolation label value: mutated to the default mode's class, denied with the label",
     namespace: "team-d",
     namespaceLabels: { [NAMESPACE_ISOLATION_LABEL]: "fast" },
     pod: { containers: [web()] },
     mutatedTo: "vnode",
-    denied: `pod has no runtimeClassName; ${requirement("team-d")}`,
+    denied: labelDenied("team-d", UNKNOWN_VALUE),
   },
   {
     name: "empty runtimeClassName counts as none",
     namespace: "team-a",
     pod: { runtimeClassName: "", containers: [web()] },
     mutatedTo: "vnode",
-    denied: `pod has no runtimeClassName; ${requirement("team-a")}`,
+    denied: `${NO_CLASS}${requirement("team-a")}`,
   },
   {
     name: "another class: left alone by the mutation, denied by the validation",
     namespace: "team-a",
     pod: { runtimeClassName: "runc", containers: [web()] },
     mutatedTo: null,
-    denied: `pod uses runtimeClassName "runc", which is not a vNode RuntimeClass; ${requirement("team-a")}`,
+    denied: `pod uses runtimeClassName "runc", which is not a vNode RuntimeClass${requirement("team-a")}`,
   },
   {
     name: "another class with a hostPort: only the class is reported",
@@ -112,7 +122,7 @@ export const CASES: AdmissionCase[] = [
       containers: [web([{ containerPort: 80, hostPort: 80 }])],
     },
     mutatedTo: null,
-    denied: `pod uses runtimeClassName "gvisor", which is not a vNode RuntimeClass; ${requirement("team-b")}`,
+    denied: `pod uses runtimeClassName "gvisor", which is not a vNode RuntimeClass${perPod("team-b")}`,
   },
   {
     name: "vNode class with plain container ports: allowed",
@@ -191,9 +201,71 @@ export const CASES: AdmissionCase[] = [
     denied: `pod uses hostPort 80 in container "web" and hostPort 443 in container "web", which vNode does not support`,
   },
   {
-    name: "the per-pod class in a per-namespace namespace: any vNode class is allowed",
+    name: "the per-pod class in an unlabelled (default per-namespace) namespace: denied",
     namespace: "team-a",
     pod: { runtimeClassName: "vnode-per-pod", containers: [web()] },
+    mutatedTo: null,
+    denied: `pod uses runtimeClassName "vnode-per-pod", the RuntimeClass of isolation mode per-pod${requirement("team-a")}`,
+  },
+  {
+    name: "the per-namespace class in a namespace labelled per-pod: denied",
+    namespace: "build",
+    namespaceLabels: { [NAMESPACE_ISOLATION_LABEL]: "per-pod" },
+    pod: { runtimeClassName: "vnode", containers: [web()] },
+    mutatedTo: null,
+    denied: `pod uses runtimeClassName "vnode", the RuntimeClass of isolation mode per-namespace${perPod("build")}`,
+  },
+  {
+    name: "the per-pod class in a namespace labelled per-pod: allowed",
+    namespace: "build",
+    namespaceLabels: { [NAMESPACE_ISOLATION_LABEL]: "per-pod" },
+    pod: { runtimeClassName: "vnode-per-pod", containers: [web([{ containerPort: 8080 }])] },
+    mutatedTo: null,
+    denied: null,
+  },
+  {
+    name: "an empty isolation label is not unset: denied with the label",
+    namespace: "team-e",
+    namespaceLabels: { [NAMESPACE_ISOLATION_LABEL]: "" },
+    pod: { runtimeClassName: "vnode", containers: [web()] },
+    mutatedTo: null,
+    denied: labelDenied("team-e", UNKNOWN_VALUE),
+  },
+  {
+    name: "a label that is a mode only in another case (Per-Pod): denied with the label",
+    namespace: "team-f",
+    namespaceLabels: { [NAMESPACE_ISOLATION_LABEL]: "Per-Pod" },
+    pod: { runtimeClassName: "vnode-per-pod", containers: [web()] },
+    mutatedTo: null,
+    denied: labelDenied("team-f", UNKNOWN_VALUE),
+  },
+  {
+    name: "hostNetwork under the namespace's class: the hostNetwork message, not the defaulted hostPorts",
+    namespace: "team-a",
+    pod: {
+      runtimeClassName: "vnode",
+      hostNetwork: true,
+      // What the API server stores for a hostNetwork pod: hostPort defaulted to containerPort.
+      containers: [web([{ containerPort: 80, hostPort: 80 }])],
+    },
+    mutatedTo: null,
+    denied: HOST_NETWORK,
+  },
+  {
+    name: "hostNetwork under another class: the class is reported first",
+    namespace: "team-a",
+    pod: {
+      runtimeClassName: "runc",
+      hostNetwork: true,
+      containers: [web([{ containerPort: 80, hostPort: 80 }])],
+    },
+    mutatedTo: null,
+    denied: `pod uses runtimeClassName "runc", which is not a vNode RuntimeClass${requirement("team-a")}`,
+  },
+  {
+    name: "hostNetwork false is the default: allowed",
+    namespace: "team-a",
+    pod: { runtimeClassName: "vnode", hostNetwork: false, containers: [web()] },
     mutatedTo: null,
     denied: null,
   },
@@ -244,13 +316,32 @@ export const CASES: AdmissionCase[] = [
     denied: null,
   },
   {
-    name: "single per-pod cluster: every tenant namespace gets its one class",
+    name: "single per-pod cluster: an unlabelled namespace gets its one class",
+    rules: { classes: { "per-pod": "vnode" } },
+    namespace: "ci",
+    pod: { containers: [web()] },
+    mutatedTo: "vnode",
+    denied: `${NO_CLASS}${requirement("ci", "per-pod", "vnode")}`,
+  },
+  {
+    name: "single per-pod cluster: a namespace labelled per-namespace (not offered) is denied",
     rules: { classes: { "per-pod": "vnode" } },
     namespace: "ci",
     namespaceLabels: { [NAMESPACE_ISOLATION_LABEL]: "per-namespace" },
+    pod: { runtimeClassName: "vnode", containers: [web()] },
+    mutatedTo: null,
+    denied:
+      'namespace "ci" has label vnode.loft.sh/isolation=per-namespace, an isolation mode this cluster does not offer; no pod is admitted there until the label is per-pod or is removed (default mode per-pod)',
+  },
+  {
+    name: "single per-namespace cluster: a namespace labelled per-pod is mutated, then denied",
+    rules: { classes: { "per-namespace": "vnode" } },
+    namespace: "builds",
+    namespaceLabels: { [NAMESPACE_ISOLATION_LABEL]: "per-pod" },
     pod: { containers: [web()] },
     mutatedTo: "vnode",
-    denied: `pod has no runtimeClassName; ${requirement("ci", "(vnode)")}`,
+    denied:
+      'namespace "builds" has label vnode.loft.sh/isolation=per-pod, an isolation mode this cluster does not offer; no pod is admitted there until the label is per-namespace or is removed (default mode per-namespace)',
   },
   {
     name: "default mode per-pod: unlabelled namespaces get the per-pod class",
@@ -258,7 +349,7 @@ export const CASES: AdmissionCase[] = [
     namespace: "builds",
     pod: { containers: [web()] },
     mutatedTo: "vnode-per-pod",
-    denied: `pod has no runtimeClassName; ${requirement("builds")}`,
+    denied: `${NO_CLASS}${perPod("builds")}`,
   },
   {
     name: "default mode per-pod: a namespace labelled per-namespace gets that class",
@@ -267,7 +358,17 @@ export const CASES: AdmissionCase[] = [
     namespaceLabels: { [NAMESPACE_ISOLATION_LABEL]: "per-namespace" },
     pod: { containers: [web()] },
     mutatedTo: "vnode",
-    denied: `pod has no runtimeClassName; ${requirement("tenant")}`,
+    denied: `${NO_CLASS}${requirement("tenant")}`,
+  },
+  {
+    name: "default mode per-pod: an unknown label names the default mode per-pod",
+    rules: { ...RULES, defaultMode: "per-pod" },
+    namespace: "tenant",
+    namespaceLabels: { [NAMESPACE_ISOLATION_LABEL]: "isolated" },
+    pod: { runtimeClassName: "vnode-per-pod", containers: [web()] },
+    mutatedTo: null,
+    denied:
+      'namespace "tenant" has label vnode.loft.sh/isolation with a value that is not an isolation mode; no pod is admitted there until the label is one of per-namespace, per-pod or is removed (default mode per-pod)',
   },
 ];
 
@@ -338,6 +439,7 @@ export function podObject(c: AdmissionCase) {
     },
     spec: {
       ...(s.runtimeClassName !== undefined ? { runtimeClassName: s.runtimeClassName } : {}),
+      ...(s.hostNetwork !== undefined ? { hostNetwork: s.hostNetwork } : {}),
       volumes: [{ name: "kube-api-access-x7k2p", projected: { defaultMode: 420, sources: [] } }],
       containers: s.containers.map((x) => container(x, "registry.example/web:1.4.2")),
       ...(s.initContainers

@@ -1,7 +1,9 @@
 /**
  * The admission decisions of `vnode-agent webhook`, pure: AdmissionReview v1 in, AdmissionReview
- * v1 out. No Kubernetes API calls: the request path (chosen by the component's namespaceSelectors)
- * says which RuntimeClass applies, and the rules come from the command line.
+ * v1 out. No Kubernetes API calls: the request path (chosen by the component's namespaceSelectors,
+ * which the API server evaluates against the namespace's live labels) says which RuntimeClass
+ * applies, or that the namespace's isolation label cannot be honoured; the rules come from the
+ * command line.
  *
  * The CEL backend (components/enforcement/cel.ts) enforces the same rules with the same messages;
  * test/agent/webhook-cel.test.ts holds both to one list of cases.
@@ -9,9 +11,15 @@
 import {
   CONTAINER_LISTS,
   classRequirementParts,
+  configuredModes,
   type EnforcementRules,
+  HOST_NETWORK_UNSUPPORTED,
   HOST_PORT_UNSUPPORTED,
-  vnodeClasses,
+  type IsolationMode,
+  isolationLabelDenial,
+  modeClassRequirement,
+  type NamespaceIsolation,
+  RUNTIME_CLASS_USED,
 } from "vnode-contract";
 import * as z from "zod/mini";
 
@@ -116,6 +124,7 @@ const PodSchema = z.object(
     spec: z.object(
       {
         runtimeClassName: orUnset(z.string(str)),
+        hostNetwork: orUnset(z.boolean(must("a boolean"))),
         ...(Object.fromEntries(
           CONTAINER_LISTS.map(({ field }) => [field, containerList()]),
         ) as Record<ContainerListField, ReturnType<typeof containerList>>),
@@ -158,6 +167,7 @@ export function parseAdmissionReview(body: unknown): AdmissionReview {
 /** What the rules read of a pod; parsed strictly, so a malformed pod is a 400, not a guess. */
 interface PodView {
   runtimeClassName: string;
+  hostNetwork: boolean;
   lists: { noun: string; containers: { name: string; ports: PortView[] }[] }[];
 }
 interface PortView {
@@ -169,6 +179,7 @@ function podView(object: unknown): PodView {
   const { spec } = parseWith(PodSchema, object, "request.object");
   return {
     runtimeClassName: spec.runtimeClassName ?? "",
+    hostNetwork: spec.hostNetwork ?? false,
     lists: CONTAINER_LISTS.map(({ field, noun }) => ({
       noun,
       containers: (spec[field] ?? []).map((c) => ({
@@ -181,22 +192,33 @@ function podView(object: unknown): PodView {
 
 /** The rules compiled once for the hot path. */
 export interface Policy {
-  classes: EnforcementRules["classes"];
-  defaultMode: EnforcementRules["defaultMode"];
+  rules: EnforcementRules;
   excluded: ReadonlySet<string>;
-  vnodeClasses: ReadonlySet<string>;
+  /** Each vNode class with its mode (the first mode of a class two modes share). */
+  modeOfClass: ReadonlyMap<string, IsolationMode>;
   requirement: readonly [string, string];
 }
 
 export function compilePolicy(rules: EnforcementRules): Policy {
+  const modeOfClass = new Map<string, IsolationMode>();
+  for (const m of configuredModes(rules)) {
+    const cls = rules.classes[m] as string;
+    if (!modeOfClass.has(cls)) modeOfClass.set(cls, m);
+  }
   return {
-    classes: { ...rules.classes },
-    defaultMode: rules.defaultMode,
+    rules,
     excluded: new Set(rules.excludedNamespaces),
-    vnodeClasses: new Set(vnodeClasses(rules)),
+    modeOfClass,
     requirement: classRequirementParts(rules),
   };
 }
+
+/**
+ * What a validating path judges by: the namespace's isolation as its entry's namespaceSelector
+ * found it, or `any` (the bare `/validate` of configurations written before the mode was
+ * enforced: any vNode class, whatever the mode).
+ */
+export type ValidationScope = NamespaceIsolation | { kind: "any" };
 
 /**
  * The pod this policy judges, or undefined for anything else: only CREATE of `pods` (core/v1,
@@ -246,16 +268,42 @@ export function mutate(
 }
 
 /** Why `pod` breaks the rules, or undefined. One message, the same the CEL policy gives. */
-export function violation(pod: PodView, namespace: string, policy: Policy): string | undefined {
-  const cls = pod.runtimeClassName;
-  if (!policy.vnodeClasses.has(cls)) {
-    const [before, after] = policy.requirement;
-    const what =
-      cls === ""
-        ? "pod has no runtimeClassName; "
-        : `pod uses runtimeClassName "${cls}", which is not a vNode RuntimeClass; `;
-    return `${what}${before}${namespace}${after}`;
+export function violation(
+  pod: PodView,
+  namespace: string,
+  policy: Policy,
+  scope: ValidationScope,
+): string | undefined {
+  if (scope.kind === "unoffered" || scope.kind === "unknown") {
+    return isolationLabelDenial(
+      policy.rules,
+      namespace,
+      scope.kind === "unoffered" ? scope.mode : undefined,
+    );
   }
+  const cls = pod.runtimeClassName;
+  if (scope.kind === "any") {
+    if (!policy.modeOfClass.has(cls)) {
+      const [before, after] = policy.requirement;
+      const what = cls === "" ? RUNTIME_CLASS_USED.none() : RUNTIME_CLASS_USED.notVNode(cls);
+      return `${what}; ${before}${namespace}${after}`;
+    }
+  } else {
+    const expected = policy.rules.classes[scope.mode] as string;
+    if (cls !== expected) {
+      const other = policy.modeOfClass.get(cls);
+      const what =
+        cls === ""
+          ? RUNTIME_CLASS_USED.none()
+          : other !== undefined
+            ? RUNTIME_CLASS_USED.otherMode(cls, other)
+            : RUNTIME_CLASS_USED.notVNode(cls);
+      return `${what}${modeClassRequirement(namespace, scope.mode, expected)}`;
+    }
+  }
+  // The API server sets every port's hostPort to its containerPort on a hostNetwork pod, so
+  // hostNetwork is reported alone, not as the host ports it implies.
+  if (pod.hostNetwork) return HOST_NETWORK_UNSUPPORTED;
   const uses: string[] = [];
   for (const { noun, containers } of pod.lists) {
     for (const c of containers) {
@@ -274,14 +322,20 @@ export function violation(pod: PodView, namespace: string, policy: Policy): stri
 }
 
 /**
- * Denies a judged pod whose runtimeClassName is missing or not a vNode class, or that runs under
- * a vNode class with hostPort or hostIP on any container, init container or ephemeral container
- * port (vNode does not support the host's network namespace). Everything else is allowed.
+ * Denies a judged pod of a namespace whose isolation label cannot be honoured; one whose
+ * runtimeClassName is not the class of its namespace's mode (under scope `any`: not a vNode
+ * class); and one of that class with hostNetwork, or hostPort or hostIP on any container, init
+ * container or ephemeral container port (vNode does not support the host's network namespace).
+ * Everything else is allowed.
  */
-export function validate(review: AdmissionReview, policy: Policy): AdmissionReviewResponse {
+export function validate(
+  review: AdmissionReview,
+  policy: Policy,
+  scope: ValidationScope,
+): AdmissionReviewResponse {
   const { uid, namespace } = review.request;
   const pod = judgedPod(review.request, policy);
-  const message = pod && violation(pod, namespace as string, policy);
+  const message = pod && violation(pod, namespace as string, policy, scope);
   if (message === undefined) return reply({ uid, allowed: true });
   return reply({ uid, allowed: false, status: { code: 403, reason: "Forbidden", message } });
 }

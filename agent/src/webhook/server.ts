@@ -1,6 +1,6 @@
 /**
  * The HTTPS server of `vnode-agent webhook`: AdmissionReview v1 on `POST /mutate`,
- * `/mutate/<mode>` and `/validate`, health on `GET /healthz` and `/readyz`, all on one TLS port.
+ * `/mutate/<mode>`, `/validate/<mode>`, `/validate/unknown-isolation` and `/validate`, health on `GET /healthz` and `/readyz`, all on one TLS port.
  * Bad requests get a 4xx with a one-line reason, never a crash. The certificate and key are
  * re-read every few seconds and swapped in when they change (a Secret rotation swaps kubelet's
  * `..data` symlink, so both files change at once), without a restart.
@@ -11,7 +11,13 @@ import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import * as tls from "node:tls";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type EnforcementRules, ISOLATION_MODES, mutatePath, WEBHOOK_HTTPS } from "vnode-contract";
+import {
+  type EnforcementRules,
+  ISOLATION_MODES,
+  mutatePath,
+  validatingRoutes,
+  WEBHOOK_HTTPS,
+} from "vnode-contract";
 import { AgentError, ExitCode, messageOf } from "../lib/errors";
 import {
   dropBadClient,
@@ -28,6 +34,7 @@ import {
   parseAdmissionReview,
   ReviewError,
   validate,
+  type ValidationScope,
 } from "./policy";
 
 /** The logging the server does; a pino logger fits. */
@@ -165,7 +172,10 @@ async function loadTls(certFile: string, keyFile: string): Promise<TlsMaterial> 
   };
 }
 
-type Route = { kind: "mutate"; cls: string } | { kind: "validate" } | { kind: "health" };
+type Route =
+  | { kind: "mutate"; cls: string }
+  | { kind: "validate"; scope: ValidationScope }
+  | { kind: "health" };
 
 function routesOf(rules: EnforcementRules): Map<string, Route> {
   const routes = new Map<string, Route>([
@@ -175,7 +185,11 @@ function routesOf(rules: EnforcementRules): Map<string, Route> {
     const cls = rules.classes[mode];
     if (cls !== undefined) routes.set(mutatePath(mode), { kind: "mutate", cls });
   }
-  routes.set(WEBHOOK_HTTPS.validate, { kind: "validate" });
+  // The paths of the component's validating entries, whatever its tenant selector.
+  for (const route of validatingRoutes(rules)) {
+    routes.set(route.path, { kind: "validate", scope: route.isolation });
+  }
+  routes.set(WEBHOOK_HTTPS.validate, { kind: "validate", scope: { kind: "any" } });
   routes.set(WEBHOOK_HTTPS.healthz, { kind: "health" });
   routes.set(WEBHOOK_HTTPS.readyz, { kind: "health" });
   return routes;
@@ -253,7 +267,10 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     let out: AdmissionReviewResponse;
     try {
       const review = parseAdmissionReview(parsed);
-      out = route.kind === "mutate" ? mutate(review, route.cls, policy) : validate(review, policy);
+      out =
+        route.kind === "mutate"
+          ? mutate(review, route.cls, policy)
+          : validate(review, policy, route.scope);
       const r = review.request;
       if (!out.response.allowed) {
         log.info(

@@ -9,12 +9,16 @@
  * `matchResources.namespaceSelector` is the tenant selector from webhookRoutes.ts).
  */
 import { NAMESPACE_ISOLATION_LABEL } from "../labels";
+import { ISOLATION_MODES } from "../modes";
 import {
   CONTAINER_LISTS,
-  classRequirementParts,
   configuredModes,
   type EnforcementRules,
+  HOST_NETWORK_UNSUPPORTED,
   HOST_PORT_UNSUPPORTED,
+  isolationLabelDenial,
+  modeClassRequirement,
+  RUNTIME_CLASS_USED,
   vnodeClasses,
 } from "./rules";
 
@@ -62,6 +66,21 @@ function celStringList(items: readonly string[]): string {
   return `[${items.map(celString).join(", ")}]`;
 }
 
+/** A hole for a CEL expression in a message built by one of rules.ts's functions. */
+const hole = (expression: string) => `\u0000${expression}\u0000`;
+
+/**
+ * CEL that builds `text` (a rules.ts message with {@link hole}s): the same function gives the
+ * webhook's message and the policy's, so the two cannot drift apart.
+ */
+function celText(text: string): string {
+  return text
+    .split("\u0000")
+    .map((part, i) => (i % 2 === 0 ? celString(part) : `(${part})`))
+    .filter((part) => part !== '""')
+    .join(" + ");
+}
+
 /** Match condition that skips the excluded namespaces (also left out by the bindings' selector). */
 function notExcluded(rules: EnforcementRules): CelMatchCondition {
   return {
@@ -103,38 +122,83 @@ export interface ValidatingPolicyCel {
 }
 
 /**
- * The ValidatingAdmissionPolicy spec (without failurePolicy): deny tenant pods whose
- * runtimeClassName is missing or not a vNode class, and vNode pods that use hostPort or hostIP
- * in any container, init container or ephemeral container. At most one validation fails for a
- * pod (the port rule only judges vNode pods), so the message is the same one the webhook gives.
+ * The ValidatingAdmissionPolicy spec (without failurePolicy), in the order the webhook checks:
+ * deny every pod of a namespace whose isolation label the cluster cannot honour (a mode it does
+ * not offer, or no mode); deny a pod whose runtimeClassName is not the class of its namespace's
+ * mode; deny a pod of that class with hostNetwork, or with hostPort or hostIP in any container,
+ * init container or ephemeral container. Each validation passes whenever an earlier one fails,
+ * so at most one fails for a pod: whatever the API server makes of several failures, the
+ * message is exactly the webhook's.
  */
 export function validatingPolicyCel(rules: EnforcementRules): ValidatingPolicyCel {
-  const [before, after] = classRequirementParts(rules);
-  const requirement = (ns: string) => `${celString(before)} + ${ns} + ${celString(after)}`;
+  const labels = "namespaceObject.metadata.labels";
+  const key = celString(NAMESPACE_ISOLATION_LABEL);
+  const modes = configuredModes(rules);
+  const expectedClass = modes.reduceRight(
+    (otherwise, m) =>
+      `variables.isolation == ${celString(m)} ? ${celString(rules.classes[m] as string)} : ${otherwise}`,
+    '""',
+  );
+  // Each vNode class with its mode (the first mode of a class two modes share).
+  const modeOfClass = `{${vnodeClasses(rules)
+    .map(
+      (c) => `${celString(c)}: ${celString(modes.find((m) => rules.classes[m] === c) as string)}`,
+    )
+    .join(", ")}}`;
   const hostPortLists = CONTAINER_LISTS.map(({ field, noun }) => hostPortUsesOf(field, noun));
+  const ns = hole("request.namespace");
   return {
     matchConstraints: { resourceRules: podCreateRules() },
     matchConditions: [notExcluded(rules)],
     variables: [
       RUNTIME_CLASS_VARIABLE,
       {
-        name: "isVNode",
-        expression: `variables.runtimeClass in ${celStringList(vnodeClasses(rules))}`,
+        name: "isolation",
+        expression: `has(${labels}) && ${key} in ${labels} ? ${labels}[${key}] : ${celString(rules.defaultMode)}`,
+      },
+      { name: "expectedClass", expression: expectedClass },
+      {
+        name: "classOk",
+        expression: `variables.expectedClass != "" && variables.runtimeClass == variables.expectedClass`,
+      },
+      {
+        name: "hostNetwork",
+        expression: "has(object.spec.hostNetwork) && object.spec.hostNetwork",
       },
       { name: "hostPortUses", expression: hostPortLists.join(" + ") },
     ],
     validations: [
       {
-        expression: "variables.isVNode",
-        message: `pods must use a vNode RuntimeClass ${vnodeClasses(rules).join(", ")}`,
+        expression: `variables.expectedClass != ""`,
+        message: `no pod is admitted in a namespace whose ${NAMESPACE_ISOLATION_LABEL} label names an isolation mode this cluster does not offer`,
         messageExpression:
-          `(variables.runtimeClass == "" ? "pod has no runtimeClassName; " : ` +
-          `"pod uses runtimeClassName \\"" + variables.runtimeClass + ` +
-          `"\\", which is not a vNode RuntimeClass; ") + ${requirement("request.namespace")}`,
+          `variables.isolation in ${celStringList(ISOLATION_MODES)} ? ` +
+          `${celText(isolationLabelDenial(rules, ns, hole("variables.isolation")))} : ` +
+          celText(isolationLabelDenial(rules, ns, undefined)),
         reason: "Forbidden",
       },
       {
-        expression: "!variables.isVNode || size(variables.hostPortUses) == 0",
+        expression: `variables.expectedClass == "" || variables.classOk`,
+        message: `pods must use the RuntimeClass of their namespace's isolation mode`,
+        messageExpression:
+          `(variables.runtimeClass == "" ? ${celText(RUNTIME_CLASS_USED.none())} : ` +
+          `variables.runtimeClass in ${modeOfClass} ? ` +
+          `${celText(RUNTIME_CLASS_USED.otherMode(hole("variables.runtimeClass"), hole(`${modeOfClass}[variables.runtimeClass]`)))} : ` +
+          `${celText(RUNTIME_CLASS_USED.notVNode(hole("variables.runtimeClass")))}) + ` +
+          celText(
+            modeClassRequirement(ns, hole("variables.isolation"), hole("variables.expectedClass")),
+          ),
+        reason: "Forbidden",
+      },
+      {
+        expression: "!variables.classOk || !variables.hostNetwork",
+        message: HOST_NETWORK_UNSUPPORTED,
+        messageExpression: celString(HOST_NETWORK_UNSUPPORTED),
+        reason: "Forbidden",
+      },
+      {
+        expression:
+          "!variables.classOk || variables.hostNetwork || size(variables.hostPortUses) == 0",
         message: `pods under a vNode RuntimeClass must not use hostPort or hostIP`,
         messageExpression:
           `"pod uses " + variables.hostPortUses.join(" and ") + ` +

@@ -104,22 +104,47 @@ export function vnodeClasses(rules: EnforcementRules): string[] {
 }
 
 /**
- * The mode a namespace's pods get: its isolation label when that names a configured mode,
- * else the default mode. The webhook routes (namespaceSelectors) and the CEL policies both
- * implement exactly this.
+ * The mode a namespace's pods are mutated into: its isolation label when that names a configured
+ * mode, else the default mode. The mutating webhook routes (namespaceSelectors) and the
+ * MutatingAdmissionPolicy implement exactly this; a label the cluster cannot honour is left to
+ * the validation ({@link namespaceIsolation}), which denies the pod with a message saying why.
  */
 export function modeForNamespace(
   rules: EnforcementRules,
   labels: Readonly<Record<string, string>> | undefined,
 ): IsolationMode {
+  const isolation = namespaceIsolation(rules, labels);
+  return isolation.kind === "mode" ? isolation.mode : rules.defaultMode;
+}
+
+/**
+ * What a namespace's isolation label means to the validation: unset, the default mode; a mode
+ * with a RuntimeClass here, that mode; a mode without one (`unoffered`) or a value that is no
+ * mode at all (`unknown`), a namespace where no pod is admitted. Never mapped to the default:
+ * whoever set `per-pod` asked for an isolation this cluster cannot give, and silently giving less
+ * is the wrong answer. The validating routes (namespaceSelectors) and the
+ * ValidatingAdmissionPolicy implement exactly this.
+ */
+export type NamespaceIsolation =
+  | { kind: "mode"; mode: IsolationMode }
+  | { kind: "unoffered"; mode: IsolationMode }
+  | { kind: "unknown" };
+
+export function namespaceIsolation(
+  rules: EnforcementRules,
+  labels: Readonly<Record<string, string>> | undefined,
+): NamespaceIsolation {
   const value = labels?.[NAMESPACE_ISOLATION_LABEL];
-  return value !== undefined && isIsolationMode(value) && rules.classes[value] !== undefined
-    ? value
-    : rules.defaultMode;
+  if (value === undefined) return { kind: "mode", mode: rules.defaultMode };
+  if (!isIsolationMode(value)) return { kind: "unknown" };
+  return rules.classes[value] !== undefined
+    ? { kind: "mode", mode: value }
+    : { kind: "unoffered", mode: value };
 }
 
 // Denial messages. The webhook formats them at run time, the CEL policies build the same text in
-// their messageExpressions; a test holds both to the same cases.
+// their messageExpressions (cel.ts fills the same functions with CEL holes); a test holds both to
+// the same cases.
 
 /** "(vnode, vnode-per-pod)": the allowed classes as denial messages list them. */
 export function classListText(rules: EnforcementRules): string {
@@ -127,12 +152,50 @@ export function classListText(rules: EnforcementRules): string {
 }
 
 /**
- * Tail of the runtime-class denial, what the pod should have done, around the namespace name:
+ * Tail of the runtime-class denial of the mode-less `/validate` path (configurations written
+ * before the mode was enforced), around the namespace name:
  * `pods in namespace "<ns>" must use a vNode RuntimeClass (vnode, vnode-per-pod)`.
  */
 export function classRequirementParts(rules: EnforcementRules): [before: string, after: string] {
   return ['pods in namespace "', `" must use a vNode RuntimeClass ${classListText(rules)}`];
 }
+
+/** How a runtime-class denial opens, by what the pod asked for. */
+export const RUNTIME_CLASS_USED = {
+  none: () => "pod has no runtimeClassName",
+  notVNode: (cls: string) =>
+    `pod uses runtimeClassName "${cls}", which is not a vNode RuntimeClass`,
+  otherMode: (cls: string, mode: string) =>
+    `pod uses runtimeClassName "${cls}", the RuntimeClass of isolation mode ${mode}`,
+};
+
+/** Tail of the runtime-class denial: what the namespace's mode requires. */
+export function modeClassRequirement(namespace: string, mode: string, cls: string): string {
+  return `; namespace "${namespace}" has isolation mode ${mode}, whose pods must use RuntimeClass "${cls}"`;
+}
+
+/**
+ * The denial in a namespace whose isolation label the cluster cannot honour. `unofferedMode` is
+ * the label's value when it names a mode without a RuntimeClass here; undefined for a value that
+ * is no mode (the webhook never sees the value, so neither backend repeats it).
+ */
+export function isolationLabelDenial(
+  rules: EnforcementRules,
+  namespace: string,
+  unofferedMode: string | undefined,
+): string {
+  const offered = configuredModes(rules);
+  const head =
+    unofferedMode !== undefined
+      ? `namespace "${namespace}" has label ${NAMESPACE_ISOLATION_LABEL}=${unofferedMode}, an isolation mode this cluster does not offer`
+      : `namespace "${namespace}" has label ${NAMESPACE_ISOLATION_LABEL} with a value that is not an isolation mode`;
+  const allowed = offered.length === 1 ? offered[0] : `one of ${offered.join(", ")}`;
+  return `${head}; no pod is admitted there until the label is ${allowed} or is removed (default mode ${rules.defaultMode})`;
+}
+
+/** The denial of a hostNetwork pod under a vNode class. */
+export const HOST_NETWORK_UNSUPPORTED =
+  "hostNetwork is not supported by vNode: the pod sets spec.hostNetwork: true (for such pods the API server also sets every port's hostPort to its containerPort)";
 
 /** Closing words of the hostPort/hostIP denial. */
 export const HOST_PORT_UNSUPPORTED = ", which vNode does not support";

@@ -1,14 +1,16 @@
 /**
  * Which webhook path serves which namespaces. A webhook never sees namespace labels, so the
- * component registers one mutating entry per configured mode, each with a namespaceSelector, and
- * the path tells `vnode-agent webhook` the RuntimeClass. Together the selectors implement
- * `modeForNamespace` (rules.ts): a namespace labelled with a configured mode goes to that mode's
- * entry, every other tenant namespace to the default mode's. Pure data, no Pulumi imports.
+ * component registers one entry per case, each with a namespaceSelector, and the path tells
+ * `vnode-agent webhook` what the namespace's label means. The API server evaluates an entry's
+ * namespaceSelector against the namespace's live labels on every request (the same object a
+ * policy's `namespaceObject` is), so a path is as current as the label; no API call, RBAC or
+ * cache in the webhook. Mutating entries implement `modeForNamespace`, validating entries
+ * `namespaceIsolation` (rules.ts). Pure data, no Pulumi imports.
  */
 import { NAMESPACE_ISOLATION_LABEL } from "../labels";
 import { WEBHOOK_HTTPS } from "../webhook";
-import type { IsolationMode } from "../modes";
-import { configuredModes, type EnforcementRules } from "./rules";
+import { ISOLATION_MODES, type IsolationMode } from "../modes";
+import { configuredModes, type EnforcementRules, type NamespaceIsolation } from "./rules";
 
 /** A Kubernetes LabelSelector (meta/v1), as plain data. */
 export interface LabelSelector {
@@ -84,15 +86,74 @@ export function mutatingRoutes(
   });
 }
 
-/** The validating entry: every tenant namespace, whatever its mode. */
-export function validatingRoute(
+/** Path segment of the validating entry for namespaces whose label names no mode. */
+export const UNKNOWN_ISOLATION = "unknown-isolation";
+
+/** The webhook path that validates pods of namespaces labelled (or defaulting to) `target`. */
+export function validatePath(target: IsolationMode | typeof UNKNOWN_ISOLATION): string {
+  return `${WEBHOOK_HTTPS.validate}/${target}`;
+}
+
+export interface ValidatingRoute {
+  /** Short name of the entry, unique in the configuration: `unlabelled`, a mode, `unknown-isolation`. */
+  name: string;
+  /** Path on the webhook Service, e.g. `/validate/per-pod`. */
+  path: string;
+  /** What the namespaces this entry selects mean to the validation. */
+  isolation: NamespaceIsolation;
+  namespaceSelector: LabelSelector;
+}
+
+/**
+ * The validating entries: unlabelled namespaces (the default mode), one per isolation mode (a
+ * mode without a RuntimeClass here is `unoffered`: the webhook denies every pod there), and any
+ * other label value (`unknown`). LabelSelectors have no "or", hence two entries for the default
+ * mode; the selectors never overlap and together cover every tenant namespace, so each pod
+ * CREATE is judged by exactly one entry.
+ */
+export function validatingRoutes(
   rules: EnforcementRules,
   tenantSelector: LabelSelector = {},
-): { path: string; namespaceSelector: LabelSelector } {
-  return {
-    path: WEBHOOK_HTTPS.validate,
-    namespaceSelector: tenantNamespaceSelector(rules, tenantSelector),
-  };
+): ValidatingRoute[] {
+  const base = tenantNamespaceSelector(rules, tenantSelector);
+  const entry = (
+    name: string,
+    target: IsolationMode | typeof UNKNOWN_ISOLATION,
+    isolation: NamespaceIsolation,
+    ...isolationLabel: LabelSelectorRequirement[]
+  ): ValidatingRoute => ({
+    name,
+    path: validatePath(target),
+    isolation,
+    namespaceSelector: {
+      ...base,
+      matchExpressions: [...(base.matchExpressions ?? []), ...isolationLabel],
+    },
+  });
+  const key = NAMESPACE_ISOLATION_LABEL;
+  return [
+    entry(
+      "unlabelled",
+      rules.defaultMode,
+      { kind: "mode", mode: rules.defaultMode },
+      { key, operator: "DoesNotExist" },
+    ),
+    ...ISOLATION_MODES.map((mode) =>
+      entry(
+        mode,
+        mode,
+        rules.classes[mode] !== undefined ? { kind: "mode", mode } : { kind: "unoffered", mode },
+        { key, operator: "In", values: [mode] },
+      ),
+    ),
+    entry(
+      UNKNOWN_ISOLATION,
+      UNKNOWN_ISOLATION,
+      { kind: "unknown" },
+      { key, operator: "Exists" },
+      { key, operator: "NotIn", values: [...ISOLATION_MODES] },
+    ),
+  ];
 }
 
 /** Whether `selector` selects an object with `labels` (LabelSelector semantics). */
