@@ -93,11 +93,12 @@ describe("mutate-and-validate over two pools", () => {
       metadata: { name: "cel-enforcement", labels: LABELS },
       spec: { failurePolicy: "Fail", ...validatingPolicyCel(rules) },
     });
-    // The wiring, literally: the exclusions and both classes.
+    // The wiring, literally: the exclusions, and the class of each mode.
     expect(policy.spec.matchConditions).toEqual([NOT_EXCLUDED]);
-    expect(policy.spec.variables[1]).toEqual({
-      name: "isVNode",
-      expression: 'variables.runtimeClass in ["vnode", "vnode-per-pod"]',
+    expect(policy.spec.variables[2]).toEqual({
+      name: "expectedClass",
+      expression:
+        'variables.isolation == "per-namespace" ? "vnode" : variables.isolation == "per-pod" ? "vnode-per-pod" : ""',
     });
   });
 

@@ -139,21 +139,30 @@ test("ci: two pools, two modes, two RuntimeClasses, a PodMonitor, enforcement, s
   const validating = objects["23-validatingwebhookconfiguration-vnode-webhook.yaml"] as {
     webhooks: { namespaceSelector: unknown; failurePolicy: string }[];
   };
-  expect(validating.webhooks.map((w) => [w.failurePolicy, w.namespaceSelector])).toEqual([
+  const tenant = {
+    key: "kubernetes.io/metadata.name",
+    operator: "NotIn",
+    values: ["kube-node-lease", "kube-system", "vnode-runtime"],
+  };
+  const key = "vnode.loft.sh/isolation";
+  // One entry per case of the namespace's isolation label, each under the stack's tenant selector.
+  expect(validating.webhooks.map((w) => [w.failurePolicy, w.namespaceSelector])).toEqual(
     [
+      [{ key, operator: "DoesNotExist" }],
+      [{ key, operator: "In", values: ["per-namespace"] }],
+      [{ key, operator: "In", values: ["per-pod"] }],
+      [
+        { key, operator: "Exists" },
+        { key, operator: "NotIn", values: ["per-namespace", "per-pod"] },
+      ],
+    ].map((isolation) => [
       "Fail",
       {
-        matchExpressions: [
-          {
-            key: "kubernetes.io/metadata.name",
-            operator: "NotIn",
-            values: ["kube-node-lease", "kube-system", "vnode-runtime"],
-          },
-        ],
+        matchExpressions: [tenant, ...isolation],
         matchLabels: { "ci.example.com/tenant": "true" },
       },
-    ],
-  ]);
+    ]),
+  );
   expect(result.stdout).toContain("23 objects of stack ci are schema-valid;");
 });
 
