@@ -13,7 +13,9 @@
  *   shim read its options.)
  * - `vnode-cni`: a CNI plugin that returns its `prevResult` unchanged (the real one moves the
  *   network namespace into the vNode user namespace, which needs the real manager);
- * - `vnode-manager`: prints VNODE_PER_POD and sleeps, like a long-running manager.
+ * - `vnode-manager`: a long-running process that prints VNODE_PER_POD; with
+ *   {@link StandInOptions.managerSocket} it also listens on that unix socket (where the shim
+ *   would find it) and records each start, with its environment, in `managerRecord`.
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
@@ -55,14 +57,37 @@ function which(bin: string): string {
   throw new Error(`${bin} is not installed (Debian package containerd)`);
 }
 
+/** Where the stand-in runs and what its manager role does beyond sleeping. */
+export interface StandInOptions {
+  /**
+   * The interpreter line: the test's own node binary by default; `/usr/bin/env node` when the
+   * stand-in also runs inside a container image (the manager role in the agent's pod).
+   */
+  interpreter?: string;
+  /** The manager role listens on this unix socket (a path as the manager sees it). */
+  managerSocket?: string;
+  /** The manager role appends one JSON line per start here (a path as the manager sees it). */
+  managerRecord?: string;
+}
+
+/** One start of the stand-in manager, as it recorded it. */
+export interface ManagerStart {
+  /** 1 for the first start recorded in this file, 2 for the next, ... */
+  start: number;
+  /** Its pid in its own PID namespace. */
+  pid: number;
+  /** Its whole environment. */
+  env: Record<string, string>;
+}
+
 /**
- * A multi-call program in Node (the test's own node binary), acting by argv[0]; linked as
- * `host-net` and `loopback` (which make a CNI result) or any other name (which passes the
- * previous result on, like a chained plugin) it is the host network's CNI plugins too.
+ * A multi-call program in Node, acting by argv[0]; linked as `host-net` and `loopback` (which
+ * make a CNI result) or any other name (which passes the previous result on, like a chained
+ * plugin) it is the host network's CNI plugins too.
  */
-export function standInScript(record: string, runcShim: string): string {
+export function standInScript(record: string, runcShim: string, opts: StandInOptions = {}): string {
   const q = JSON.stringify;
-  return `#!${process.execPath}
+  return `#!${opts.interpreter ?? process.execPath}
 const fs = require("node:fs");
 const path = require("node:path");
 const role = path.basename(process.argv[1]);
@@ -80,10 +105,21 @@ if (role === ${q(PAYLOAD_ROLES.shim)}) {
   process.exit(r.status ?? 1);
 }
 if (role === ${q(PAYLOAD_ROLES.manager)}) {
-  note();
+  const managerRecord = ${q(opts.managerRecord ?? null)};
+  const managerSocket = ${q(opts.managerSocket ?? null)};
+  if (managerRecord === null) note();
+  else {
+    let start = 1;
+    try { start += fs.readFileSync(managerRecord, "utf8").split("\\n").filter(Boolean).length; } catch {}
+    fs.appendFileSync(managerRecord, JSON.stringify({ start, pid: process.pid, env }) + "\\n");
+  }
   console.log("vnode-manager stand-in: VNODE_PER_POD=" + (env.VNODE_PER_POD ?? ""));
-  setInterval(() => {}, 60_000);
-  process.on("SIGTERM", () => process.exit(0));
+  let server;
+  if (managerSocket !== null) {
+    fs.rmSync(managerSocket, { force: true });
+    server = require("node:net").createServer((c) => c.end()).listen(managerSocket);
+  } else setInterval(() => {}, 60_000);
+  process.on("SIGTERM", () => { if (server) server.close(); process.exit(0); });
 } else {
   // A CNI plugin: host-net and loopback make a result; any other (vnode-cni) passes it on.
   const conf = JSON.parse(stdin() || "{}");
@@ -109,6 +145,16 @@ export function standInCalls(record: string): StandInCall[] {
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as StandInCall);
+}
+
+/** Reads the stand-in manager's record of its starts. */
+export function managerStarts(record: string): ManagerStart[] {
+  if (!fs.existsSync(record)) return [];
+  return fs
+    .readFileSync(record, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as ManagerStart);
 }
 
 /** Lays out the payload and dirs under `work` and returns the flags for `ctrd`. */

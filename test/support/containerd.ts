@@ -20,6 +20,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { waitForCri } from "../../agent/src/cri/client";
+import { CNI_HOST_DEFAULTS } from "vnode-contract";
 import { PAUSE_IMAGE, importPauseImage, pauseImageUnavailable } from "./pause";
 import { describeIf } from "./describeIf";
 
@@ -65,6 +66,27 @@ export interface TestContainerd {
 export interface StartOptions {
   /** TOML appended to the generated config (e.g. another runtime table). */
   extraConfig?: string;
+  /**
+   * Lay containerd out as on a node under this dir standing in for the node's `/`: config
+   * `/etc/containerd/config.toml`, socket `/run/containerd/containerd.sock`, root
+   * `/var/lib/containerd`, state `/run/containerd`, and the CRI's CNI dirs at containerd's
+   * defaults (`/etc/cni/net.d`, `/opt/cni/bin`), which the config names as node paths. containerd
+   * then runs in its own mount namespace where the CNI dirs and each of `nodePaths` (node paths,
+   * e.g. the agent's install dir) are the dirs under the host root, so a `runtime_path`, a CNI
+   * plugin link or a per-handler `cni_conf_dir` the agent writes resolves as on the node. A node
+   * path missing on this machine is created as an empty mount point (only ever mounted on in
+   * containerd's namespace) and removed again by `cleanup()`.
+   */
+  hostRoot?: string;
+  nodePaths?: string[];
+  /**
+   * Node dirs put first on containerd's PATH. Debian's containerd 1.6.20 does not run a CRI
+   * runtime's `runtime_path` (seen here: RunPodSandbox fails with `runtime
+   * "io.containerd.vnode.v2" binary not installed "containerd-shim-vnode-v2"`); it finds a
+   * runtime's shim by the name `runtime_type` gives (`containerd-shim-<name>-v2`) on its PATH,
+   * so a test that must run the shim the agent installed names the install dir here.
+   */
+  shimPath?: string[];
   /** Import the pause image after start. Defaults to false. */
   pauseImage?: boolean;
 }
@@ -97,18 +119,54 @@ function onPath(cmd: string): boolean {
   return dirs.some((dir) => dir && fs.existsSync(path.join(dir, cmd)));
 }
 
+/** Where the harness's containerd keeps its things. */
+interface ContainerdPaths {
+  config: string;
+  socket: string;
+  root: string;
+  state: string;
+  /** The CRI's CNI dirs, as the config names them. */
+  cniConf: string;
+  cniBin: string;
+}
+
+function harnessPaths(dir: string, hostRoot?: string): ContainerdPaths {
+  if (hostRoot === undefined) {
+    return {
+      config: path.join(dir, "config.toml"),
+      socket: path.join(dir, "containerd.sock"),
+      root: path.join(dir, "root"),
+      state: path.join(dir, "state"),
+      cniConf: path.join(dir, "cni", "net.d"),
+      cniBin: path.join(dir, "cni", "bin"),
+    };
+  }
+  return {
+    config: path.join(hostRoot, "etc/containerd/config.toml"),
+    socket: path.join(hostRoot, "run/containerd/containerd.sock"),
+    root: path.join(hostRoot, "var/lib/containerd"),
+    state: path.join(hostRoot, "run/containerd"),
+    cniConf: CNI_HOST_DEFAULTS.confDir,
+    cniBin: CNI_HOST_DEFAULTS.binDir,
+  };
+}
+
 /** The harness's containerd config: version 2, runc declared and default, private dirs. */
-export function renderTestConfig(dir: string, sandboxImage = PAUSE_IMAGE): string {
+export function renderTestConfig(
+  dir: string,
+  sandboxImage = PAUSE_IMAGE,
+  paths: ContainerdPaths = harnessPaths(dir),
+): string {
   const q = JSON.stringify; // TOML basic strings accept JSON string escapes for these paths
   return `version = 2
-root = ${q(path.join(dir, "root"))}
-state = ${q(path.join(dir, "state"))}
+root = ${q(paths.root)}
+state = ${q(paths.state)}
 
 [grpc]
-  address = ${q(path.join(dir, "containerd.sock"))}
+  address = ${q(paths.socket)}
 
 [ttrpc]
-  address = ${q(path.join(dir, "containerd.sock.ttrpc"))}
+  address = ${q(`${paths.socket}.ttrpc`)}
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = ${q(sandboxImage)}
@@ -121,8 +179,8 @@ state = ${q(path.join(dir, "state"))}
       runtime_type = "io.containerd.runc.v2"
 
   [plugins."io.containerd.grpc.v1.cri".cni]
-    conf_dir = ${q(path.join(dir, "cni", "net.d"))}
-    bin_dir = ${q(path.join(dir, "cni", "bin"))}
+    conf_dir = ${q(paths.cniConf)}
+    bin_dir = ${q(paths.cniBin)}
 `;
 }
 
@@ -132,17 +190,29 @@ function shq(s: string): string {
 }
 
 /** The start/stop/restart script; `DIR` is baked in so the script runs from anywhere. */
-export function renderRestartScript(dir: string): string {
+export function renderRestartScript(
+  dir: string,
+  paths: ContainerdPaths = harnessPaths(dir),
+  binds: [string, string][] = [],
+  shimPath: string[] = [],
+): string {
+  // Each bind: the node path, and the dir under the host root it is in containerd's namespace.
+  const launch =
+    binds.length === 0
+      ? 'containerd --config "$CONFIG"'
+      : `unshare --mount --propagation private sh -c ${shq(
+          `${binds.map(([node, under]) => `mount --bind ${shq(under)} ${shq(node)} && `).join("")}exec containerd --config "$0"`,
+        )} "$CONFIG"`;
   return `#!/bin/sh
 # Starts, stops or restarts the test containerd in ${dir}, always with the same flags.
 # Usage: $0 [start|stop|restart]   (default: restart). Used as the agent's --restart-command.
 set -eu
 DIR=${shq(dir)}
-CONFIG="$DIR/config.toml"
-SOCK="$DIR/containerd.sock"
+CONFIG=${shq(paths.config)}
+SOCK=${shq(paths.socket)}
 PIDFILE="$DIR/containerd.pid"
 LOG="$DIR/containerd.log"
-PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+PATH=${shq([...shimPath, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"].join(":"))}:"$PATH"
 export PATH
 
 # True if $1 is a live (not zombie) containerd started with this config: never signal a
@@ -172,7 +242,7 @@ stop() {
 
 start() {
   if [ -f "$PIDFILE" ] && ours "$(cat "$PIDFILE")"; then return 0; fi
-  setsid containerd --config "$CONFIG" >>"$LOG" 2>&1 </dev/null &
+  setsid ${launch} >>"$LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   i=0
   until ctr --address "$SOCK" --connect-timeout 1s version >/dev/null 2>&1; do
@@ -237,16 +307,35 @@ function cmdlineHas(pid: number, arg: string): boolean {
 export async function startContainerd(opts: StartOptions = {}): Promise<TestContainerd> {
   // Short base path: unix socket paths are limited to 108 bytes.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-ctrd-"));
-  for (const sub of ["root", "state", "cni/net.d", "cni/bin"])
+  const paths = harnessPaths(dir, opts.hostRoot);
+  for (const d of [paths.root, paths.state, path.dirname(paths.config), path.dirname(paths.socket)])
+    fs.mkdirSync(d, { recursive: true });
+  for (const sub of ["cni/net.d", "cni/bin"])
     fs.mkdirSync(path.join(dir, sub), { recursive: true });
-  const configPath = path.join(dir, "config.toml");
-  const socket = path.join(dir, "containerd.sock");
+  const nodePaths =
+    opts.hostRoot === undefined ? [] : [paths.cniConf, paths.cniBin, ...(opts.nodePaths ?? [])];
+  // Mount points this harness created on the machine, deepest first, removed by cleanup().
+  const mountPoints: string[] = [];
+  const binds: [string, string][] = nodePaths.map((p) => {
+    const under = path.join(opts.hostRoot as string, p);
+    fs.mkdirSync(under, { recursive: true });
+    const made = fs.mkdirSync(p, { recursive: true });
+    if (made !== undefined) {
+      for (let d = p; d.length >= made.length; d = path.dirname(d)) mountPoints.push(d);
+    }
+    return [p, under];
+  });
+  const configPath = paths.config;
+  const socket = paths.socket;
   const restartScript = path.join(dir, "restart.sh");
   const logPath = path.join(dir, "containerd.log");
   const pidFile = path.join(dir, "containerd.pid");
-  const originalConfig = renderTestConfig(dir) + (opts.extraConfig ? `\n${opts.extraConfig}` : "");
+  const originalConfig =
+    renderTestConfig(dir, PAUSE_IMAGE, paths) + (opts.extraConfig ? `\n${opts.extraConfig}` : "");
   fs.writeFileSync(configPath, originalConfig);
-  fs.writeFileSync(restartScript, renderRestartScript(dir), { mode: 0o755 });
+  fs.writeFileSync(restartScript, renderRestartScript(dir, paths, binds, opts.shimPath), {
+    mode: 0o755,
+  });
 
   const logTail = (lines = 20): string => {
     try {
@@ -316,6 +405,18 @@ export async function startContainerd(opts: StartOptions = {}): Promise<TestCont
       await script("stop").catch(() => undefined);
       killShims(socket);
       unmountUnder(dir);
+      if (opts.hostRoot !== undefined) {
+        // The host root is the caller's; what containerd mounted under it is ours.
+        unmountUnder(paths.state);
+        unmountUnder(paths.root);
+      }
+      for (const d of mountPoints.sort((a, b) => b.length - a.length)) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          // not empty: something else uses it now; leave it
+        }
+      }
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

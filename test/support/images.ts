@@ -142,7 +142,7 @@ export interface Exec {
 export function exec(
   cmd: string,
   args: string[],
-  opts: { timeoutMs?: number; cwd?: string } = {},
+  opts: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<Exec> {
   const start = process.hrtime.bigint();
   return new Promise((resolve) => {
@@ -153,6 +153,7 @@ export function exec(
         maxBuffer: 64 * 1024 * 1024,
         timeout: opts.timeoutMs ?? 600_000,
         cwd: opts.cwd,
+        env: opts.env,
         killSignal: "SIGKILL",
       },
       (err, stdout, stderr) => {

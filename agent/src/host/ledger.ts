@@ -566,7 +566,10 @@ export async function removeStateDirIfEmpty(loc: LedgerLocation): Promise<void> 
     await fsp.rmdir(path.dirname(ledgerPath(loc)));
   } catch (err) {
     const code = errno(err);
-    if (code !== "ENOENT" && code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+    // EBUSY/EROFS: the state dir is a mount point (the DaemonSet's hostPath volume, under the
+    // agent's read-only root filesystem), which rmdir refuses whether it is empty or not; the
+    // node's dir then stays, as kubelet made it.
+    if (!["ENOENT", "ENOTEMPTY", "EEXIST", "EBUSY", "EROFS"].includes(code ?? "")) throw err;
   }
 }
 
