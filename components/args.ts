@@ -8,7 +8,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
-import { IsolationMode } from "vnode-contract";
+import { EnforcementScope, IsolationMode, PodSecurityLevel } from "vnode-contract";
 
 /**
  * vNode's isolation granularity (`per-namespace` or `per-pod`), defined once in the contract
@@ -16,6 +16,19 @@ import { IsolationMode } from "vnode-contract";
  * `"per-pod"` and `IsolationMode.PerPod` both type-check.
  */
 export { IsolationMode };
+
+/**
+ * Which namespaces tenancy enforcement applies to: `selected` (those `namespaceSelector` selects,
+ * opt-in) or `all-except-exempt` (every namespace unless labelled
+ * `vnode.loft.sh/enforcement-exempt=true`, opt-out). Values are the contract's.
+ */
+export { EnforcementScope };
+
+/**
+ * Pod Security Standards level set on the namespaces enforcement enforces (`baseline` or
+ * `restricted`). Values are the contract's.
+ */
+export { PodSecurityLevel };
 
 /**
  * How far a ValidatingAdmissionPolicy confines the agent's node writes beyond RBAC, which can
@@ -431,6 +444,31 @@ export interface LabelSelectorArgs {
 }
 
 /**
+ * Who may add, change or remove the namespace labels enforcement trusts: the keys of the tenant
+ * selector (with scope `all-except-exempt`, `vnode.loft.sh/enforcement-exempt`), the isolation
+ * label `vnode.loft.sh/isolation`, and with `podSecurityLevel` the Pod Security
+ * `enforce`/`enforce-version` labels of enforced namespaces. A ValidatingAdmissionPolicy (backend
+ * `admission-policy`) or a validating webhook route (backend `webhook`) on namespace CREATE and
+ * UPDATE denies everyone else, naming the label and the groups that may.
+ */
+export interface NamespaceLabelGuardArgs {
+  /**
+   * Guard the labels. Defaults to `true`. `false` leaves them to RBAC alone (anyone who may update
+   * a namespace may switch its enforcement off); not allowed with scope `all-except-exempt` or with
+   * `podSecurityLevel`, which only hold with the guard.
+   */
+  enabled?: boolean;
+  /**
+   * Groups whose members may change the guarded labels, e.g. the platform team's group, or
+   * `system:serviceaccounts:argocd` for a GitOps controller that applies namespace labels.
+   * `system:masters` always may (admission judges it like anyone else). Defaults to none.
+   * `system:authenticated`, `system:unauthenticated` and `system:serviceaccounts` are refused:
+   * everyone is in them.
+   */
+  platformGroups?: string[];
+}
+
+/**
  * Tenancy enforcement: puts the pods of tenant namespaces into vNode and rejects pods that try to
  * escape it, at admission, without editing workloads. The runtime namespace, `kube-system` and
  * `kube-node-lease` (and, with `certManager.install`, cert-manager's namespace) are always
@@ -439,14 +477,21 @@ export interface LabelSelectorArgs {
  */
 export interface EnforcementArgs {
   /**
+   * Which namespaces are enforced. Defaults to `selected` (opt-in, as before this input existed):
+   * switching a running cluster to `all-except-exempt` enforces vNode on every namespace that is
+   * not labelled exempt, ingress controllers and monitoring included, so label those first.
+   */
+  scope?: EnforcementScope;
+  /**
    * Selects the tenant namespaces by their labels, e.g. `{ matchLabels: { tenant: "true" } }`.
-   * Required, with at least one label or requirement: an empty selector would enforce vNode on
+   * Required with scope `selected`, not allowed with `all-except-exempt`; with at least one label
+   * or requirement: an empty selector would enforce vNode on
    * every namespace. Becomes each webhook's (or policy binding's) `namespaceSelector`, merged with
    * the exclusions and, for mutation, the isolation routing: a namespace labelled
    * `vnode.loft.sh/isolation=per-pod` (or `per-namespace`) gets that mode's RuntimeClass when the
    * pools offer both modes; other namespaces get the class of `isolationMode`.
    */
-  namespaceSelector: LabelSelectorArgs;
+  namespaceSelector?: LabelSelectorArgs;
   /** What enforcement does: `mutate`, `validate` or `mutate-and-validate`. Required. */
   mode: EnforcementMode;
   /**
@@ -471,10 +516,22 @@ export interface EnforcementArgs {
   /** What enforces the rules. Defaults to `webhook`. */
   backend?: EnforcementBackend;
   /**
-   * API version of the MutatingAdmissionPolicy with backend `admission-policy` and a mode that
-   * mutates. Defaults to `v1` (Kubernetes >= 1.36). Only with backend `admission-policy`.
+   * API version of the MutatingAdmissionPolicies with backend `admission-policy`, for a mode that
+   * mutates or for `podSecurityLevel`. Defaults to `v1` (Kubernetes >= 1.36). Only with backend
+   * `admission-policy`.
    */
   mutatingPolicyApiVersion?: MutatingPolicyApiVersion;
+  /** The namespace label guard. Defaults to enabled, with no platform group but `system:masters`. */
+  namespaceLabelGuard?: NamespaceLabelGuardArgs;
+  /**
+   * Pod Security level (defence in depth under vNode) given to the enforced namespaces: a mutation
+   * on namespace CREATE and UPDATE adds `pod-security.kubernetes.io/enforce: <level>` where that
+   * label is unset (the mutating webhook with backend `webhook`; a MutatingAdmissionPolicy of
+   * `mutatingPolicyApiVersion` with backend `admission-policy`), and the guard lets only the
+   * platform groups set another value or `enforce-version`. Namespaces that exist get it on their
+   * next update (see the README). Defaults to none.
+   */
+  podSecurityLevel?: PodSecurityLevel;
 }
 
 /** Kind of a cert-manager issuer. */

@@ -120,3 +120,18 @@ export function webhookSelfSignedName(name: string): string {
 export function policyName(name: string): string {
   return `${name}-enforcement`;
 }
+
+/** The namespace label guard's ValidatingAdmissionPolicy and binding (backend `admission-policy`). */
+export function namespaceGuardName(name: string): string {
+  return `${name}-namespace-guard`;
+}
+
+/** The Pod Security MutatingAdmissionPolicy and binding (backend `admission-policy`). */
+export function podSecurityPolicyName(name: string): string {
+  return `${name}-namespace-pod-security`;
+}
+
+/** The webhook configurations of the namespace routes (backend `webhook`). */
+export function namespaceWebhookName(name: string): string {
+  return `${webhookName(name)}-namespaces`;
+}

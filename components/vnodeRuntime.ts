@@ -40,6 +40,14 @@ import {
   buildWebhookServiceAccount,
   webhookPlan,
 } from "./enforcement/webhook";
+import {
+  buildNamespaceGuardPolicy,
+  buildNamespaceGuardPolicyBinding,
+  buildNamespaceMutatingWebhookConfiguration,
+  buildNamespaceValidatingWebhookConfiguration,
+  buildPodSecurityPolicy,
+  buildPodSecurityPolicyBinding,
+} from "./enforcement/namespaceGuard";
 import { buildEnvSecret } from "./envSecret";
 import { buildPodMonitor } from "./metrics";
 import { buildNamespace } from "./namespace";
@@ -342,6 +350,20 @@ function createWebhookEnforcement(
       { parent, dependsOn: serving },
     );
   }
+  if (e.namespaceGuard !== undefined) {
+    new k8s.admissionregistration.v1.ValidatingWebhookConfiguration(
+      `${name}-namespace-guard-webhook`,
+      buildNamespaceValidatingWebhookConfiguration(plan, namespace),
+      { parent, dependsOn: serving },
+    );
+    if (e.namespaceGuard.podSecurityLevel !== undefined) {
+      new k8s.admissionregistration.v1.MutatingWebhookConfiguration(
+        `${name}-namespace-pod-security-webhook`,
+        buildNamespaceMutatingWebhookConfiguration(plan, namespace),
+        { parent, dependsOn: serving },
+      );
+    }
+  }
 }
 
 /** The AdmissionPolicy backend: each policy, then its binding (which switches it on). */
@@ -376,5 +398,30 @@ function createPolicyEnforcement(
       parent,
       dependsOn: [policy, ...runtimeClasses],
     });
+  }
+  if (e.namespaceGuard !== undefined) {
+    const guard = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+      `${name}-namespace-guard-policy`,
+      buildNamespaceGuardPolicy(plan),
+      { parent },
+    );
+    new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+      `${name}-namespace-guard-policy-binding`,
+      buildNamespaceGuardPolicyBinding(plan),
+      { parent, dependsOn: [guard] },
+    );
+    if (e.namespaceGuard.podSecurityLevel !== undefined) {
+      const { Policy, Binding } = mutatingPolicyClasses(k8s, e.mutatingPolicyApiVersion);
+      const policy = new Policy(
+        `${name}-namespace-pod-security-policy`,
+        buildPodSecurityPolicy(plan),
+        { parent },
+      );
+      new Binding(
+        `${name}-namespace-pod-security-policy-binding`,
+        buildPodSecurityPolicyBinding(plan),
+        { parent, dependsOn: [policy] },
+      );
+    }
   }
 }

@@ -21,12 +21,26 @@ import {
   webhookSelfSignedName,
   webhookTlsName,
   policyName,
+  namespaceGuardName,
+  podSecurityPolicyName,
 } from "../names";
-import { enforcementRules, type EnforcementRules, type LabelSelector } from "vnode-contract";
+import {
+  enforcementRules,
+  type EnforcementRules,
+  EnforcementScope,
+  type LabelSelector,
+  namespaceGuard,
+  type NamespaceGuard,
+  scopeSelector,
+} from "vnode-contract";
 
 /** The defaults of `enforcement` and `certManager`; `DEFAULTS` in defaults.ts quotes them. */
 export const ENFORCEMENT_DEFAULTS = {
   backend: EnforcementBackend.Webhook,
+  /** Opt-in, as before `scope` existed: opt-out would enforce every unlabelled namespace at once. */
+  scope: EnforcementScope.Selected,
+  /** The guard is on: without it the tenant labels are a switch anyone with namespace update flips. */
+  namespaceLabelGuard: { enabled: true },
   /** Validation fails closed (no pod admitted unchecked), mutation open (validation still judges). */
   failurePolicy: { mutate: FailurePolicy.Ignore, validate: FailurePolicy.Fail },
   mutatingPolicyApiVersion: MutatingPolicyApiVersion.V1,
@@ -95,8 +109,14 @@ export interface EnforcementPlan {
   validate: boolean;
   backend: EnforcementBackend;
   rules: EnforcementRules;
-  /** The user's tenant selector, as plain data for webhookRoutes.ts. */
+  scope: EnforcementScope;
+  /** The tenant selector of the scope (the user's, or "not exempt"), as plain data for webhookRoutes.ts. */
   tenantSelector: LabelSelector;
+  /** The namespace label guard with the Pod Security level, or undefined when disabled. */
+  namespaceGuard: NamespaceGuard | undefined;
+  /** The guard's policy and binding name, and the Pod Security mutation's (backend `admission-policy`). */
+  namespaceGuardPolicyName: string;
+  podSecurityPolicyName: string;
   failurePolicy: { mutate: FailurePolicy; validate: FailurePolicy };
   /** Policy and binding name (backend `admission-policy`). */
   policyName: string;
@@ -141,13 +161,30 @@ export function planEnforcement(
     ],
   });
   const mode = enforcement.mode;
+  const scope = enforcement.scope ?? ENFORCEMENT_DEFAULTS.scope;
+  const tenantSelector = scopeSelector(scope, labelSelector(enforcement.namespaceSelector));
+  const guarded =
+    enforcement.namespaceLabelGuard?.enabled ?? ENFORCEMENT_DEFAULTS.namespaceLabelGuard.enabled;
   return {
     mode,
     mutate: mode !== EnforcementMode.Validate,
     validate: mode !== EnforcementMode.Mutate,
     backend,
     rules,
-    tenantSelector: labelSelector(enforcement.namespaceSelector),
+    scope,
+    tenantSelector,
+    namespaceGuard: guarded
+      ? namespaceGuard(
+          {
+            tenantSelector,
+            platformGroups: enforcement.namespaceLabelGuard?.platformGroups ?? [],
+            podSecurityLevel: enforcement.podSecurityLevel,
+          },
+          rules,
+        )
+      : undefined,
+    namespaceGuardPolicyName: namespaceGuardName(name),
+    podSecurityPolicyName: podSecurityPolicyName(name),
     failurePolicy: {
       mutate: enforcement.mutateFailurePolicy ?? ENFORCEMENT_DEFAULTS.failurePolicy.mutate,
       validate: enforcement.validateFailurePolicy ?? ENFORCEMENT_DEFAULTS.failurePolicy.validate,
@@ -197,7 +234,8 @@ function planWebhook(
 }
 
 /** A copy of the user's selector without unset fields. */
-function labelSelector(selector: LabelSelectorArgs): LabelSelector {
+function labelSelector(selector: LabelSelectorArgs | undefined): LabelSelector {
+  if (selector === undefined) return {};
   return {
     ...(selector.matchLabels !== undefined ? { matchLabels: { ...selector.matchLabels } } : {}),
     ...(selector.matchExpressions !== undefined

@@ -9,6 +9,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import {
   agentArgv,
   ALWAYS_EXCLUDED_NAMESPACES,
+  ALWAYS_PLATFORM_GROUPS,
   LABEL_PREFIX,
   mutatingRoutes,
   POD_NAMESPACE_ENV,
@@ -38,7 +39,7 @@ export function webhookSelectorLabels(name: string): Record<string, string> {
 }
 
 /** Labels of every webhook object: the standard ones, with the webhook's name and component. */
-function webhookLabels(name: string): Record<string, string> {
+export function webhookLabels(name: string): Record<string, string> {
   return { ...webhookSelectorLabels(name), "app.kubernetes.io/component": "webhook" };
 }
 
@@ -53,10 +54,14 @@ export function webhookPlan(plan: RuntimePlan): { e: EnforcementPlan; w: Webhook
 
 /**
  * The webhook's command line: the classes per mode, the default mode, and the namespaces it leaves
- * alone on top of kube-system, kube-node-lease and its own (`POD_NAMESPACE`), which it adds itself.
+ * alone on top of kube-system, kube-node-lease and its own (`POD_NAMESPACE`), which it adds itself;
+ * with the namespace label guard, the tenant selector, the platform groups (without those it always
+ * trusts) and the Pod Security level.
  */
 export function webhookArgs(e: EnforcementPlan): string[] {
   const always: readonly string[] = ALWAYS_EXCLUDED_NAMESPACES;
+  const trusted: readonly string[] = ALWAYS_PLATFORM_GROUPS;
+  const guard = e.namespaceGuard;
   return agentArgv("webhook", {
     listen: { host: undefined, port: WEBHOOK_HTTPS.port },
     tlsCertFile: `${WEBHOOK_TLS_DIR}/tls.crt`,
@@ -64,6 +69,13 @@ export function webhookArgs(e: EnforcementPlan): string[] {
     class: e.rules.classes,
     defaultMode: e.rules.defaultMode,
     excludeNamespace: e.rules.excludedNamespaces.filter((ns) => !always.includes(ns)),
+    ...(guard !== undefined
+      ? {
+          tenantSelector: JSON.stringify(guard.tenantSelector),
+          platformGroup: guard.platformGroups.filter((g) => !trusted.includes(g)),
+          podSecurityLevel: guard.podSecurityLevel,
+        }
+      : {}),
   });
 }
 
@@ -221,7 +233,7 @@ export function buildWebhookService(
 }
 
 /** Metadata of a configuration: the component's, plus the CA injection from the serving Certificate. */
-function configurationMeta(
+export function configurationMeta(
   plan: RuntimePlan,
   w: WebhookPlan,
   namespace: pulumi.Input<string>,

@@ -1,7 +1,10 @@
 /** `enforcement` and `certManager`: tenancy enforcement at admission and its TLS. */
+import { checkPlatformGroups, ENFORCEMENT_EXEMPT_LABEL, NamespaceGuardError } from "vnode-contract";
 import {
   EnforcementBackend,
   EnforcementMode,
+  EnforcementScope,
+  PodSecurityLevel,
   FailurePolicy,
   IssuerKind,
   MutatingPolicyApiVersion,
@@ -38,6 +41,9 @@ export function checkEnforcement(name: string, enforcement: unknown, certManager
     "acknowledgeValidationFailOpen",
     "backend",
     "mutatingPolicyApiVersion",
+    "scope",
+    "namespaceLabelGuard",
+    "podSecurityLevel",
   ]);
   const modes: string[] = Object.values(EnforcementMode);
   if (e.mode === undefined) {
@@ -51,7 +57,8 @@ export function checkEnforcement(name: string, enforcement: unknown, certManager
     e.mutatingPolicyApiVersion,
     Object.values(MutatingPolicyApiVersion),
   );
-  checkNamespaceSelector("enforcement.namespaceSelector", e.namespaceSelector);
+  checkScope(e);
+  checkNamespaceLabelGuard(e);
   const backend = (e.backend as EnforcementBackend | undefined) ?? EnforcementBackend.Webhook;
   if (e.mutatingPolicyApiVersion !== undefined) {
     if (backend !== EnforcementBackend.AdmissionPolicy) {
@@ -59,9 +66,9 @@ export function checkEnforcement(name: string, enforcement: unknown, certManager
         `enforcement.mutatingPolicyApiVersion only applies with enforcement.backend ${EnforcementBackend.AdmissionPolicy}; enforcement.backend is ${backend}.`,
       );
     }
-    if (e.mode === EnforcementMode.Validate) {
+    if (e.mode === EnforcementMode.Validate && e.podSecurityLevel === undefined) {
       fail(
-        `enforcement.mutatingPolicyApiVersion only applies when enforcement.mode mutates (${EnforcementMode.Mutate} or ${EnforcementMode.MutateAndValidate}); enforcement.mode is ${EnforcementMode.Validate}.`,
+        `enforcement.mutatingPolicyApiVersion only applies when enforcement.mode mutates (${EnforcementMode.Mutate} or ${EnforcementMode.MutateAndValidate}) or with enforcement.podSecurityLevel; enforcement.mode is ${EnforcementMode.Validate}.`,
       );
     }
   }
@@ -94,6 +101,65 @@ export function checkEnforcement(name: string, enforcement: unknown, certManager
     checkDnsSubdomain("certManager.issuerRef.name", ref.name);
     checkEnum("certManager.issuerRef.kind", ref.kind, Object.values(IssuerKind));
     checkDnsSubdomain("certManager.issuerRef.group", ref.group);
+  }
+}
+
+/** `scope`: `selected` needs the tenant selector, `all-except-exempt` has its own. */
+function checkScope(e: Record<string, unknown>): void {
+  checkEnum("enforcement.scope", e.scope, Object.values(EnforcementScope));
+  if (e.scope === EnforcementScope.AllExceptExempt) {
+    if (e.namespaceSelector !== undefined) {
+      fail(
+        `enforcement.namespaceSelector does not apply with enforcement.scope ${EnforcementScope.AllExceptExempt}, which enforces every namespace not labelled ${ENFORCEMENT_EXEMPT_LABEL}=true (and the always excluded ones); remove namespaceSelector, or use scope ${EnforcementScope.Selected}.`,
+      );
+    }
+    return;
+  }
+  checkNamespaceSelector("enforcement.namespaceSelector", e.namespaceSelector);
+}
+
+/**
+ * `namespaceLabelGuard` and `podSecurityLevel`. The guard may only be switched off where nothing
+ * depends on it: an exemption label or a Pod Security level that anyone could change is no
+ * control at all.
+ */
+function checkNamespaceLabelGuard(e: Record<string, unknown>): void {
+  checkEnum("enforcement.podSecurityLevel", e.podSecurityLevel, Object.values(PodSecurityLevel));
+  if (e.namespaceLabelGuard === undefined) return;
+  const g = checkObject("enforcement.namespaceLabelGuard", e.namespaceLabelGuard, [
+    "enabled",
+    "platformGroups",
+  ]);
+  checkBoolean("enforcement.namespaceLabelGuard.enabled", g.enabled);
+  if (g.platformGroups !== undefined) {
+    if (!Array.isArray(g.platformGroups)) {
+      fail(
+        `enforcement.namespaceLabelGuard.platformGroups must be a list of group names; got ${show(g.platformGroups)}.`,
+      );
+    }
+    try {
+      checkPlatformGroups(g.platformGroups);
+    } catch (err) {
+      if (!(err instanceof NamespaceGuardError)) throw err;
+      fail(`enforcement.namespaceLabelGuard.platformGroups: ${err.message}`);
+    }
+  }
+  if (g.enabled === false) {
+    if (g.platformGroups !== undefined) {
+      fail(
+        "enforcement.namespaceLabelGuard.platformGroups only applies while the guard is enabled; enforcement.namespaceLabelGuard.enabled is false.",
+      );
+    }
+    if (e.scope === EnforcementScope.AllExceptExempt) {
+      fail(
+        `enforcement.namespaceLabelGuard.enabled false is not allowed with enforcement.scope ${EnforcementScope.AllExceptExempt}: without the guard anyone who may update a namespace could label it ${ENFORCEMENT_EXEMPT_LABEL}=true and leave enforcement.`,
+      );
+    }
+    if (e.podSecurityLevel !== undefined) {
+      fail(
+        "enforcement.namespaceLabelGuard.enabled false is not allowed with enforcement.podSecurityLevel: without the guard anyone who may update a namespace could lower its pod-security.kubernetes.io/enforce label.",
+      );
+    }
   }
 }
 

@@ -17,6 +17,12 @@ import { CONTAINERD_DISTRIBUTIONS, type ContainerdDistribution } from "./distrib
 import { VNODE_CNI_CONF_DIR } from "./runtime";
 import { ISOLATION_MODES, type IsolationMode } from "./modes";
 import { ALWAYS_EXCLUDED_NAMESPACES, WEBHOOK_HTTPS } from "./webhook";
+import {
+  ALWAYS_PLATFORM_GROUPS,
+  NAMESPACE_WEBHOOK_PATHS,
+  POD_SECURITY_LEVELS,
+  type PodSecurityLevel,
+} from "./enforcement/namespaceGuard";
 
 /** A listen address: `:PORT` (every interface), `HOST:PORT` or `[IPV6]:PORT`. */
 export interface ListenAddress {
@@ -341,6 +347,22 @@ export const WEBHOOK_FLAGS = {
     help: "on SIGTERM, how long /readyz fails before the server stops, so the Service drains first",
     minMs: 0,
     default: 5000,
+  },
+  tenantSelector: {
+    kind: "string",
+    arg: "json",
+    help: `label selector of the tenant namespaces (JSON, without the exclusions); serves ${NAMESPACE_WEBHOOK_PATHS.guard}, the namespace label guard`,
+  },
+  platformGroup: {
+    kind: "repeated",
+    arg: "group",
+    help: `group whose members may change the guarded namespace labels, repeatable; ${ALWAYS_PLATFORM_GROUPS.join(", ")} always may`,
+  },
+  podSecurityLevel: {
+    kind: "choice",
+    arg: "level",
+    help: `Pod Security level ${NAMESPACE_WEBHOOK_PATHS.podSecurity} sets on enforced namespaces (needs --tenant-selector)`,
+    choices: POD_SECURITY_LEVELS as readonly PodSecurityLevel[],
   },
 } as const satisfies FlagSet;
 

@@ -7,6 +7,7 @@ export * from "./agent";
 export * from "./agentPolicy";
 export * from "./distributions";
 export * from "./enforcement/cel";
+export * from "./enforcement/namespaceGuard";
 export * from "./enforcement/rules";
 export * from "./enforcement/webhookRoutes";
 export * from "./flags";

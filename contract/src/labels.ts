@@ -25,6 +25,13 @@ export type RuntimeState = (typeof RuntimeState)[keyof typeof RuntimeState];
 export const NAMESPACE_ISOLATION_LABEL = `${LABEL_PREFIX}/isolation`;
 
 /**
+ * Namespace label that exempts a namespace from tenancy enforcement under the scope
+ * `all-except-exempt` (value `true`; any other value is enforced). Only the platform groups of the
+ * namespace label guard may set it.
+ */
+export const ENFORCEMENT_EXEMPT_LABEL = `${LABEL_PREFIX}/enforcement-exempt`;
+
+/**
  * The label every agent pod carries (with every object of the component). An agent that leaves a
  * node looks for another agent pod with it there, to hand the runtime over instead of
  * uninstalling it (agent/src/daemon/shutdown.ts `successorOnNode`).

@@ -218,6 +218,9 @@ describe.each([
         certReloadInterval: 5000,
         maxRequestBytes: 3 * 1024 * 1024,
         shutdownDelay: 5000,
+        // The namespace label guard is on by default (namespaceGuard.test.ts).
+        tenantSelector: '{"matchLabels":{"tenant":"true"}}',
+        platformGroup: [],
         ...expected,
       },
     });

@@ -83,6 +83,9 @@ type Webhook = {
   clientConfig: { service: { path: string } };
 };
 const webhooks = (r: Registered): Webhook[] => (r.inputs as { webhooks: Webhook[] }).webhooks;
+/** The pod enforcement's own configuration (the namespace guard's is `<name>-namespace-guard-webhook`). */
+const podConfig = (prefix: string, type: string): Registered =>
+  recorder.byType(prefix, type).find((r) => !r.name.includes("-namespace-"))!;
 const containerArgs = (r: Registered): string[] =>
   (r.inputs as { spec: { template: { spec: { containers: { args: string[] }[] } } } }).spec.template
     .spec.containers[0].args;
@@ -106,6 +109,7 @@ describe("mutate-and-validate over two pools, self-signed CA", () => {
   test("registers the webhook, both configurations and the CA chain, all parented", () => {
     expect(enforcementChildren("enf")).toEqual([
       `${T.mutating} enf-mutating-webhook`,
+      `${T.validating} enf-namespace-guard-webhook`,
       `${T.validating} enf-validating-webhook`,
       `${T.deployment} enf-webhook`,
       `${T.certificate} enf-webhook-ca-certificate`,
@@ -177,6 +181,8 @@ describe("mutate-and-validate over two pools, self-signed CA", () => {
                   "per-pod",
                   "--exclude-namespace",
                   "vnode-runtime",
+                  "--tenant-selector",
+                  '{"matchLabels":{"tenant":"true"}}',
                 ],
                 env: [
                   {
@@ -364,7 +370,7 @@ describe("mutate-and-validate over two pools, self-signed CA", () => {
       },
     });
     const key = "vnode.loft.sh/isolation";
-    expect(recorder.one("enf", T.validating).inputs).toEqual({
+    expect(podConfig("enf", T.validating).inputs).toEqual({
       apiVersion: "admissionregistration.k8s.io/v1",
       kind: "ValidatingWebhookConfiguration",
       metadata: {
@@ -497,6 +503,7 @@ describe("validate only, the user's ClusterIssuer, failurePolicy Ignore, custom 
 
   test("no mutating configuration and no CA chain: the serving certificate uses the user's issuer", () => {
     expect(enforcementChildren("val")).toEqual([
+      `${T.validating} val-namespace-guard-webhook`,
       `${T.validating} val-validating-webhook`,
       `${T.deployment} val-webhook`,
       `${T.certificate} val-webhook-certificate`,
@@ -530,7 +537,7 @@ describe("validate only, the user's ClusterIssuer, failurePolicy Ignore, custom 
           ],
         },
       });
-    expect(webhooks(recorder.one("val", T.validating))).toEqual([
+    expect(webhooks(podConfig("val", T.validating))).toEqual([
       entry({ key, operator: "DoesNotExist" }),
       entry({ key, operator: "In", values: ["per-namespace"] }),
       entry({ key, operator: "In", values: ["per-pod"] }),
@@ -540,7 +547,7 @@ describe("validate only, the user's ClusterIssuer, failurePolicy Ignore, custom 
       ),
     ]);
     expect(
-      (recorder.one("val", T.validating).inputs as { metadata: { annotations: unknown } }).metadata
+      (podConfig("val", T.validating).inputs as { metadata: { annotations: unknown } }).metadata
         .annotations,
     ).toEqual({ "cert-manager.io/inject-ca-from": "platform-vnode/val-webhook-tls" });
   });
@@ -553,6 +560,8 @@ describe("validate only, the user's ClusterIssuer, failurePolicy Ignore, custom 
       "per-namespace",
       "--exclude-namespace",
       "platform-vnode",
+      "--tenant-selector",
+      '{"matchExpressions":[{"key":"team","operator":"In","values":["a","b"]},{"key":"sandbox-exempt","operator":"DoesNotExist"}]}',
     ]);
   });
 });
@@ -575,7 +584,9 @@ describe("mutate only, cert-manager installed by the component", () => {
     expect(installed.urn).toBe(
       `urn:pulumi:test::vnode-test::vnode:index:VNodeRuntime$${T.certManager}::inst-cert-manager`,
     );
-    expect(recorder.byType("inst", T.validating)).toEqual([]);
+    expect(recorder.byType("inst", T.validating).map((r) => r.name)).toEqual([
+      "inst-namespace-guard-webhook",
+    ]);
   });
 
   test("every issuer and certificate waits for cert-manager", () => {
@@ -620,6 +631,8 @@ describe("mutate only, cert-manager installed by the component", () => {
       "cert-manager",
       "--exclude-namespace",
       "vnode-runtime",
+      "--tenant-selector",
+      '{"matchLabels":{"tenant":"true"}}',
     ]);
   });
 });
@@ -650,7 +663,7 @@ describe("install and issuerRef together, failure policy Fail for both", () => {
 
   test("Fail applies to mutation and validation", () => {
     expect(
-      [recorder.one("both", T.mutating), recorder.one("both", T.validating)].map((r) =>
+      [recorder.one("both", T.mutating), podConfig("both", T.validating)].map((r) =>
         webhooks(r).map((w) => w.failurePolicy),
       ),
     ).toEqual([["Fail"], ["Fail", "Fail", "Fail", "Fail"]]);

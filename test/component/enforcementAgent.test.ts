@@ -3,7 +3,13 @@
  * runs, parsed by the agent's own flag parser, yields exactly the rules the component routed the
  * webhook configurations with, and the TLS files it names are the ones the Secret mount provides.
  */
-import { EnforcementMode, IsolationMode, VNodeRuntimeArgs } from "../../components/index";
+import {
+  EnforcementMode,
+  EnforcementScope,
+  IsolationMode,
+  PodSecurityLevel,
+  VNodeRuntimeArgs,
+} from "../../components/index";
 import { resolveArgs } from "../../components/defaults";
 import { WEBHOOK_TLS_DIR, buildWebhookDeployment } from "../../components/enforcement/webhook";
 import type { WebhookFlagOptions } from "vnode-contract";
@@ -24,6 +30,27 @@ const cases: [string, Partial<VNodeRuntimeArgs>][] = [
     },
   ],
   ["a custom namespace and class name", { namespace: "sandbox", runtimeClassName: "vn" }],
+  [
+    "scope all-except-exempt, platform groups, Pod Security restricted",
+    {
+      enforcement: {
+        scope: EnforcementScope.AllExceptExempt,
+        mode: EnforcementMode.MutateAndValidate,
+        namespaceLabelGuard: { platformGroups: ["platform-admins", "system:masters", "oidc:sre"] },
+        podSecurityLevel: PodSecurityLevel.Restricted,
+      },
+    },
+  ],
+  [
+    "the guard switched off",
+    {
+      enforcement: {
+        namespaceSelector: { matchLabels: { tenant: "true" } },
+        mode: EnforcementMode.Validate,
+        namespaceLabelGuard: { enabled: false },
+      },
+    },
+  ],
 ];
 
 test.each(cases)("%s", async (_what, extra) => {
@@ -55,6 +82,8 @@ test.each(cases)("%s", async (_what, extra) => {
     POD_NAMESPACE: plan.namespace,
   });
   expect(options.rules).toEqual(plan.enforcement?.rules);
+  // The namespace label guard the agent judges namespaces with is the component's, exactly.
+  expect(options.namespaceGuard).toStrictEqual(plan.enforcement?.namespaceGuard);
   expect([container.command, container.args[0]]).toEqual([["vnode-agent"], "webhook"]);
   expect([options.tlsCertFile, options.tlsKeyFile]).toEqual([
     `${container.volumeMounts[0].mountPath}/tls.crt`,

@@ -36,11 +36,15 @@ const NOT_EXCLUDED = {
 };
 
 async function create(name: string, args: Partial<VNodeRuntimeArgs>): Promise<void> {
-  // The agent's own node policy (rbac.test.ts) is left out here: these tests count policies.
+  // The agent's own node policy (rbac.test.ts) and the namespace label guard
+  // (namespaceGuard.test.ts) are left out here: these tests count policies.
   const runtime = new VNodeRuntime(name, {
     agentImage: IMAGE,
     agentConfinement: AgentConfinement.None,
     ...args,
+    ...(args.enforcement
+      ? { enforcement: { namespaceLabelGuard: { enabled: false }, ...args.enforcement } }
+      : {}),
   });
   await settle(recorder, runtime);
 }

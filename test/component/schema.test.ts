@@ -224,14 +224,34 @@ test("enforcement and certManager are plain objects of flat types (they decide c
     description: undefined,
   });
   expect(withoutDescriptions(types.EnforcementArgs.properties!)).toEqual({
-    namespaceSelector: ref("LabelSelectorArgs", false),
+    scope: ref("EnforcementScope"),
+    namespaceSelector: ref("LabelSelectorArgs"),
     mode: ref("EnforcementMode", false),
     mutateFailurePolicy: ref("FailurePolicy"),
     validateFailurePolicy: ref("FailurePolicy"),
     acknowledgeValidationFailOpen: { type: "boolean", optional: true, plain: true },
     backend: ref("EnforcementBackend"),
     mutatingPolicyApiVersion: ref("MutatingPolicyApiVersion"),
+    namespaceLabelGuard: ref("NamespaceLabelGuardArgs"),
+    podSecurityLevel: ref("PodSecurityLevel"),
   });
+  expect(withoutDescriptions(types.NamespaceLabelGuardArgs.properties!)).toEqual({
+    enabled: { type: "boolean", optional: true, plain: true },
+    platformGroups: {
+      type: "array",
+      items: { type: "string", plain: true },
+      optional: true,
+      plain: true,
+    },
+  });
+  expect(types.EnforcementScope.enum?.map(({ name, value }) => [name, value])).toEqual([
+    ["Selected", "selected"],
+    ["AllExceptExempt", "all-except-exempt"],
+  ]);
+  expect(types.PodSecurityLevel.enum?.map(({ name, value }) => [name, value])).toEqual([
+    ["Baseline", "baseline"],
+    ["Restricted", "restricted"],
+  ]);
   expect(withoutDescriptions(types.LabelSelectorArgs.properties!)).toEqual({
     matchLabels: {
       type: "object",
@@ -462,10 +482,11 @@ describe("through the component provider, as another language would", () => {
       {},
     );
     await settle(recorder, { urn: constructed.urn as pulumi.Output<string> });
-    const config = recorder.one(
-      "pyenf",
-      "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration",
-    ).inputs as { webhooks: { failurePolicy: string; namespaceSelector: unknown }[] };
+    const config = recorder
+      .byType("pyenf", "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration")
+      .find((r) => r.name === "pyenf-validating-webhook")!.inputs as {
+      webhooks: { failurePolicy: string; namespaceSelector: unknown }[];
+    };
     expect(config.webhooks.map((w) => [w.failurePolicy, w.namespaceSelector])).toEqual([
       [
         "Ignore",

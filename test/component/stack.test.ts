@@ -80,6 +80,8 @@ test("the ci stack enforces vNode on its tenant namespaces through the webhook",
       .sort(),
   ).toEqual([
     "vnode-mutating-webhook",
+    "vnode-namespace-guard-webhook",
+    "vnode-namespace-pod-security-webhook",
     "vnode-validating-webhook",
     "vnode-webhook",
     "vnode-webhook-ca-certificate",
@@ -103,11 +105,19 @@ test("the ci stack enforces vNode on its tenant namespaces through the webhook",
     "per-pod",
     "--exclude-namespace",
     "vnode-runtime",
+    // Pulumi.ci.yaml's enforcement.namespaceLabelGuard and podSecurityLevel, read from stack config.
+    "--tenant-selector",
+    '{"matchLabels":{"ci.example.com/tenant":"true"}}',
+    "--platform-group",
+    "ci-platform",
+    "--pod-security-level",
+    "baseline",
   ]);
-  const mutating = recorder.one(
-    "vnode",
-    "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration",
-  ).inputs as { webhooks: { name: string; namespaceSelector: { matchLabels: unknown } }[] };
+  const mutating = recorder
+    .byType("vnode", "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration")
+    .find((r) => r.name === "vnode-mutating-webhook")!.inputs as {
+    webhooks: { name: string; namespaceSelector: { matchLabels: unknown } }[];
+  };
   expect(mutating.webhooks.map((w) => [w.name, w.namespaceSelector.matchLabels])).toEqual([
     ["per-namespace.mutate.vnode.loft.sh", { "ci.example.com/tenant": "true" }],
     ["per-pod.mutate.vnode.loft.sh", { "ci.example.com/tenant": "true" }],

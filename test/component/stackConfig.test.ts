@@ -123,11 +123,31 @@ test("enforcement and certManager are read as objects; the component's errors na
       .filter((r) => /WebhookConfiguration|CertManager/.test(r.type))
       .map((r) => r.name)
       .sort(),
-  ).toEqual(["cfgenf-cert-manager", "cfgenf-mutating-webhook", "cfgenf-validating-webhook"]);
+  ).toEqual([
+    "cfgenf-cert-manager",
+    "cfgenf-mutating-webhook",
+    "cfgenf-namespace-guard-webhook",
+    "cfgenf-validating-webhook",
+  ]);
 
   configure({ "vnode-runtime:enforcement": JSON.stringify({ ...enforcement, mode: "Mutate" }) });
   expect(() => new VNodeRuntime("cfgenfbad", readStackConfig("vnode-runtime"))).toThrow(
     'enforcement.mode must be one of mutate, validate, mutate-and-validate; got "Mutate".',
+  );
+  // The namespace inputs nest in the same key; their errors name them the same way.
+  const scoped = {
+    scope: "all-except-exempt",
+    mode: "validate",
+    namespaceLabelGuard: { platformGroups: ["platform-admins"] },
+    podSecurityLevel: "restricted",
+  };
+  configure({ "vnode-runtime:enforcement": JSON.stringify(scoped) });
+  expect(readStackConfig("vnode-runtime").enforcement).toEqual(scoped);
+  configure({
+    "vnode-runtime:enforcement": JSON.stringify({ ...scoped, podSecurityLevel: "Restricted" }),
+  });
+  expect(() => new VNodeRuntime("cfgenfbad2", readStackConfig("vnode-runtime"))).toThrow(
+    'enforcement.podSecurityLevel must be one of baseline, restricted; got "Restricted".',
   );
 });
 

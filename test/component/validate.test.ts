@@ -395,12 +395,12 @@ const cases: [string, Record<string, unknown>, string][] = [
   [
     "enforcement not an object",
     { enforcement: "on" },
-    'enforcement must be an object with fields namespaceSelector, mode, mutateFailurePolicy, validateFailurePolicy, acknowledgeValidationFailOpen, backend, mutatingPolicyApiVersion; got "on".',
+    'enforcement must be an object with fields namespaceSelector, mode, mutateFailurePolicy, validateFailurePolicy, acknowledgeValidationFailOpen, backend, mutatingPolicyApiVersion, scope, namespaceLabelGuard, podSecurityLevel; got "on".',
   ],
   [
     "enforcement unknown field",
     { enforcement: { ...ENFORCEMENT, excludeNamespaces: ["ci"] } },
-    'enforcement has an unknown field "excludeNamespaces"; allowed: namespaceSelector, mode, mutateFailurePolicy, validateFailurePolicy, acknowledgeValidationFailOpen, backend, mutatingPolicyApiVersion.',
+    'enforcement has an unknown field "excludeNamespaces"; allowed: namespaceSelector, mode, mutateFailurePolicy, validateFailurePolicy, acknowledgeValidationFailOpen, backend, mutatingPolicyApiVersion, scope, namespaceLabelGuard, podSecurityLevel.',
   ],
   [
     "enforcement.mode missing",
@@ -474,7 +474,84 @@ const cases: [string, Record<string, unknown>, string][] = [
         mutatingPolicyApiVersion: "v1",
       },
     },
-    "enforcement.mutatingPolicyApiVersion only applies when enforcement.mode mutates (mutate or mutate-and-validate); enforcement.mode is validate.",
+    "enforcement.mutatingPolicyApiVersion only applies when enforcement.mode mutates (mutate or mutate-and-validate) or with enforcement.podSecurityLevel; enforcement.mode is validate.",
+  ],
+  [
+    "enforcement.scope",
+    { enforcement: { ...ENFORCEMENT, scope: "all" } },
+    'enforcement.scope must be one of selected, all-except-exempt; got "all".',
+  ],
+  [
+    "enforcement.namespaceSelector with scope all-except-exempt",
+    { enforcement: { ...ENFORCEMENT, scope: "all-except-exempt" } },
+    "enforcement.namespaceSelector does not apply with enforcement.scope all-except-exempt, which enforces every namespace not labelled vnode.loft.sh/enforcement-exempt=true (and the always excluded ones); remove namespaceSelector, or use scope selected.",
+  ],
+  [
+    "enforcement.namespaceLabelGuard unknown field",
+    { enforcement: { ...ENFORCEMENT, namespaceLabelGuard: { groups: ["admins"] } } },
+    'enforcement.namespaceLabelGuard has an unknown field "groups"; allowed: enabled, platformGroups.',
+  ],
+  [
+    "enforcement.namespaceLabelGuard.platformGroups not a list",
+    { enforcement: { ...ENFORCEMENT, namespaceLabelGuard: { platformGroups: "admins" } } },
+    'enforcement.namespaceLabelGuard.platformGroups must be a list of group names; got "admins".',
+  ],
+  [
+    "enforcement.namespaceLabelGuard.platformGroups: everyone's group",
+    {
+      enforcement: {
+        ...ENFORCEMENT,
+        namespaceLabelGuard: { platformGroups: ["admins", "system:authenticated"] },
+      },
+    },
+    'enforcement.namespaceLabelGuard.platformGroups: "system:authenticated" cannot be a platform group: every user is in it, so the guard would let everyone relabel namespaces.',
+  ],
+  [
+    "enforcement.namespaceLabelGuard.platformGroups: a blank group",
+    { enforcement: { ...ENFORCEMENT, namespaceLabelGuard: { platformGroups: [" "] } } },
+    'enforcement.namespaceLabelGuard.platformGroups: a platform group must be a non-blank group name without surrounding spaces or control characters; got " ".',
+  ],
+  [
+    "enforcement.namespaceLabelGuard.enabled not a boolean",
+    { enforcement: { ...ENFORCEMENT, namespaceLabelGuard: { enabled: "no" } } },
+    'enforcement.namespaceLabelGuard.enabled must be true or false; got "no".',
+  ],
+  [
+    "enforcement.namespaceLabelGuard off with platform groups",
+    {
+      enforcement: {
+        ...ENFORCEMENT,
+        namespaceLabelGuard: { enabled: false, platformGroups: ["admins"] },
+      },
+    },
+    "enforcement.namespaceLabelGuard.platformGroups only applies while the guard is enabled; enforcement.namespaceLabelGuard.enabled is false.",
+  ],
+  [
+    "enforcement.namespaceLabelGuard off with scope all-except-exempt",
+    {
+      enforcement: {
+        mode: "mutate",
+        scope: "all-except-exempt",
+        namespaceLabelGuard: { enabled: false },
+      },
+    },
+    "enforcement.namespaceLabelGuard.enabled false is not allowed with enforcement.scope all-except-exempt: without the guard anyone who may update a namespace could label it vnode.loft.sh/enforcement-exempt=true and leave enforcement.",
+  ],
+  [
+    "enforcement.namespaceLabelGuard off with a Pod Security level",
+    {
+      enforcement: {
+        ...ENFORCEMENT,
+        podSecurityLevel: "restricted",
+        namespaceLabelGuard: { enabled: false },
+      },
+    },
+    "enforcement.namespaceLabelGuard.enabled false is not allowed with enforcement.podSecurityLevel: without the guard anyone who may update a namespace could lower its pod-security.kubernetes.io/enforce label.",
+  ],
+  [
+    "enforcement.podSecurityLevel",
+    { enforcement: { ...ENFORCEMENT, podSecurityLevel: "privileged" } },
+    'enforcement.podSecurityLevel must be one of baseline, restricted; got "privileged".',
   ],
   [
     "enforcement.namespaceSelector missing",

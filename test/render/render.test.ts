@@ -134,9 +134,30 @@ test("ci: two pools, two modes, two RuntimeClasses, a PodMonitor, enforcement, s
     "18-poddisruptionbudget-vnode-webhook.yaml",
     "19-service-vnode-webhook.yaml",
     "22-mutatingwebhookconfiguration-vnode-webhook.yaml",
-    "23-validatingwebhookconfiguration-vnode-webhook.yaml",
+    "23-mutatingwebhookconfiguration-vnode-webhook-namespaces.yaml",
+    "24-validatingwebhookconfiguration-vnode-webhook.yaml",
+    "25-validatingwebhookconfiguration-vnode-webhook-namespaces.yaml",
   ]);
-  const validating = objects["23-validatingwebhookconfiguration-vnode-webhook.yaml"] as {
+  // The namespace label guard: every namespace but the exclusions.
+  const guard = objects["25-validatingwebhookconfiguration-vnode-webhook-namespaces.yaml"] as {
+    webhooks: { name: string; namespaceSelector: unknown; failurePolicy: string }[];
+  };
+  expect(guard.webhooks.map((w) => [w.name, w.failurePolicy, w.namespaceSelector])).toEqual([
+    [
+      "namespace-labels.validate.vnode.loft.sh",
+      "Fail",
+      {
+        matchExpressions: [
+          {
+            key: "kubernetes.io/metadata.name",
+            operator: "NotIn",
+            values: ["kube-node-lease", "kube-system", "vnode-runtime"],
+          },
+        ],
+      },
+    ],
+  ]);
+  const validating = objects["24-validatingwebhookconfiguration-vnode-webhook.yaml"] as {
     webhooks: { namespaceSelector: unknown; failurePolicy: string }[];
   };
   const tenant = {
@@ -163,7 +184,7 @@ test("ci: two pools, two modes, two RuntimeClasses, a PodMonitor, enforcement, s
       },
     ]),
   );
-  expect(result.stdout).toContain("23 objects of stack ci are schema-valid;");
+  expect(result.stdout).toContain("25 objects of stack ci are schema-valid;");
 });
 
 test("a rerun replaces the directory: stale files disappear", () => {
@@ -223,5 +244,5 @@ test("--check passes on a freshly rendered directory", () => {
   expect(render("--stack", "ci", "--out", out).status).toBe(0);
   const result = render("--check", out);
   expect([result.status, result.stderr]).toEqual([0, ""]);
-  expect(result.stdout.trimEnd().split("\n").pop()).toBe(`23 objects in ${out} are schema-valid.`);
+  expect(result.stdout.trimEnd().split("\n").pop()).toBe(`25 objects in ${out} are schema-valid.`);
 });

@@ -4,6 +4,10 @@
  * with the pod's own namespace and checks the enforcement rules they make up.
  */
 import {
+  type LabelSelector,
+  namespaceGuard,
+  type NamespaceGuard,
+  NamespaceGuardError,
   enforcementRules,
   type EnforcementRules,
   EnforcementRulesError,
@@ -12,6 +16,7 @@ import {
   POD_NAMESPACE_ENV,
   type WebhookFlagOptions,
 } from "vnode-contract";
+import * as z from "zod/mini";
 import { badInput } from "../lib/errors";
 
 export interface WebhookOptions {
@@ -22,6 +27,41 @@ export interface WebhookOptions {
   reloadIntervalMs: number;
   maxBodyBytes: number;
   shutdownDelayMs: number;
+  /** The namespace label guard (and Pod Security labelling), with --tenant-selector. */
+  namespaceGuard: NamespaceGuard | undefined;
+}
+
+const SelectorSchema = z.strictObject({
+  matchLabels: z.optional(z.record(z.string(), z.string())),
+  matchExpressions: z.optional(
+    z.array(
+      z.strictObject({
+        key: z.string(),
+        operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]),
+        values: z.optional(z.array(z.string())),
+      }),
+    ),
+  ),
+});
+
+/** `--tenant-selector`: a meta/v1 LabelSelector as JSON, as the component writes it. */
+function tenantSelector(json: string): LabelSelector {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw badInput(
+      `--tenant-selector must be a label selector as JSON; got ${JSON.stringify(json)} (${(err as Error).message}).`,
+    );
+  }
+  const r = z.safeParse(SelectorSchema, value);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw badInput(
+      `--tenant-selector must be a label selector as JSON ({"matchLabels": {...}, "matchExpressions": [{"key", "operator": In|NotIn|Exists|DoesNotExist, "values"}]}): ${issue.path.map(String).join(".") || "the value"}: ${issue.message}.`,
+    );
+  }
+  return r.data as LabelSelector;
 }
 
 export function webhookOptions(
@@ -50,6 +90,31 @@ export function webhookOptions(
     }[err.field];
     throw badInput(`${flag}: ${err.message}`);
   }
+  let guard: NamespaceGuard | undefined;
+  if (f.tenantSelector === undefined) {
+    if (f.platformGroup.length > 0 || f.podSecurityLevel !== undefined) {
+      throw badInput(
+        "--platform-group and --pod-security-level need --tenant-selector: the namespace routes judge namespaces by it.",
+      );
+    }
+  } else {
+    try {
+      guard = namespaceGuard(
+        {
+          tenantSelector: tenantSelector(f.tenantSelector),
+          platformGroups: f.platformGroup,
+          podSecurityLevel: f.podSecurityLevel,
+        },
+        rules,
+      );
+    } catch (err) {
+      if (!(err instanceof NamespaceGuardError)) throw err;
+      const flag = { platformGroups: "--platform-group", podSecurityLevel: "--pod-security-level" }[
+        err.field
+      ];
+      throw badInput(`${flag}: ${err.message}`);
+    }
+  }
   return {
     listen: f.listen,
     tlsCertFile: f.tlsCertFile,
@@ -58,5 +123,6 @@ export function webhookOptions(
     reloadIntervalMs: f.certReloadInterval,
     maxBodyBytes: f.maxRequestBytes,
     shutdownDelayMs: f.shutdownDelay,
+    namespaceGuard: guard,
   };
 }

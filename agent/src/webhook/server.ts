@@ -16,6 +16,8 @@ import {
   ISOLATION_MODES,
   mutatePath,
   validatingRoutes,
+  NAMESPACE_WEBHOOK_PATHS,
+  type NamespaceGuard,
   WEBHOOK_HTTPS,
 } from "vnode-contract";
 import { AgentError, ExitCode, messageOf } from "../lib/errors";
@@ -26,6 +28,7 @@ import {
   parseListen,
   requestPath,
 } from "../daemon/health";
+import { guardNamespaceLabels, labelPodSecurity, parseNamespaceReview } from "./namespaceGuard";
 import { JSON_SHAPE_LIMITS, JsonShapeScanner, type JsonShapeLimits, Slots } from "./intake";
 import {
   type AdmissionReviewResponse,
@@ -51,6 +54,8 @@ export interface WebhookServerOptions {
   tlsCertFile: string;
   tlsKeyFile: string;
   rules: EnforcementRules;
+  /** Serves the namespace routes (label guard, Pod Security labelling) when set. */
+  namespaceGuard?: NamespaceGuard;
   /**
    * Largest request body accepted. A pod may be up to etcd's 1.5 MiB, and the review wraps it,
    * so the default is 3 MiB; larger bodies get a 413.
@@ -175,9 +180,12 @@ async function loadTls(certFile: string, keyFile: string): Promise<TlsMaterial> 
 type Route =
   | { kind: "mutate"; cls: string }
   | { kind: "validate"; scope: ValidationScope }
+  | { kind: "namespace-guard"; guard: NamespaceGuard }
+  | { kind: "namespace-pod-security"; guard: NamespaceGuard }
   | { kind: "health" };
+type ReviewRoute = Exclude<Route, { kind: "health" }>;
 
-function routesOf(rules: EnforcementRules): Map<string, Route> {
+function routesOf(rules: EnforcementRules, guard: NamespaceGuard | undefined): Map<string, Route> {
   const routes = new Map<string, Route>([
     [WEBHOOK_HTTPS.mutate, { kind: "mutate", cls: rules.classes[rules.defaultMode] as string }],
   ]);
@@ -190,6 +198,12 @@ function routesOf(rules: EnforcementRules): Map<string, Route> {
     routes.set(route.path, { kind: "validate", scope: route.isolation });
   }
   routes.set(WEBHOOK_HTTPS.validate, { kind: "validate", scope: { kind: "any" } });
+  if (guard !== undefined) {
+    routes.set(NAMESPACE_WEBHOOK_PATHS.guard, { kind: "namespace-guard", guard });
+    if (guard.podSecurityLevel !== undefined) {
+      routes.set(NAMESPACE_WEBHOOK_PATHS.podSecurity, { kind: "namespace-pod-security", guard });
+    }
+  }
   routes.set(WEBHOOK_HTTPS.healthz, { kind: "health" });
   routes.set(WEBHOOK_HTTPS.readyz, { kind: "health" });
   return routes;
@@ -201,7 +215,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   const log = opts.log ?? silent;
   const maxBody = opts.maxBodyBytes ?? WEBHOOK_DEFAULTS.maxBodyBytes;
   const policy = compilePolicy(opts.rules);
-  const routes = routesOf(opts.rules);
+  const routes = routesOf(opts.rules, opts.namespaceGuard);
   const known = [...routes.keys()].join(", ");
   let notReady: string | undefined;
 
@@ -252,10 +266,19 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     res.end(`${body}\n`);
   };
 
+  const json = (res: ServerResponse, out: AdmissionReviewResponse) => {
+    const body = JSON.stringify(out);
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(body)),
+    });
+    res.end(body);
+  };
+
   const handleReview = (
     req: IncomingMessage,
     res: ServerResponse,
-    route: Extract<Route, { kind: "mutate" | "validate" }>,
+    route: ReviewRoute,
     body: Buffer,
   ) => {
     let parsed: unknown;
@@ -266,6 +289,20 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     }
     let out: AdmissionReviewResponse;
     try {
+      if (route.kind === "namespace-guard" || route.kind === "namespace-pod-security") {
+        const review = parseNamespaceReview(parsed);
+        out =
+          route.kind === "namespace-guard"
+            ? guardNamespaceLabels(review, route.guard)
+            : labelPodSecurity(review, route.guard);
+        if (!out.response.allowed) {
+          log.info(
+            { uid: review.request.uid, path: req.url, reason: out.response.status?.message },
+            "namespace change denied",
+          );
+        }
+        return json(res, out);
+      }
       const review = parseAdmissionReview(parsed);
       out =
         route.kind === "mutate"
@@ -289,12 +326,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       if (err instanceof ReviewError) return text(res, 400, err.message);
       throw err;
     }
-    const json = JSON.stringify(out);
-    res.writeHead(200, {
-      "content-type": "application/json",
-      "content-length": String(Buffer.byteLength(json)),
-    });
-    res.end(json);
+    json(res, out);
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -349,7 +381,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     req: IncomingMessage,
     res: ServerResponse,
     pathname: string,
-    route: Extract<Route, { kind: "mutate" | "validate" }>,
+    route: ReviewRoute,
   ) => {
     const declared = Number(req.headers["content-length"] ?? NaN);
     if (declared > maxBody) {
