@@ -235,6 +235,37 @@ export interface AgentResourcesArgs {
 }
 
 /** Rolling update of the agent DaemonSets. */
+/**
+ * vNode's manager (`vnode-manager`), the node's long-running vNode process, which the DaemonSet runs
+ * as its own container beside the agent. vNode does not document the manager's flags or socket
+ * path, so both are inputs: set them to what your vNode release uses.
+ */
+export interface ManagerArgs {
+  /**
+   * Host path of the manager's unix socket (absolute). Defaults to `/run/vnode/manager.sock`. Its
+   * directory is mounted read-write into the manager container and read-only into the agent,
+   * whose readiness (`--manager-socket`) waits until a connect to it succeeds; so the directory
+   * must be one of its own (at least two levels deep, e.g. `/run/vnode`), not one the agent
+   * already mounts. This does not tell the manager where to listen: pass that in `args` if your
+   * release takes it.
+   */
+  socketPath?: string;
+  /** Arguments of the manager container (after `vnode-manager`). Defaults to none. */
+  args?: string[];
+  /**
+   * Resources of the manager container. Defaults to none. A memory limit the manager reaches
+   * restarts it, and with it every vNode and workload on the node.
+   */
+  resources?: AgentResourcesArgs;
+  /**
+   * Put the agent's pod in the host's PID namespace for the manager (`hostPID` is pod-wide, so
+   * the agent shares it). Defaults to `false`: the manager creates the vNode sandboxes itself, so
+   * their processes are visible in its own PID namespace (see the README's Security section).
+   * Only for a vNode release that needs to see host processes.
+   */
+  hostPID?: boolean;
+}
+
 export interface UpdateStrategyArgs {
   /**
    * Nodes whose agent is replaced at the same time, as a count (`rollingUpdate.maxUnavailable`).
@@ -639,6 +670,11 @@ export interface VNodeRuntimeArgs {
   priorityClassName?: string;
   /** Agent container resources. Defaults to requests cpu `20m`/memory `64Mi`, limit memory `256Mi`. */
   resources?: AgentResourcesArgs;
+  /**
+   * vNode's manager container: its socket, arguments, resources. Defaults to the socket
+   * `/run/vnode/manager.sock`, no arguments, no resources, no `hostPID`.
+   */
+  manager?: ManagerArgs;
   /** Rolling update of the agent DaemonSets. Defaults to `maxUnavailable: 1`. */
   updateStrategy?: UpdateStrategyArgs;
   /**

@@ -11,10 +11,10 @@ import {
   AGENT_IMAGE,
   CONTAINERD_DISTRIBUTIONS,
   encodePerPod,
-  CNI_HOST_DEFAULTS,
   MANAGER_DEFAULTS,
   NODE_NAME_ENV,
   PAYLOAD_ROLES,
+  POD_NAME_ENV,
   POD_NAMESPACE_ENV,
   SYSTEM_BUS_SOCKET,
   VNODE_CNI_CONF_DIR,
@@ -50,8 +50,13 @@ export function hostMounts(
   distribution: ContainerdDistribution,
   restart: RestartStrategy,
 ): HostMount[] {
-  const layout: { config: string; template?: string; dropInDir?: string; socket: string } =
-    CONTAINERD_DISTRIBUTIONS[distribution];
+  const layout: {
+    config: string;
+    template?: string;
+    dropInDir?: string;
+    socket: string;
+    cni: { conf: readonly string[]; bin: readonly string[] };
+  } = CONTAINERD_DISTRIBUTIONS[distribution];
   const mounts: HostMount[] = [];
   const add = (volume: string, path: string, type: HostMount["type"], readOnly: boolean): void => {
     if (!mounts.some((mount) => path === mount.hostPath || path.startsWith(`${mount.hostPath}/`))) {
@@ -72,9 +77,11 @@ export function hostMounts(
   add("vnode-bin", AGENT_DEFAULTS.installDir, "DirectoryOrCreate", false);
   // CNI: the host's network config is read (the vNode chain is built from it), the handler's
   // own conf dir is written, and `vnode-cni` is linked into the bin dir CNI looks plugins up in.
-  add("cni-conf", CNI_HOST_DEFAULTS.confDir, "DirectoryOrCreate", true);
+  // Each distribution's containerd may use its own dirs (contract: CONTAINERD_DISTRIBUTIONS).
+  const numbered = (base: string, i: number) => (i === 0 ? base : `${base}-${i + 1}`);
+  layout.cni.conf.forEach((dir, i) => add(numbered("cni-conf", i), dir, "DirectoryOrCreate", true));
   add("vnode-cni-conf", VNODE_CNI_CONF_DIR, "DirectoryOrCreate", false);
-  add("cni-bin", CNI_HOST_DEFAULTS.binDir, "DirectoryOrCreate", false);
+  layout.cni.bin.forEach((dir, i) => add(numbered("cni-bin", i), dir, "DirectoryOrCreate", false));
   add("agent-state", AGENT_DEFAULTS.stateDir, "DirectoryOrCreate", false);
   if (restart === RestartStrategy.Systemd) {
     add("dbus", DBUS_DIR, "Directory", true);
@@ -96,12 +103,16 @@ export function agentArgs(plan: RuntimePlan, pool: PoolPlan): string[] {
     listen: { host: undefined, port: AGENT_HTTP.port },
     runtimeClasses: plan.runtimeClasses.map((c) => c.name),
     daemonset: pool.daemonSetName,
+    managerSocket: plan.manager.socketPath,
+    managerContainer: MANAGER_DEFAULTS.container,
     forceUninstall: plan.forceUninstall,
   });
 }
 
 /** The host directory of the manager's socket, shared by the manager (rw) and the agent (ro). */
-export const MANAGER_SOCKET_DIR = dirname(MANAGER_DEFAULTS.socket);
+export function managerSocketDir(plan: RuntimePlan): string {
+  return dirname(plan.manager.socketPath);
+}
 
 /**
  * vNode's manager, in its own container of the agent's pod so that each process gets only its
@@ -119,10 +130,16 @@ export function managerContainer(
     imagePullPolicy: "IfNotPresent",
     // argv[0] names the role: the payload dir holds the multi-call binary under each role name.
     command: [`${AGENT_IMAGE.payloadDir}/${PAYLOAD_ROLES.manager}`],
+    ...(plan.manager.args.length > 0 ? { args: [...plan.manager.args] } : {}),
     env: [
       { name: NODE_NAME_ENV, valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
       { name: VNODE_PER_POD_ENV, value: encodePerPod(pool.isolationMode) },
     ],
+    ...(Object.keys(plan.manager.resources.requests).length +
+      Object.keys(plan.manager.resources.limits).length >
+    0
+      ? { resources: managerResources(plan) }
+      : {}),
     terminationMessagePolicy: "FallbackToLogsOnError",
     securityContext: {
       // vNode's manager serves FUSE file systems (sysbox-fs's /proc and /sys views), which needs
@@ -139,8 +156,16 @@ export function managerContainer(
     },
     volumeMounts: [
       // The shim, run by containerd on the host, hands containerd this socket's host path.
-      { name: "vnode-run", mountPath: MANAGER_SOCKET_DIR },
+      { name: "vnode-run", mountPath: managerSocketDir(plan) },
     ],
+  };
+}
+
+function managerResources(plan: RuntimePlan): k8s.types.input.core.v1.ResourceRequirements {
+  const { requests, limits } = plan.manager.resources;
+  return {
+    ...(Object.keys(requests).length > 0 ? { requests } : {}),
+    ...(Object.keys(limits).length > 0 ? { limits } : {}),
   };
 }
 
@@ -158,6 +183,8 @@ export function buildDaemonSet(
   const env: k8s.types.input.core.v1.EnvVar[] = [
     { name: NODE_NAME_ENV, valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
     { name: POD_NAMESPACE_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+    // The agent reads its own pod's status for the manager container's restarts.
+    { name: POD_NAME_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
     { name: VNODE_PER_POD_ENV, value: encodePerPod(pool.isolationMode) },
     ...plan.env.map((entry) =>
       entry.secretKeyRef !== undefined
@@ -229,7 +256,7 @@ export function buildDaemonSet(
           // Readiness connects to the manager's socket; connecting needs no write access.
           {
             name: "vnode-run",
-            mountPath: `${AGENT_DEFAULTS.hostRoot}${MANAGER_SOCKET_DIR}`,
+            mountPath: `${AGENT_DEFAULTS.hostRoot}${managerSocketDir(plan)}`,
             readOnly: true,
           },
         ],
@@ -242,11 +269,12 @@ export function buildDaemonSet(
         hostPath: { path: mount.hostPath, type: mount.type },
       })),
       { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
-      { name: "vnode-run", hostPath: { path: MANAGER_SOCKET_DIR, type: "DirectoryOrCreate" } },
+      { name: "vnode-run", hostPath: { path: managerSocketDir(plan), type: "DirectoryOrCreate" } },
     ],
   };
-  if (plan.restart === RestartStrategy.Kill) {
-    // Only `kill` needs to see (and signal) the host's containerd process.
+  if (plan.restart === RestartStrategy.Kill || plan.manager.hostPID) {
+    // Only `kill` needs to see (and signal) the host's containerd process; `manager.hostPID` is
+    // an opt-in for vNode releases whose manager must see host processes (pod-wide either way).
     podSpec.hostPID = true;
   }
   if (plan.affinity !== undefined) {

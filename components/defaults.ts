@@ -4,7 +4,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
-import { AGENT_DEFAULTS } from "vnode-contract";
+import { AGENT_DEFAULTS, MANAGER_DEFAULTS } from "vnode-contract";
 import {
   AgentConfinement,
   AgentEnvArgs,
@@ -37,6 +37,8 @@ export const DEFAULTS = {
   tolerations: [{ operator: "Exists" }] as TolerationArgs[],
   priorityClassName: "system-node-critical",
   resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+  /** vNode does not document the manager's socket: this is the contract's default. */
+  managerSocketPath: MANAGER_DEFAULTS.socket as string,
   maxUnavailable: 1,
   /** Never fails a mixed cluster; `ready` waits the provider's own default of 10 minutes. */
   rollout: { wait: RolloutWait.None as RolloutWait, timeoutSeconds: 600 },
@@ -133,6 +135,14 @@ export interface RuntimePlan {
   affinity: k8s.types.input.core.v1.Affinity | undefined;
   priorityClassName: string;
   resources: { requests: Record<string, string>; limits: Record<string, string> };
+  /** vNode's manager container. */
+  manager: {
+    /** Host path of its unix socket; its directory is shared with the agent. */
+    socketPath: string;
+    args: string[];
+    resources: { requests: Record<string, string>; limits: Record<string, string> };
+    hostPID: boolean;
+  };
   /** `rollingUpdate.maxUnavailable`: a count, or a percentage as `"<n>%"`. */
   maxUnavailable: number | string;
   rollout: { wait: RolloutWait; timeoutSeconds: number };
@@ -228,6 +238,15 @@ export function resolveArgs(
         ...(args.resources?.requests ?? {}),
       }),
       limits: definedOnly({ ...DEFAULTS.resources.limits, ...(args.resources?.limits ?? {}) }),
+    },
+    manager: {
+      socketPath: args.manager?.socketPath ?? DEFAULTS.managerSocketPath,
+      args: [...(args.manager?.args ?? [])],
+      resources: {
+        requests: definedOnly({ ...(args.manager?.resources?.requests ?? {}) }),
+        limits: definedOnly({ ...(args.manager?.resources?.limits ?? {}) }),
+      },
+      hostPID: args.manager?.hostPID ?? false,
     },
     maxUnavailable:
       args.updateStrategy?.maxUnavailablePercent !== undefined

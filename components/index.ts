@@ -24,6 +24,7 @@ export {
   LabelSelectorArgs,
   LabelSelectorOperator,
   LabelSelectorRequirementArgs,
+  ManagerArgs,
   MetricsArgs,
   MetricsMode,
   MutatingPolicyApiVersion,

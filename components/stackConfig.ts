@@ -36,6 +36,7 @@ export const UNTYPED_KEYS = [
   "tolerations",
   "affinity",
   "resources",
+  "manager",
   "maxUnavailablePercent",
   "rollout",
   "overhead",
@@ -104,6 +105,7 @@ export function readStackConfig(project: string): VNodeRuntimeArgs {
     affinity: config.getObject("affinity"),
     priorityClassName: config.get("priorityClassName"),
     resources: config.getObject("resources"),
+    manager: config.getObject("manager"),
     updateStrategy:
       maxUnavailablePercent !== undefined
         ? { maxUnavailablePercent }

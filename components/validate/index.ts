@@ -5,12 +5,20 @@
  * (`./errors`). One module per subject; this one only walks the arguments.
  */
 import { CONTAINERD_DISTRIBUTIONS } from "vnode-contract";
-import { AgentConfinement, IsolationMode, RestartStrategy, VNodeRuntimeArgs } from "../args";
+import {
+  AgentConfinement,
+  ContainerdDistribution,
+  IsolationMode,
+  RestartStrategy,
+  VNodeRuntimeArgs,
+} from "../args";
+import { DEFAULTS } from "../defaults";
 import { checkEnforcement } from "./enforcement";
 import { checkEnv } from "./env";
 import { mustBe } from "./errors";
 import { checkAgentImage, checkVNodeImage } from "./image";
 import { checkAnnotations, checkLabels, checkReservedLabels } from "./labels";
+import { checkManager } from "./manager";
 import { checkMetrics } from "./metrics";
 import { checkComponentName, checkDnsLabel, checkDnsSubdomain, checkNamespace } from "./names";
 import { checkQuantities, checkTolerations } from "./podSpec";
@@ -44,6 +52,7 @@ const TOP_LEVEL_FIELDS = [
   "affinity",
   "priorityClassName",
   "resources",
+  "manager",
   "updateStrategy",
   "rollout",
   "terminationGracePeriodSeconds",
@@ -98,6 +107,12 @@ export function validateArgs(name: string, args: VNodeRuntimeArgs | undefined): 
     checkQuantities("resources.requests", resources.requests);
     checkQuantities("resources.limits", resources.limits);
   }
+  checkManager(
+    a.manager,
+    (a.containerdDistribution as ContainerdDistribution | undefined) ??
+      DEFAULTS.containerdDistribution,
+    (a.restartStrategy as RestartStrategy | undefined) ?? DEFAULTS.restartStrategy,
+  );
   checkUpdateStrategy(a.updateStrategy);
   checkRollout(a.rollout);
   checkInteger("terminationGracePeriodSeconds", a.terminationGracePeriodSeconds, 1);

@@ -9,6 +9,12 @@ export const NODE_NAME_ENV = "NODE_NAME";
 /** The env var through which the DaemonSet tells the agent its own namespace (downward API). */
 export const POD_NAMESPACE_ENV = "POD_NAMESPACE";
 
+/**
+ * The env var through which the DaemonSet tells the agent its own pod's name (downward API), so
+ * it can read the manager container's status (`--manager-container`).
+ */
+export const POD_NAME_ENV = "POD_NAME";
+
 /** The agent's HTTP server: health, readiness and Prometheus metrics. */
 export const AGENT_HTTP = {
   port: 8090,

@@ -10,6 +10,7 @@ import {
   AGENT_DEFAULTS,
   AGENT_HTTP,
   AGENT_IMAGE,
+  POD_NAME_ENV,
   POD_NAMESPACE_ENV,
   RESTART_STRATEGIES,
 } from "./agent";
@@ -249,6 +250,16 @@ export const DAEMON_FLAGS = {
     kind: "string",
     arg: "cmd",
     help: "the runtime's manager process to supervise (sh -c)",
+  },
+  managerSocket: {
+    kind: "string",
+    arg: "path",
+    help: "the vNode manager's unix socket (host path): /readyz fails until a connect to it succeeds",
+  },
+  managerContainer: {
+    kind: "string",
+    arg: "name",
+    help: `the manager's container in the agent's own pod ($${POD_NAME_ENV}): its restarts are counted and reported`,
   },
   forceUninstall: {
     kind: "switch",

@@ -22,9 +22,9 @@ export type PayloadRole = keyof typeof PAYLOAD_ROLES;
 export const PAYLOAD_ROLE_NAMES: readonly PayloadRole[] = ["shim", "cni", "manager"];
 
 /**
- * The vNode manager as the DaemonSet runs it. vNode does not document the manager's socket
- * path; this is the directory the manager and the agent share (not yet an input, and the agent's
- * readiness does not yet probe the socket).
+ * The vNode manager as the DaemonSet runs it. vNode does not document the manager's socket path
+ * or flags: the socket is the component input `manager.socketPath` (this default), and the agent
+ * only checks that something accepts connections on it (`--manager-socket`).
  */
 export const MANAGER_DEFAULTS = {
   /** The manager's container in the agent's pod. */

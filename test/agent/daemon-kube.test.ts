@@ -6,6 +6,7 @@
  * and --force-uninstall under a running vNode pod.
  */
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Writable } from "node:stream";
@@ -86,6 +87,8 @@ describe("runDaemon against the fake API server, without containerd", () => {
     daemonSet: { namespace: "vnode-system", name: "vnode-agent" },
     runtimeClasses: null,
     managerCommand: null,
+    managerSocket: null,
+    managerContainer: null,
     forceUninstall: false,
     maxRestarts: 3,
     restartWindowMs: 600_000,
@@ -103,10 +106,14 @@ describe("runDaemon against the fake API server, without containerd", () => {
     const exit = runDaemon(o, { kube: kube(), log, metrics });
     return { exit, metrics };
   };
-  const waitFor = async <T>(what: string, fn: () => T | undefined | false, ms = 10_000) => {
+  const waitFor = async <T>(
+    what: string,
+    fn: () => T | undefined | false | Promise<T | undefined | false>,
+    ms = 10_000,
+  ) => {
     const deadline = Date.now() + ms;
     for (;;) {
-      const v = fn();
+      const v = await fn();
       if (v !== undefined && v !== false) return v;
       if (Date.now() > deadline) {
         throw new Error(
@@ -272,5 +279,124 @@ describe("runDaemon against the fake API server, without containerd", () => {
     expect(api.events.at(-1)!.message).toMatch(
       /^Not uninstalling: pods still use a vNode RuntimeClass on node n1 after 0ms: \(pods on the node could not be listed: list pods on node "n1": HTTP 500: injected failure 500\)\. /,
     );
+  });
+
+  // vNode's manager as the DaemonSet runs it: a container beside the agent, its socket in a host
+  // dir both mount. Here the "manager" is a real unix listener under the fixture host root.
+  it("/readyz waits for the manager's socket, naming it and the error, and follows it", async () => {
+    const sock = "/run/vnode/manager.sock";
+    const { exit } = start(options("containerd-1.7-kubeadm", { managerSocket: sock }));
+    await ready();
+    const readyz = async () => {
+      const res = await fetch(`${url()}/readyz`);
+      return `${res.status} ${(await res.text()).trim()}`;
+    };
+    // The runtime is ready on the node (label), but the agent is not ready without its manager.
+    expect(
+      await waitFor("ENOENT", async () => (await readyz()).includes("ENOENT") && readyz()),
+    ).toBe(
+      "503 vNode manager socket /run/vnode/manager.sock: ENOENT (no socket there: the manager has not started or has not created it)",
+    );
+    fs.mkdirSync(path.join(root, "run/vnode"), { recursive: true });
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(path.join(root, sock), r));
+    try {
+      await waitFor("ready", async () => (await readyz()) === "200 ok");
+      expect(lines.some((l) => l.msg === "vNode manager answers on its socket")).toBe(true);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    // Gone again (server.close unlinks the file): not ready, within a probe interval.
+    await waitFor("ENOENT again", async () => (await readyz()).startsWith("503 vNode manager"));
+    sigterm();
+    expect(await exit).toBe(0);
+  });
+
+  it("reports each restart of the manager container once: metrics and a Warning on the node", async () => {
+    // kubelet's view of the agent's pod, as the API server returns it (containerStatuses).
+    const pod = api.addPod("vnode-system", "vnode-agent-abcde", NODE, { daemonSet: "vnode-agent" });
+    const status = (restartCount: number, lastState: object = {}) => {
+      pod.status = {
+        phase: "Running",
+        containerStatuses: [
+          { name: "agent", restartCount: 0, ready: true, image: "a", imageID: "", lastState: {} },
+          { name: "vnode-manager", restartCount, ready: true, image: "a", imageID: "", lastState },
+        ],
+      };
+    };
+    status(1); // a restart before this agent started: the baseline, not announced
+    const managerContainer = {
+      namespace: "vnode-system",
+      pod: pod.metadata.name as string,
+      container: "vnode-manager",
+    };
+    const { exit, metrics } = start(options("containerd-1.7-kubeadm", { managerContainer }));
+    await ready();
+    const podLists = () =>
+      api
+        .requestsFor("GET", "/api/v1/pods")
+        .filter((r) => r.query.fieldSelector?.includes("metadata.name"));
+    await waitFor("two looks", () => podLists().length >= 2);
+    expect(podLists()[0].query).toEqual({
+      fieldSelector:
+        "spec.nodeName=n1,metadata.namespace=vnode-system,metadata.name=vnode-agent-abcde",
+      resourceVersion: "0",
+    });
+    expect(reasons()).not.toContain("ManagerRestarted");
+    status(3, {
+      terminated: { exitCode: 137, reason: "OOMKilled", finishedAt: "2026-11-29T23:00:00Z" },
+    });
+    await waitFor("ManagerRestarted", () => reasons().includes("ManagerRestarted"));
+    const looks = podLists().length;
+    await waitFor("three more looks", () => podLists().length >= looks + 3);
+    const restarted = api.events.filter((e) => e.reason === "ManagerRestarted");
+    expect(restarted.map((e) => [e.type, e.message])).toEqual([
+      [
+        "Warning",
+        "vNode manager restarted 2 times on node n1 (container vnode-manager, restart count 3; its last run ended with exit code 137, OOMKilled, at 2026-11-29T23:00:00.000Z): every vNode and workload on node n1 restarted.",
+      ],
+    ]);
+    const m = parsePrometheusText(await metrics.registry.metrics());
+    expect(
+      valueOf(m, "vnode_agent_manager_restarts_total", "vnode_agent_manager_restarts_total"),
+    ).toBe(2);
+    expect(
+      valueOf(
+        m,
+        "vnode_agent_manager_container_restarts",
+        "vnode_agent_manager_container_restarts",
+      ),
+    ).toBe(3);
+    sigterm();
+    expect(await exit).toBe(0);
+  });
+
+  it("a mode change is announced once: the node's mode label differs, the next start does not", async () => {
+    api.updateNode(NODE, (n) => {
+      n.metadata.labels = { ...OS_LABEL, [ISOLATION_MODE_LABEL]: "per-namespace" };
+    });
+    const first = start(options("containerd-1.7-kubeadm"));
+    await ready();
+    sigterm();
+    expect(await first.exit).toBe(0);
+    const changed = api.events.filter((e) => e.reason === "IsolationModeChanged");
+    expect(changed.map((e) => [e.type, e.message])).toEqual([
+      [
+        "Warning",
+        "The isolation mode of node n1 changes from per-namespace to per-pod: the vNode manager restarts with VNODE_PER_POD=true, and every vNode and workload on the node restarts.",
+      ],
+    ]);
+    // The agent restarts (a crash, a rolling update of the same mode): nothing changed.
+    const second = start({
+      ...options("containerd-1.7-kubeadm"),
+      installer: { ...installer("containerd-1.7-kubeadm") },
+    });
+    await waitFor(
+      "second RuntimeReady",
+      () => reasons().filter((r) => r === "RuntimeReady").length === 2,
+    );
+    sigterm();
+    expect(await second.exit).toBe(0);
+    expect(reasons().filter((r) => r === "IsolationModeChanged")).toHaveLength(1);
   });
 });

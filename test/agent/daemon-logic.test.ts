@@ -407,6 +407,8 @@ describe("run flags (through the agent's parser)", () => {
       daemonSet: { namespace: "vnode-system", name: "vnode-agent" },
       runtimeClasses: null,
       managerCommand: null,
+      managerSocket: null,
+      managerContainer: null,
       forceUninstall: false,
       maxRestarts: 3,
       restartWindowMs: 600_000,
@@ -415,12 +417,16 @@ describe("run flags (through the agent's parser)", () => {
   });
 
   it("reads every flag", async () => {
-    const o = await options([
-      ...["--listen", "127.0.0.1:9000", "--interval", "1s", "--daemonset", "ds"],
-      ...["--namespace", "other", "--runtime-classes", "vnode, vnode-per-pod,"],
-      ...["--manager-command", "/opt/vnode/bin/manager", "--force-uninstall"],
-      ...["--max-restarts", "0", "--restart-window", "1h", "--uninstall-pod-wait", "0s"],
-    ]);
+    const o = await options(
+      [
+        ...["--listen", "127.0.0.1:9000", "--interval", "1s", "--daemonset", "ds"],
+        ...["--namespace", "other", "--runtime-classes", "vnode, vnode-per-pod,"],
+        ...["--manager-command", "/opt/vnode/bin/manager", "--force-uninstall"],
+        ...["--manager-socket", "/run/vnode/m.sock", "--manager-container", "vnode-manager"],
+        ...["--max-restarts", "0", "--restart-window", "1h", "--uninstall-pod-wait", "0s"],
+      ],
+      { ...env, POD_NAME: "vnode-agent-x1" },
+    );
     expect({ ...o, installer: undefined }).toEqual({
       node: "n1",
       installer: undefined,
@@ -429,6 +435,8 @@ describe("run flags (through the agent's parser)", () => {
       daemonSet: { namespace: "other", name: "ds" },
       runtimeClasses: ["vnode", "vnode-per-pod"],
       managerCommand: "/opt/vnode/bin/manager",
+      managerSocket: "/run/vnode/m.sock",
+      managerContainer: { namespace: "other", pod: "vnode-agent-x1", container: "vnode-manager" },
       forceUninstall: true,
       maxRestarts: 0,
       restartWindowMs: 3_600_000,
@@ -448,6 +456,18 @@ describe("run flags (through the agent's parser)", () => {
       ["--daemonset", "ds"],
       { NODE_NAME: "n1" },
       "--daemonset ds needs its namespace: --namespace NAME or POD_NAMESPACE.",
+    ],
+    [
+      "--manager-container without POD_NAME",
+      ["--manager-container", "vnode-manager"],
+      { NODE_NAME: "n1", POD_NAMESPACE: "vnode-system" },
+      "--manager-container vnode-manager needs the agent's own pod: POD_NAME and POD_NAMESPACE (or --namespace), which the DaemonSet sets from the downward API; POD_NAME is unset.",
+    ],
+    [
+      "--manager-socket relative",
+      ["--manager-socket", "run/vnode/manager.sock"],
+      { NODE_NAME: "n1" },
+      '--manager-socket must be an absolute host path such as /run/vnode/manager.sock; got "run/vnode/manager.sock".',
     ],
   ])("rejects %s, naming it", async (_what, argv, e, message) => {
     const o = await runOptions(...argv);

@@ -413,7 +413,7 @@ describeWithContainerd("vnode-agent run against a real containerd and a fake API
         ["Normal", "RuntimeReady"],
       ]);
       expect(eventOf("IsolationModeChanged")!.message).toBe(
-        `The isolation mode changes from per-pod (recorded when the runtime was installed) to per-namespace (VNODE_PER_POD): every vNode on node ${NODE} restarts.`,
+        `The isolation mode of node ${NODE} changes from per-pod to per-namespace: the vNode manager restarts with VNODE_PER_POD=false, and every vNode and workload on the node restarts.`,
       );
       expect(eventOf("RuntimeReady")!.message).toMatch(/no containerd restart was needed/);
       expect(patches()).toEqual([

@@ -192,6 +192,7 @@ describe("health server", () => {
         ["vnode_agent_preflight_failures_total", "counter"],
         ["vnode_agent_manager_exits_total", "counter"],
         ["vnode_agent_manager_restarts_total", "counter"],
+        ["vnode_agent_manager_container_restarts", "gauge"],
       ]);
       // Unlabelled counters exist at 0 from the start, so rate() works from the first scrape.
       expect(

@@ -62,6 +62,7 @@ describe("agent RBAC contract", () => {
         createNodeEvent: () =>
           kube.createNodeEvent("n1", { type: "Normal", reason: "R", message: "m" }),
         listPodsOnNode: () => kube.listPodsOnNode("n1"),
+        getPodOnNode: () => kube.getPodOnNode("n1", AGENT_NAMESPACE, "vnode-agent-x"),
         getDaemonSet: () => kube.getDaemonSet(AGENT_NAMESPACE, "vnode-agent"),
         // The fake ends the watch after timeoutSeconds (1 s here).
         watchNode: () => kube.watchNode("n1", "1", () => undefined, { timeoutSeconds: 1 }),
@@ -72,7 +73,7 @@ describe("agent RBAC contract", () => {
     afterAll(() => api.close());
 
     it("all succeeded", () => {
-      expect(api.requests.map((r) => r.status)).toEqual([200, 200, 201, 200, 200, 200]);
+      expect(api.requests.map((r) => r.status)).toEqual([200, 200, 201, 200, 200, 200, 200]);
     });
 
     it("use exactly the granted verbs", () => {

@@ -48,6 +48,8 @@ const runOptions = (over: Record<string, unknown>): Record<string, unknown> => (
   minContainerd: "1.7",
   listen: { host: undefined, port: 8090 },
   interval: 30_000,
+  managerSocket: "/run/vnode/manager.sock",
+  managerContainer: "vnode-manager",
   forceUninstall: false,
   maxRestarts: 3,
   restartWindow: 600_000,

@@ -51,6 +51,9 @@ test.each([
     RestartStrategy.Kill,
     [config("/etc/containerd"), socket("/run/containerd"), BIN, ...CNI, STATE],
   ],
+  // k3s with its flannel: conf in <data-dir>/agent/etc/cni/net.d, plugins in
+  // <data-dir>/data/<release hash>/bin (the parent is mounted: the hash changes on upgrade);
+  // with --flannel-backend=none containerd's defaults, so those too.
   [
     ContainerdDistribution.K3s,
     RestartStrategy.None,
@@ -58,7 +61,21 @@ test.each([
       config("/var/lib/rancher/k3s/agent/etc/containerd"),
       socket("/run/k3s/containerd"),
       BIN,
-      ...CNI,
+      {
+        volume: "cni-conf",
+        hostPath: "/var/lib/rancher/k3s/agent/etc/cni/net.d",
+        type: "DirectoryOrCreate",
+        readOnly: true,
+      },
+      { ...CNI[0], volume: "cni-conf-2" },
+      CNI[1],
+      {
+        volume: "cni-bin",
+        hostPath: "/var/lib/rancher/k3s/data",
+        type: "DirectoryOrCreate",
+        readOnly: false,
+      },
+      { ...CNI[2], volume: "cni-bin-2" },
       STATE,
     ],
   ],
@@ -111,9 +128,13 @@ test("VNODE_PER_POD is explicit for both modes", () => {
   expect(perPod(IsolationMode.PerNamespace)).toBe("false");
 });
 
-test("the host PID namespace is shared only with restart kill", () => {
-  const hostPID = (restartStrategy: RestartStrategy): unknown => {
-    const plan = resolveArgs("v", { agentImage: { ref: "img" }, restartStrategy });
+test("the host PID namespace is shared only with restart kill or manager.hostPID", () => {
+  const hostPID = (restartStrategy: RestartStrategy, managerHostPID?: boolean): unknown => {
+    const plan = resolveArgs("v", {
+      agentImage: { ref: "img" },
+      restartStrategy,
+      manager: { hostPID: managerHostPID },
+    });
     const spec = buildDaemonSet(plan, plan.pools[0], "ns").spec as {
       template: { spec: { hostPID?: boolean } };
     };
@@ -122,6 +143,50 @@ test("the host PID namespace is shared only with restart kill", () => {
   expect(hostPID(RestartStrategy.Kill)).toBe(true);
   expect(hostPID(RestartStrategy.Systemd)).toBeUndefined();
   expect(hostPID(RestartStrategy.None)).toBeUndefined();
+  expect(hostPID(RestartStrategy.None, false)).toBeUndefined();
+  expect(hostPID(RestartStrategy.None, true)).toBe(true);
+});
+
+test("manager.socketPath drives the manager's mount, the agent's mount and --manager-socket", () => {
+  const plan = resolveArgs("v", {
+    agentImage: { ref: "img" },
+    manager: {
+      socketPath: "/var/run/vnode-mgr/m.sock",
+      args: ["--log-level", "debug"],
+      resources: { requests: { memory: "128Mi" } },
+    },
+  });
+  type C = {
+    name: string;
+    args: string[];
+    resources?: unknown;
+    volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+  };
+  const spec = buildDaemonSet(plan, plan.pools[0], "ns").spec as {
+    template: { spec: { containers: C[]; volumes: { name: string; hostPath?: unknown }[] } };
+  };
+  const [agent, manager] = spec.template.spec.containers;
+  const run = (c: C) => c.volumeMounts.filter((m) => m.name === "vnode-run");
+  expect(run(agent)).toEqual([
+    { name: "vnode-run", mountPath: "/host/var/run/vnode-mgr", readOnly: true },
+  ]);
+  expect(run(manager)).toEqual([{ name: "vnode-run", mountPath: "/var/run/vnode-mgr" }]);
+  expect(spec.template.spec.volumes.find((v) => v.name === "vnode-run")).toEqual({
+    name: "vnode-run",
+    hostPath: { path: "/var/run/vnode-mgr", type: "DirectoryOrCreate" },
+  });
+  const flag = agent.args.indexOf("--manager-socket");
+  expect(agent.args.slice(flag, flag + 4)).toEqual([
+    "--manager-socket",
+    "/var/run/vnode-mgr/m.sock",
+    "--manager-container",
+    "vnode-manager",
+  ]);
+  expect([manager.name, manager.args, manager.resources]).toEqual([
+    "vnode-manager",
+    ["--log-level", "debug"],
+    { requests: { memory: "128Mi" } },
+  ]);
 });
 
 test("mount paths are the host paths under /host", () => {

@@ -123,6 +123,10 @@ test("the DaemonSet runs the agent with every default, exactly", () => {
                 "vnode",
                 "--daemonset",
                 "vnode-agent",
+                "--manager-socket",
+                "/run/vnode/manager.sock",
+                "--manager-container",
+                "vnode-manager",
               ],
               env: [
                 { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
@@ -130,6 +134,7 @@ test("the DaemonSet runs the agent with every default, exactly", () => {
                   name: "POD_NAMESPACE",
                   valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
                 },
+                { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                 { name: "VNODE_PER_POD", value: "false" },
               ],
               ports: [{ name: "metrics", containerPort: 8090, protocol: "TCP" }],

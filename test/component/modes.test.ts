@@ -155,17 +155,25 @@ describe("two pools of different modes", () => {
       pool: "services",
     });
     // Both pools' agents know both classes: a pod of either blocks an uninstall.
-    expect(podSpec(builds).containers[0].args.slice(-4)).toEqual([
+    expect(podSpec(builds).containers[0].args.slice(-8)).toEqual([
       "--runtime-classes",
       "vnode,vnode-per-pod",
       "--daemonset",
       "mixed-agent-builds",
+      "--manager-socket",
+      "/run/vnode/manager.sock",
+      "--manager-container",
+      "vnode-manager",
     ]);
-    expect(podSpec(services).containers[0].args.slice(-4)).toEqual([
+    expect(podSpec(services).containers[0].args.slice(-8)).toEqual([
       "--runtime-classes",
       "vnode,vnode-per-pod",
       "--daemonset",
       "mixed-agent-services",
+      "--manager-socket",
+      "/run/vnode/manager.sock",
+      "--manager-container",
+      "vnode-manager",
     ]);
     // The agent itself still tolerates every taint: pool tolerations are for the sandboxed pods.
     expect(podSpec(builds).tolerations).toEqual([{ operator: "Exists" }]);
@@ -362,6 +370,10 @@ describe("every other knob", () => {
       "sandboxed",
       "--daemonset",
       "knobs-agent",
+      "--manager-socket",
+      "/run/vnode/manager.sock",
+      "--manager-container",
+      "vnode-manager",
     ]);
     expect(spec.hostPID).toBe(true);
     expect(spec.tolerations).toEqual([
@@ -385,12 +397,20 @@ describe("every other knob", () => {
       },
       { name: "containerd-socket", hostPath: { path: "/run/k3s/containerd", type: "Directory" } },
       { name: "vnode-bin", hostPath: { path: "/opt/vnode/bin", type: "DirectoryOrCreate" } },
-      { name: "cni-conf", hostPath: { path: "/etc/cni/net.d", type: "DirectoryOrCreate" } },
+      {
+        name: "cni-conf",
+        hostPath: { path: "/var/lib/rancher/k3s/agent/etc/cni/net.d", type: "DirectoryOrCreate" },
+      },
+      { name: "cni-conf-2", hostPath: { path: "/etc/cni/net.d", type: "DirectoryOrCreate" } },
       {
         name: "vnode-cni-conf",
         hostPath: { path: "/etc/vnode/cni/net.d", type: "DirectoryOrCreate" },
       },
-      { name: "cni-bin", hostPath: { path: "/opt/cni/bin", type: "DirectoryOrCreate" } },
+      {
+        name: "cni-bin",
+        hostPath: { path: "/var/lib/rancher/k3s/data", type: "DirectoryOrCreate" },
+      },
+      { name: "cni-bin-2", hostPath: { path: "/opt/cni/bin", type: "DirectoryOrCreate" } },
       {
         name: "agent-state",
         hostPath: { path: "/var/lib/vnode-agent", type: "DirectoryOrCreate" },

@@ -42,6 +42,7 @@ test("VNodeRuntime has exactly these inputs; only agentImage is required", () =>
     "affinity",
     "priorityClassName",
     "resources",
+    "manager",
     "updateStrategy",
     "rollout",
     "terminationGracePeriodSeconds",

@@ -48,7 +48,7 @@ test.each<[string, Record<string, string>, string]>([
   [
     "an unknown key of the project",
     { "vnode-runtime:isolationMod": "per-pod" },
-    "Config key vnode-runtime:isolationMod is unknown; known keys: isolationMode, namespace, createNamespace, runtimeClassName, handler, containerdDistribution, restartStrategy, priorityClassName, maxUnavailable, terminationGracePeriodSeconds, forceUninstall, retainNamespace, agentImage, vnodeImage, perPodRuntimeClassName, nodeSelector, tolerations, affinity, resources, maxUnavailablePercent, rollout, overhead, runtimeClassTolerations, pools, env, secretEnv, labels, annotations, metrics, enforcement, certManager.",
+    "Config key vnode-runtime:isolationMod is unknown; known keys: isolationMode, namespace, createNamespace, runtimeClassName, handler, containerdDistribution, restartStrategy, priorityClassName, maxUnavailable, terminationGracePeriodSeconds, forceUninstall, retainNamespace, agentImage, vnodeImage, perPodRuntimeClassName, nodeSelector, tolerations, affinity, resources, manager, maxUnavailablePercent, rollout, overhead, runtimeClassTolerations, pools, env, secretEnv, labels, annotations, metrics, enforcement, certManager.",
   ],
   [
     "no agent image",

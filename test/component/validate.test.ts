@@ -61,7 +61,7 @@ const cases: [string, Record<string, unknown>, string][] = [
   [
     "unknown argument",
     { isolationmode: "per-pod" },
-    'args has an unknown field "isolationmode"; allowed: agentImage, vnodeImage, isolationMode, namespace, createNamespace, retainNamespace, runtimeClassName, perPodRuntimeClassName, handler, containerdDistribution, restartStrategy, nodeSelector, tolerations, affinity, priorityClassName, resources, updateStrategy, rollout, terminationGracePeriodSeconds, forceUninstall, overhead, runtimeClassTolerations, pools, env, labels, annotations, metrics, agentConfinement, enforcement, certManager.',
+    'args has an unknown field "isolationmode"; allowed: agentImage, vnodeImage, isolationMode, namespace, createNamespace, retainNamespace, runtimeClassName, perPodRuntimeClassName, handler, containerdDistribution, restartStrategy, nodeSelector, tolerations, affinity, priorityClassName, resources, manager, updateStrategy, rollout, terminationGracePeriodSeconds, forceUninstall, overhead, runtimeClassTolerations, pools, env, labels, annotations, metrics, agentConfinement, enforcement, certManager.',
   ],
   [
     "isolationMode from YAML with an underscore",
@@ -196,6 +196,64 @@ const cases: [string, Record<string, unknown>, string][] = [
     "rollout.timeoutSeconds without wait ready",
     { rollout: { timeoutSeconds: 900 } },
     "rollout.timeoutSeconds only applies with rollout.wait ready; rollout.wait is none.",
+  ],
+  [
+    "manager a string",
+    { manager: "/run/vnode/manager.sock" },
+    'manager must be an object with fields socketPath, args, resources, hostPID; got "/run/vnode/manager.sock".',
+  ],
+  [
+    "manager.socketPath relative",
+    { manager: { socketPath: "run/vnode/manager.sock" } },
+    'manager.socketPath must be an absolute, normalized host path in a directory of its own, such as "/run/vnode/manager.sock"; got "run/vnode/manager.sock".',
+  ],
+  [
+    "manager.socketPath not normalized",
+    { manager: { socketPath: "/run/vnode/../dbus/x.sock" } },
+    'manager.socketPath must be an absolute, normalized host path in a directory of its own, such as "/run/vnode/manager.sock"; got "/run/vnode/../dbus/x.sock".',
+  ],
+  [
+    "manager.socketPath with a space",
+    { manager: { socketPath: "/run/v node/m.sock" } },
+    'manager.socketPath must be an absolute, normalized host path in a directory of its own, such as "/run/vnode/manager.sock"; got "/run/v node/m.sock".',
+  ],
+  [
+    "manager.socketPath directly in /run",
+    { manager: { socketPath: "/run/manager.sock" } },
+    'manager.socketPath "/run/manager.sock" lies directly in "/run", which would be mounted into the manager container and the agent; use a directory of its own such as "/run/vnode/manager.sock".',
+  ],
+  [
+    "manager.socketPath in the D-Bus dir (restart systemd mounts it)",
+    { manager: { socketPath: "/run/dbus/vnode.sock" } },
+    'manager.socketPath "/run/dbus/vnode.sock" is in "/run/dbus", which overlaps the agent\'s host mount "/run/dbus"; use a directory of its own such as "/run/vnode/manager.sock".',
+  ],
+  [
+    "manager.socketPath in k3s's CNI plugin dir",
+    {
+      containerdDistribution: "k3s",
+      manager: { socketPath: "/var/lib/rancher/k3s/data/vnode/m.sock" },
+    },
+    'manager.socketPath "/var/lib/rancher/k3s/data/vnode/m.sock" is in "/var/lib/rancher/k3s/data/vnode", which overlaps the agent\'s host mount "/var/lib/rancher/k3s/data"; use a directory of its own such as "/run/vnode/manager.sock".',
+  ],
+  [
+    "manager.socketPath a directory above an agent mount",
+    { manager: { socketPath: "/etc/cni/m.sock" } },
+    'manager.socketPath "/etc/cni/m.sock" is in "/etc/cni", which overlaps the agent\'s host mount "/etc/cni/net.d"; use a directory of its own such as "/run/vnode/manager.sock".',
+  ],
+  [
+    "manager.args not strings",
+    { manager: { args: ["--x", 1] } },
+    'manager.args must be a list of strings; got ["--x",1].',
+  ],
+  [
+    "manager.resources.limits.memory bad",
+    { manager: { resources: { limits: { memory: "lots" } } } },
+    'manager.resources.limits.memory must be a Kubernetes quantity such as "128Mi" or "1Gi"; got "lots".',
+  ],
+  [
+    "manager.hostPID a string",
+    { manager: { hostPID: "true" } },
+    'manager.hostPID must be true or false; got "true".',
   ],
   [
     "forceUninstall a string",

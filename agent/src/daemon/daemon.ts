@@ -2,9 +2,11 @@
  * `vnode-agent run`, the DaemonSet's entrypoint. Phases, each a function below:
  *
  * 1. start: HTTP (/healthz, /readyz, /metrics), then the node labels `installing` + mode, an
- *    Event, and a Warning when the ledger recorded the other isolation mode;
+ *    Event, and a Warning when the node's mode label (else the ledger) had the other mode;
  * 2. install: preflight (verdicts per check into metrics), install, verify; `ready` or `failed`;
  *    then the runtime's manager process is supervised (when `--manager-command` is set);
+ *    throughout, vNode's manager socket is probed for /readyz (`--manager-socket`) and the
+ *    manager container's restarts are read from the agent's own pod (`--manager-container`);
  * 3. reconcile every `--interval`: labels re-applied when something dropped them, drift (the
  *    handler gone from containerd's config or CRI, payload files gone) repaired, at most
  *    `--max-restarts` containerd restarts per `--restart-window`, then `failed`;
@@ -15,7 +17,16 @@
  * A bad flag or env value (VNODE_PER_POD) is reported on the Node (`failed` + Event) and exits
  * non-zero before the host is touched: see {@link runAgent}.
  */
-import { ISOLATION_MODE_LABEL, RUNTIME_LABEL, type RunOptions, RuntimeState } from "vnode-contract";
+import {
+  encodePerPod,
+  ISOLATION_MODE_LABEL,
+  ISOLATION_MODES,
+  type IsolationMode,
+  RUNTIME_LABEL,
+  type RunOptions,
+  RuntimeState,
+  VNODE_PER_POD_ENV,
+} from "vnode-contract";
 import { type DaemonOptions, daemonOptions, kubeServerOf, nodeNameOf } from "./options";
 import { DriftChecker, type NodeLook, restartForDrift } from "./drift";
 import { sleep } from "../lib/backoff";
@@ -39,6 +50,9 @@ import { type RepairStep, repairStep } from "./repairPolicy";
 import { nodeLeaving, podsUsingRuntime, successorOnNode, type Verdict } from "./shutdown";
 import { describeExit, exitMetricLabels, ManagerSupervisor } from "./supervisor";
 import { NodeWatch } from "../kube/nodeWatch";
+import { hostPath } from "../host/paths";
+import { MANAGER_PROBE_INTERVAL_MS, probeUnixSocket, type SocketVerdict } from "./managerSocket";
+import { managerRestartMessage, managerStateOf, restartsSince } from "./managerRestarts";
 
 /**
  * The longest step between two heartbeats besides the interval itself: an install or repair
@@ -82,6 +96,12 @@ interface Daemon {
   /** Failures so far; a reconcile pass that adds one counts as a reconcile error. */
   failures: number;
   manager: ManagerSupervisor | null;
+  /** The last probe of the manager's socket; undefined before the first. */
+  managerSocket: SocketVerdict | undefined;
+  /** kubelet's restart count of the manager container at the last look. */
+  managerRestartCount: number | undefined;
+  /** Looks at the manager container, one at a time (two at once would count a restart twice). */
+  managerLook: Promise<void>;
 }
 
 /**
@@ -186,6 +206,9 @@ export async function runDaemon(o: DaemonOptions, deps: DaemonDeps): Promise<num
     lastWarning: undefined,
     failures: 0,
     manager: null,
+    managerSocket: undefined,
+    managerRestartCount: undefined,
+    managerLook: Promise.resolve(),
   };
   const onSignal = (signal: NodeJS.Signals) => {
     if (d.stop.requested) {
@@ -198,9 +221,11 @@ export async function runDaemon(o: DaemonOptions, deps: DaemonDeps): Promise<num
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
   let server: HealthServer | undefined;
+  let probing: Promise<void> | undefined;
   try {
     server = await startHttp(d);
     d.nodeWatch.start();
+    probing = probeManagerLoop(d);
     await announce(d);
     if (!d.stop.requested) await installPhase(d);
     while (!d.stop.requested) {
@@ -209,6 +234,9 @@ export async function runDaemon(o: DaemonOptions, deps: DaemonDeps): Promise<num
     }
     return await shutdownPhase(d);
   } finally {
+    d.stop.request();
+    await probing;
+    await d.managerLook;
     await d.nodeWatch.stop();
     await d.manager?.stop();
     await server?.close();
@@ -238,13 +266,16 @@ async function announce(d: Daemon): Promise<void> {
     return null;
   });
   remember(d, ledger);
+  const previous = await previousMode(d, ledger);
   await setState(d, RuntimeState.Installing, "installing");
-  if (ledger !== null && ledger.isolationMode !== mode) {
+  if (previous !== undefined && previous !== mode) {
+    // Once per change: the label is set to the new mode just above, so the next start (a crash,
+    // a rolling update of the same mode) finds no difference.
     await event(
       d,
       "Warning",
       "IsolationModeChanged",
-      `The isolation mode changes from ${ledger.isolationMode} (recorded when the runtime was installed) to ${mode} (VNODE_PER_POD): every vNode on node ${d.o.node} restarts.`,
+      `The isolation mode of node ${d.o.node} changes from ${previous} to ${mode}: the vNode manager restarts with ${VNODE_PER_POD_ENV}=${encodePerPod(mode)}, and every vNode and workload on the node restarts.`,
       "Install",
     );
   }
@@ -255,6 +286,22 @@ async function announce(d: Daemon): Promise<void> {
     `Installing runtime handler "${d.o.installer.handler.name}" in containerd (${mode}).`,
     "Install",
   );
+}
+
+/**
+ * The mode the node ran before this agent: its mode label (set by the previous agent), or the
+ * ledger's when the label is gone; undefined on a first install. Read once, before the labels
+ * are patched.
+ */
+async function previousMode(d: Daemon, ledger: Ledger | null): Promise<IsolationMode | undefined> {
+  try {
+    d.nodeLabels ??= d.nodeWatch.labels ?? (await d.kube.getNode(d.o.node)).metadata?.labels ?? {};
+  } catch (err) {
+    d.log.warn({ phase: "labels", reason: messageOf(err) }, "cannot read the node's mode label");
+  }
+  const label = d.nodeLabels?.[ISOLATION_MODE_LABEL];
+  if ((ISOLATION_MODES as readonly string[]).includes(label ?? "")) return label as IsolationMode;
+  return ledger?.isolationMode;
 }
 
 // ---- phase 2: install -------------------------------------------------------------------------
@@ -365,6 +412,64 @@ function startManager(d: Daemon): void {
   d.manager.start();
 }
 
+/**
+ * Probes the manager's socket every few seconds (at most every --interval) until the daemon
+ * stops, and updates /readyz. When the socket answers again after a failure, the manager
+ * probably restarted: its container's status is read at once rather than at the next pass.
+ */
+async function probeManagerLoop(d: Daemon): Promise<void> {
+  const socket = d.o.managerSocket;
+  if (socket === null) return;
+  const inAgent = hostPath(d.o.installer.hostRoot, socket);
+  while (!d.stop.requested) {
+    const verdict = await probeUnixSocket(inAgent, undefined, socket);
+    const before = d.managerSocket;
+    d.managerSocket = verdict;
+    if (!verdict.ok && before?.ok !== false) {
+      d.log.warn({ phase: "manager", reason: verdict.reason }, "vNode manager not answering");
+    } else if (verdict.ok && before?.ok !== true) {
+      d.log.info({ phase: "manager", socket }, "vNode manager answers on its socket");
+      if (before !== undefined) lookAtManager(d);
+    }
+    updateReadiness(d);
+    await d.stop.sleep(Math.min(d.o.intervalMs, MANAGER_PROBE_INTERVAL_MS));
+  }
+}
+
+/** Queues one look at the manager container (see {@link observeManager}). */
+function lookAtManager(d: Daemon): Promise<void> {
+  d.managerLook = d.managerLook.then(() => observeManager(d));
+  return d.managerLook;
+}
+
+/**
+ * Reads the agent's own pod and reports new restarts of the manager container: the counter, the
+ * gauge of kubelet's count, a log line and one Warning Event per look that found any.
+ */
+async function observeManager(d: Daemon): Promise<void> {
+  const m = d.o.managerContainer;
+  if (m === null) return;
+  let state;
+  try {
+    state = managerStateOf(await d.kube.getPodOnNode(d.o.node, m.namespace, m.pod), m.container);
+  } catch (err) {
+    d.log.warn({ phase: "manager", reason: messageOf(err) }, "cannot read the manager's status");
+    return;
+  }
+  if (state === undefined) {
+    d.log.debug({ phase: "manager", pod: `${m.namespace}/${m.pod}` }, "no manager status yet");
+    return;
+  }
+  d.metrics.managerContainerRestarts.set(state.restartCount);
+  const count = restartsSince(d.managerRestartCount, state.restartCount);
+  d.managerRestartCount = state.restartCount;
+  if (count === 0) return;
+  d.metrics.managerRestarts.inc(count);
+  const message = managerRestartMessage(d.o.node, m.container, state, count);
+  d.log.warn({ phase: "manager", restarts: state.restartCount }, message);
+  await event(d, "Warning", "ManagerRestarted", message, "Observe");
+}
+
 // ---- phase 3: reconcile -----------------------------------------------------------------------
 
 /** One pass: labels, then drift. Errors are counted and logged; the loop goes on. */
@@ -374,6 +479,7 @@ async function reconcilePhase(d: Daemon): Promise<void> {
   let error: string | undefined;
   try {
     await recheckLabels(d);
+    await lookAtManager(d);
     const report = await d.drift.check(d.artifacts, d.recorded);
     await act(d, report);
   } catch (err) {
@@ -694,10 +800,17 @@ async function applyLabels(d: Daemon): Promise<Record<string, string | null> | n
 
 function updateReadiness(d: Daemon): void {
   const ready = d.state === RuntimeState.Ready;
+  const socket = d.o.managerSocket;
   d.health.setReadiness({
     handlerVerified: d.verified,
     labelsSet: d.labelsOk && ready,
     reason: !ready || !d.verified ? d.notReady || `runtime ${d.state}` : undefined,
+    managerDown:
+      socket === null || d.managerSocket?.ok === true
+        ? undefined
+        : d.managerSocket === undefined
+          ? `vNode manager socket ${socket}: not probed yet`
+          : d.managerSocket.reason,
   });
 }
 

@@ -59,6 +59,8 @@ export interface Readiness {
   labelsSet: boolean;
   /** Why not ready, when the daemon knows better (e.g. "installing", "uninstalling"). */
   reason?: string;
+  /** Why vNode's manager does not answer on its socket; undefined when it does or is not checked. */
+  managerDown?: string;
 }
 
 /**
@@ -104,8 +106,12 @@ export class HealthState {
   }
 
   readiness(): Verdict {
-    const { handlerVerified, labelsSet, reason } = this.readinessFacts;
-    if (handlerVerified && labelsSet) return { ok: true, reason: "ok" };
+    const { handlerVerified, labelsSet, reason, managerDown } = this.readinessFacts;
+    if (handlerVerified && labelsSet) {
+      return managerDown === undefined
+        ? { ok: true, reason: "ok" }
+        : { ok: false, reason: managerDown };
+    }
     if (reason) return { ok: false, reason: reason.split("\n")[0] };
     return {
       ok: false,

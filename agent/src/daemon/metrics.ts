@@ -26,8 +26,13 @@ export interface AgentMetrics {
   preflightFailures: Counter<"check">;
   /** Exits of the supervised manager process, by exit `code` or `signal` (the other is ""). */
   managerExits: Counter<"code" | "signal">;
-  /** Restarts of the manager process after an exit. */
+  /**
+   * Restarts of vNode's manager this agent observed: of the supervised process
+   * (`--manager-command`), or of the manager container (`--manager-container`).
+   */
   managerRestarts: Counter;
+  /** kubelet's restart count of the manager container (`--manager-container`). */
+  managerContainerRestarts: Gauge;
   /** Sets {@link isolationMode} to `mode`, dropping the other mode's series. */
   setIsolationMode(mode: IsolationMode): void;
 }
@@ -109,7 +114,12 @@ export function createMetrics(opts: MetricsOptions = {}): AgentMetrics {
     }),
     managerRestarts: new Counter({
       name: `${METRIC_PREFIX}manager_restarts_total`,
-      help: "Restarts of the runtime manager process after it exited.",
+      help: "Restarts of vNode's manager observed by this agent (each restarts every vNode on the node).",
+      registers,
+    }),
+    managerContainerRestarts: new Gauge({
+      name: `${METRIC_PREFIX}manager_container_restarts`,
+      help: "kubelet's restart count of the vNode manager container in the agent's pod.",
       registers,
     }),
     setIsolationMode(mode) {

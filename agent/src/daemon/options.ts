@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import {
   type ListenAddress,
   NODE_NAME_ENV,
+  POD_NAME_ENV,
   POD_NAMESPACE_ENV,
   type RunOptions,
 } from "vnode-contract";
@@ -24,6 +25,10 @@ export interface DaemonOptions {
   /** RuntimeClass names that use the handler; null: recognised by name (see shutdown.ts). */
   runtimeClasses: readonly string[] | null;
   managerCommand: string | null;
+  /** Host path of the manager's unix socket; /readyz waits for a connect (null: not checked). */
+  managerSocket: string | null;
+  /** The manager's container in the agent's own pod, whose restarts are reported (null: none). */
+  managerContainer: { namespace: string; pod: string; container: string } | null;
   forceUninstall: boolean;
   /** containerd restarts allowed per window before the daemon goes `failed`. */
   maxRestarts: number;
@@ -54,6 +59,21 @@ export function daemonOptions(
       `--daemonset ${f.daemonset} needs its namespace: --namespace NAME or ${POD_NAMESPACE_ENV}.`,
     );
   }
+  if (f.managerSocket !== undefined && !f.managerSocket.startsWith("/")) {
+    throw badInput(
+      `--manager-socket must be an absolute host path such as /run/vnode/manager.sock; got ${JSON.stringify(f.managerSocket)}.`,
+    );
+  }
+  let managerContainer: DaemonOptions["managerContainer"] = null;
+  if (f.managerContainer !== undefined) {
+    const pod = env[POD_NAME_ENV]?.trim();
+    if (!pod || !namespace) {
+      throw badInput(
+        `--manager-container ${f.managerContainer} needs the agent's own pod: ${POD_NAME_ENV} and ${POD_NAMESPACE_ENV} (or --namespace), which the DaemonSet sets from the downward API; ${!pod ? POD_NAME_ENV : POD_NAMESPACE_ENV} is unset.`,
+      );
+    }
+    managerContainer = { namespace, pod, container: f.managerContainer };
+  }
   return {
     node: nodeNameOf(env),
     installer,
@@ -62,6 +82,8 @@ export function daemonOptions(
     daemonSet: f.daemonset === undefined ? null : { namespace: namespace!, name: f.daemonset },
     runtimeClasses: f.runtimeClasses ?? null,
     managerCommand: f.managerCommand ?? null,
+    managerSocket: f.managerSocket ?? null,
+    managerContainer,
     forceUninstall: f.forceUninstall,
     maxRestarts: f.maxRestarts,
     restartWindowMs: f.restartWindow,

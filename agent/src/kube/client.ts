@@ -70,6 +70,12 @@ export interface KubeClient {
   createNodeEvent(node: string, event: NodeEvent): Promise<void>;
   /** Pods bound to the node, in all namespaces (field selector `spec.nodeName=<node>`). */
   listPodsOnNode(node: string): Promise<V1Pod[]>;
+  /**
+   * One pod on the node, or null: the same list call, field-selected to the node and the pod's
+   * namespace and name (so no `get` grant), served from the API server's watch cache
+   * (`resourceVersion=0`: any recent version will do for a status the agent polls).
+   */
+  getPodOnNode(node: string, namespace: string, name: string): Promise<V1Pod | null>;
   /** The DaemonSet, or null when it does not exist (404). */
   getDaemonSet(namespace: string, name: string): Promise<V1DaemonSet | null>;
   /**
@@ -260,6 +266,19 @@ export function createKubeClient(opts: KubeClientOptions = {}): KubeClient {
         core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` }, withTimeout()),
       );
       return list.items;
+    },
+
+    getPodOnNode: async (node, namespace, name) => {
+      const list = await call(`list pod "${namespace}/${name}" on node "${node}"`, () =>
+        core.listPodForAllNamespaces(
+          {
+            fieldSelector: `spec.nodeName=${node},metadata.namespace=${namespace},metadata.name=${name}`,
+            resourceVersion: "0",
+          },
+          withTimeout(),
+        ),
+      );
+      return list.items[0] ?? null;
     },
 
     watchNode: (name, resourceVersion, onEvent, { timeoutSeconds, signal }) =>
