@@ -77,7 +77,7 @@ test("dev: every object written, schema-valid, per-namespace", () => {
   };
   expect([daemonSet.apiVersion, daemonSet.kind]).toEqual(["apps/v1", "DaemonSet"]);
   expect(daemonSet.metadata.labels.environment).toBe("dev");
-  expect(daemonSet.spec.template.spec.containers[0].env[2]).toEqual({
+  expect(daemonSet.spec.template.spec.containers[0].env[3]).toEqual({
     name: "VNODE_PER_POD",
     value: "false",
   });
