@@ -10,7 +10,8 @@
 //
 // The Kubernetes client is an ES module package, so esbuild can drop what the agent does not
 // use: its vendor file is agent/src/kube/api.ts, which re-exports exactly the names kube/client.ts uses,
-// and no other module may import the package (the build fails if one does).
+// and no other module may import the package (the build fails if one does). Its `whatwg-url`
+// dependency is replaced by Node's own URL (agent/src/kube/whatwgUrl.ts says why).
 import { build } from "esbuild";
 import { chmodSync, readFileSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
@@ -26,7 +27,12 @@ const { version } = JSON.parse(readFileSync(new URL("./package.json", import.met
  * (`module`, imported by relative path; the package itself then may not be imported elsewhere).
  */
 const VENDORED = [
-  { pkg: "@kubernetes/client-node", module: "src/kube/api.ts" },
+  {
+    pkg: "@kubernetes/client-node",
+    module: "src/kube/api.ts",
+    // Dead weight for the client's node-fetch on any Node the agent supports: see the module.
+    alias: { "whatwg-url": `${agentDir}src/kube/whatwgUrl.ts` },
+  },
   { pkg: "prom-client" },
   { pkg: "@homebridge/dbus-native" },
 ].map((v) => ({ ...v, file: `vendor/${v.pkg.replace(/^@/, "").replace(/\//g, "-")}.js` }));
@@ -96,6 +102,7 @@ await Promise.all(
               resolveDir: agentDir,
             },
           }),
+      ...(v.alias ? { alias: v.alias } : {}),
       outfile: `${distDir}${v.file}`,
     }),
   ),

@@ -14,7 +14,8 @@
  * Needs root and Debian's containerd + runc (what `.ci/run` installs). Run `npm run build` first.
  * The agent runs with the image's NODE_OPTIONS (the ENV line of agent/Dockerfile).
  * BENCH_STEADY_SECONDS and BENCH_DRIFTS shorten it for a quick look; BENCH_AGENT_NODE_OPTIONS
- * runs the agent with other Node.js options (e.g. --max-semi-space-size=1) to compare.
+ * runs the agent with other Node.js options (e.g. --max-semi-space-size=1) to compare, and
+ * BENCH_AGENT_ENV adds environment variables (`K=V,K2=V2`, e.g. MALLOC_ARENA_MAX=2).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -52,6 +53,14 @@ function rssMiB(pid: number): number {
   const m = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB$/m);
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]) / 1024;
+}
+
+/** RSS split into anonymous memory (heap, malloc) and file pages (node's binary, libraries), MiB. */
+function rssParts(pid: number): { anon: number; file: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (k: string) =>
+    Number(status.match(new RegExp(`^${k}:\\s+(\\d+) kB$`, "m"))?.[1] ?? NaN);
+  return { anon: kb("RssAnon") / 1024, file: kb("RssFile") / 1024 };
 }
 
 /** utime + stime of a process, in clock ticks. */
@@ -92,7 +101,10 @@ function idleRss(code: string): number {
   return Number(out) / 1024;
 }
 
-/** The agent's V8 heap spaces (bytes, total per space) from its own /metrics. */
+/**
+ * The agent's V8 heap spaces (bytes, total per space), its whole V8 heap and the memory V8
+ * accounts as external (Buffers, ...), from its own /metrics.
+ */
 async function heapSpaces(url: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const spaces: Record<string, number> = {};
@@ -100,6 +112,13 @@ async function heapSpaces(url: string): Promise<Record<string, number>> {
     /^vnode_agent_nodejs_heap_space_size_total_bytes\{space="(\w+)"\} (\d+)$/gm,
   )) {
     spaces[m[1]] = Number(m[2]);
+  }
+  for (const [key, metric] of [
+    ["total", "heap_size_total_bytes"],
+    ["external", "external_memory_bytes"],
+  ]) {
+    const m = text.match(new RegExp(`^vnode_agent_nodejs_${metric} (\\d+)$`, "m"));
+    spaces[key] = Number(m?.[1] ?? NaN);
   }
   return spaces;
 }
@@ -261,6 +280,13 @@ export async function benchDaemon(): Promise<void> {
           NODE_NAME: NODE,
           POD_NAMESPACE: "vnode-system",
           NODE_OPTIONS: nodeOptions,
+          ...(process.env.BENCH_AGENT_ENV
+            ? Object.fromEntries(
+                process.env.BENCH_AGENT_ENV.split(",").map(
+                  (kv) => kv.split("=") as [string, string],
+                ),
+              )
+            : {}),
         },
         stdio: ["ignore", "ignore", "pipe"],
       },
@@ -297,6 +323,7 @@ export async function benchDaemon(): Promise<void> {
     const load = apiLoad(api, load0);
     const passes = Math.round(seconds);
     const heap = await heapSpaces(url);
+    const parts = rssParts(pid);
 
     const currentPid = () => {
       try {
@@ -352,6 +379,20 @@ export async function benchDaemon(): Promise<void> {
         "<= 1 %",
         cpuPercent <= 1 ? "met" : "MISSED",
       ],
+      [
+        "    anonymous / file-backed pages",
+        `${parts.anon.toFixed(1)} / ${parts.file.toFixed(1)} MiB`,
+        "",
+        "",
+      ],
+      [
+        "    anon: V8 heap / external / native",
+        [heap.total, heap.external, parts.anon * 1048576 - heap.total - heap.external]
+          .map((b) => (b / 1048576).toFixed(1))
+          .join(" / ") + " MiB",
+        "",
+        "",
+      ],
       ["    where RSS goes: bare node", `${bare.toFixed(1)} MiB`, "", ""],
       ["    + @kubernetes/client-node", `+${(withKube - bare).toFixed(1)} MiB`, "", ""],
       [
@@ -374,7 +415,7 @@ export async function benchDaemon(): Promise<void> {
         `NODE_OPTIONS=${JSON.stringify(nodeOptions)}` +
         (process.env.BENCH_AGENT_NODE_OPTIONS === undefined ? " (the image's)" : ""),
     );
-    const w = [34, 18, 14, 6];
+    const w = [36, 22, 14, 6];
     console.log(["measure", "value", "target", ""].map((c, i) => c.padEnd(w[i])).join("  "));
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join("  "));
     printFleet(load, seconds * FLEET_SCALE, nodeBytes);

@@ -1,6 +1,8 @@
 import * as fs from "node:fs";
 import {
+  CriChannel,
   CriError,
+  type CriStatus,
   criStatus,
   criVersion,
   parseStatus,
@@ -188,6 +190,26 @@ describeWithContainerd(
       const after = await waitForHandler(ctrd.socket, "vnode", { waitMs: 10_000 });
       expect(after.live).toBe(true);
       expect(after.handlers).toEqual(["runc", "vnode"]);
+    });
+
+    it("a kept CriChannel answers across a containerd restart (it reconnects by itself)", async () => {
+      const channel = new CriChannel(ctrd.socket);
+      try {
+        expect((await channel.status()).ready).toBe(true);
+        const pid = ctrd.pid;
+        await ctrd.restart();
+        expect(ctrd.pid).not.toBe(pid);
+        // The first call may still meet the closed connection; the reconnect backoff is capped
+        // at 1 s, so a few calls later the same channel reaches the new containerd.
+        let status: CriStatus | undefined;
+        for (let i = 0; i < 50 && status === undefined; i++) {
+          status = await channel.status({ timeoutMs: 1000 }).catch(() => undefined);
+          if (status === undefined) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(status?.ready).toBe(true);
+      } finally {
+        channel.close();
+      }
     });
 
     it("waitForHandler called while containerd is down keeps calling until it is back, then sees the handler", async () => {

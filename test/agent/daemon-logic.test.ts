@@ -611,6 +611,7 @@ describe("DriftChecker on fixture hosts (no containerd running)", () => {
       fs.readFileSync(path.join(FIXTURES, "containerd-1.7-kubeadm/etc/containerd/config.toml")),
     );
     expect((await checker.check([])).configChanges).toHaveLength(1);
+    checker.close();
   });
 
   it("with the ledger's record: a table rewritten without the block is re-adopted, a changed one refused", async () => {
@@ -630,10 +631,8 @@ describe("DriftChecker on fixture hosts (no containerd running)", () => {
       ],
       rewritten: ["/etc/containerd/config.toml"],
     });
-    // Without the record it is someone else's table: what install would say, nothing planned.
-    const unknown = await checker.check([]);
-    expect(unknown.configChanges).toEqual([]);
-    expect(unknown.configProblem).toBe(
+    // Without a record (nothing installed): what install says, thrown as before.
+    await expect(checker.check([])).rejects.toThrow(
       '/etc/containerd/config.toml already defines runtime "vnode" under plugins."io.containerd.grpc.v1.cri".containerd.runtimes, not in a vnode-agent block; remove it or choose another --handler, then rerun.',
     );
     // Another tool changed the table too: refused, whatever the record.

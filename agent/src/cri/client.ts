@@ -269,6 +269,39 @@ function describeFailure(
   return `CRI ${method} on ${socket} failed: ${why}.`;
 }
 
+/** A RuntimeService client on `socket`; `options` are gRPC channel arguments. */
+function newClient(socket: string, options: grpc.ChannelOptions = {}): RuntimeServiceClient {
+  const Ctor = runtimeServiceCtor();
+  return new Ctor(`unix://${socket}`, grpc.credentials.createInsecure(), {
+    // The verbose Status info can be large on busy nodes.
+    "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    ...options,
+  }) as RuntimeServiceClient;
+}
+
+/** One unary call on `client`, with a deadline and a one-sentence error. */
+function invoke<T>(
+  client: RuntimeServiceClient,
+  socket: string,
+  method: string,
+  request: object,
+  opts: CriCallOptions = {},
+): Promise<T> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return new Promise<T>((resolve, reject) => {
+    client[method](
+      request,
+      new grpc.Metadata(),
+      { deadline: Date.now() + timeoutMs },
+      (err, value) => {
+        if (err)
+          reject(new CriError(describeFailure(method, socket, timeoutMs, err), socket, err.code));
+        else resolve(value as T);
+      },
+    );
+  });
+}
+
 /** One unary call on a fresh channel, closed afterwards so nothing keeps the process alive. */
 async function call<T>(
   socket: string,
@@ -276,27 +309,45 @@ async function call<T>(
   request: object,
   opts: CriCallOptions = {},
 ): Promise<T> {
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const Ctor = runtimeServiceCtor();
-  const client = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure(), {
-    // The verbose Status info can be large on busy nodes.
-    "grpc.max_receive_message_length": 16 * 1024 * 1024,
-  }) as RuntimeServiceClient;
+  const client = newClient(socket);
   try {
-    return await new Promise<T>((resolve, reject) => {
-      client[method](
-        request,
-        new grpc.Metadata(),
-        { deadline: Date.now() + timeoutMs },
-        (err, value) => {
-          if (err)
-            reject(new CriError(describeFailure(method, socket, timeoutMs, err), socket, err.code));
-          else resolve(value as T);
-        },
-      );
-    });
+    return await invoke<T>(client, socket, method, request, opts);
   } finally {
     client.close();
+  }
+}
+
+/**
+ * A CRI channel kept open across calls, for the daemon's `Status` once per interval: a fresh
+ * channel per call, as the one-shot commands use, costs a connection and an HTTP/2 session
+ * with its allocations on every pass. grpc-js reconnects a kept channel by itself when
+ * containerd restarts (the old connection ends, the next call dials the socket again); while
+ * it cannot connect, calls fail at once (no waitForReady) and the reconnect backoff is capped
+ * at 1 s instead of gRPC's 120 s, so a containerd that is back is seen by the next pass.
+ */
+export class CriChannel {
+  private client: RuntimeServiceClient | undefined;
+
+  constructor(readonly socket: string) {}
+
+  async status(opts?: CriCallOptions): Promise<CriStatus> {
+    this.client ??= newClient(this.socket, {
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 1000,
+    });
+    const raw = await invoke<RawStatusResponse>(
+      this.client,
+      this.socket,
+      "Status",
+      { verbose: true },
+      opts,
+    );
+    return parseStatus(raw, this.socket);
+  }
+
+  close(): void {
+    this.client?.close();
+    this.client = undefined;
   }
 }
 

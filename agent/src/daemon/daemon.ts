@@ -237,6 +237,7 @@ export async function runDaemon(o: DaemonOptions, deps: DaemonDeps): Promise<num
     d.stop.request();
     await probing;
     await d.managerLook;
+    d.drift.close();
     await d.nodeWatch.stop();
     await d.manager?.stop();
     await server?.close();

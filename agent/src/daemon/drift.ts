@@ -11,7 +11,7 @@ import { ConfigError } from "../containerd/config/config";
 import { type AdoptedRuntime, planRegister, rewrittenCopies } from "../containerd/config/plan";
 import type { RestartResult } from "../containerd/control/restart";
 import { collectConfigFiles, type HostFiles } from "../containerd/config/snapshot";
-import { criStatus, waitForHandler } from "../cri/client";
+import { CriChannel, type CriStatus, waitForHandler } from "../cri/client";
 import { AgentError, ExitCode, messageOf } from "../lib/errors";
 import { decodeHostText } from "../host/hostText";
 import { hostFilePath, hostPath } from "../host/paths";
@@ -43,6 +43,8 @@ export class DriftChecker {
   /** The effective config of the last snapshot read, for the CNI settings. */
   private effective: { key: string; config: EffectiveConfig } | undefined;
   private readonly io: HostFiles;
+  /** The CRI channel of the socket last looked at, kept open between passes. */
+  private cri: CriChannel | undefined;
 
   constructor(private readonly o: InstallerOptions) {
     this.io = hostFilesSync(o.hostRoot);
@@ -52,7 +54,8 @@ export class DriftChecker {
    * `artifacts`: host paths of the payload files the ledger records; `recorded`: the runtime
    * table the ledger says the agent registered. A copy of it another tool rewrote without the
    * agent's block (nvidia-ctk, `containerd config migrate`) is re-adopted by the repair, as
-   * install does; a changed one is a `configProblem`, which the daemon refuses to touch.
+   * install does; a changed one (or any config install would refuse, once there is a record)
+   * is a `configProblem`, which the daemon refuses to touch.
    */
   async check(artifacts: readonly string[], recorded?: AdoptedRuntime): Promise<NodeLook> {
     const layout = resolveLayout(this.o);
@@ -71,8 +74,10 @@ export class DriftChecker {
         if (configChanges.length > 0) rewritten = rewrittenCopies(layout, files, adopt);
       } catch (err) {
         // The config cannot take the handler as install writes it (a table the agent does not
-        // own, a file that no longer parses): install would refuse too.
-        if (!(err instanceof ConfigError)) throw err;
+        // own, a file that no longer parses): install would refuse too. After an install (the
+        // ledger has a record) that is drift the node must show; before one, install has
+        // already said why it failed, and the pass is a reconcile error as before.
+        if (!(err instanceof ConfigError) || adopt === undefined) throw err;
         configProblem = err.message;
       }
       this.cleanSnapshot =
@@ -100,7 +105,10 @@ export class DriftChecker {
     const cri: CriView =
       this.o.verify === "none"
         ? { state: "live" }
-        : await criView(hostPath(this.o.hostRoot, layout.socket), this.o.handler.name);
+        : await criView(
+            this.channel(hostPath(this.o.hostRoot, layout.socket)),
+            this.o.handler.name,
+          );
     return {
       layout,
       configChanges,
@@ -109,6 +117,20 @@ export class DriftChecker {
       ...(rewritten.length > 0 ? { rewritten } : {}),
       ...(configProblem !== undefined ? { configProblem } : {}),
     };
+  }
+
+  private channel(socket: string): CriChannel {
+    if (this.cri?.socket !== socket) {
+      this.cri?.close();
+      this.cri = new CriChannel(socket);
+    }
+    return this.cri;
+  }
+
+  /** Closes the kept CRI channel. */
+  close(): void {
+    this.cri?.close();
+    this.cri = undefined;
   }
 }
 
@@ -134,10 +156,11 @@ function hostFilesSync(hostRoot: string): HostFiles {
 }
 
 /** One CRI Status call, no retries: the next pass looks again. */
-export async function criView(socket: string, handler: string): Promise<CriView> {
-  let status;
+export async function criView(cri: CriChannel, handler: string): Promise<CriView> {
+  const socket = cri.socket;
+  let status: CriStatus;
   try {
-    status = await criStatus(socket, { timeoutMs: CRI_TIMEOUT_MS });
+    status = await cri.status({ timeoutMs: CRI_TIMEOUT_MS });
   } catch (err) {
     return { state: "unreachable", reason: messageOf(err) };
   }
