@@ -25,10 +25,10 @@ import * as fs from "node:fs";
 import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as tls from "node:tls";
 import { ENFORCEMENT_DEFAULTS } from "../components/enforcement/plan";
 import { admissionReview, CASES } from "../test/support/admissionCases";
 import { makeCa, opensslUnavailable, secretDir } from "../test/support/tlsCerts";
+import { idleConnections } from "./idleConnections";
 
 const CLI = path.resolve(__dirname, "../agent/dist/vnode-agent.js");
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
@@ -357,34 +357,17 @@ async function attackInChild(port: number, ca: string, body: Buffer, n: number, 
   }
 }
 
-/**
- * Opens `count` TLS connections at once that send nothing. For each one that finished its
- * handshake: how long it stayed open before the server closed it (Infinity past the cap); the
- * others were refused (connection cap, or the listen backlog).
- */
-async function idleConnections(port: number, ca: string, count: number, capS: number) {
-  const held: number[] = [];
-  let refused = 0;
-  await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<void>((resolve) => {
-          let connectedAt: number | undefined;
-          const s = tls.connect({ host: "127.0.0.1", port, ca }, () => (connectedAt = Date.now()));
-          // Past the cap the client closes it itself; the time then reads as >= the cap.
-          const cap = setTimeout(() => s.destroy(), capS * 1000);
-          s.on("error", () => undefined);
-          s.on("close", () => {
-            clearTimeout(cap);
-            if (connectedAt === undefined) refused++;
-            else held.push((Date.now() - connectedAt) / 1000);
-            resolve();
-          });
-        }),
-    ),
-  );
-  return { held: held.sort((x, y) => x - y), refused };
+/** Open sockets of process `pid` (its fds that are sockets): the listener plus its connections. */
+function socketCount(pid: number): number {
+  let n = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:")) n++;
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return n;
 }
 
 async function hostile(
@@ -454,14 +437,28 @@ async function hostile(
   );
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("  "));
 
+  // The server's side too: how long until its socket count is back to where it was, read from
+  // /proc every 100 ms (a socket the server destroyed leaves its fd table at once).
+  const baseSockets = socketCount(pid);
+  const t0 = Date.now();
+  let lastBusy = t0;
+  const watch = setInterval(() => {
+    if (socketCount(pid) > baseSockets) lastBusy = Date.now();
+  }, 100);
   const idle = await idleConnections(port, ca, IDLE_CONNECTIONS, TARGET_IDLE_CLOSED_S + 15);
-  const last = idle.held[idle.held.length - 1] ?? 0;
-  const idleMet = last <= TARGET_IDLE_CLOSED_S;
+  clearInterval(watch);
+  const serverS = (lastBusy - t0) / 1000;
+  const first = idle.closedAfter[0];
+  const last = idle.closedAfter[idle.closedAfter.length - 1];
+  const idleMet =
+    idle.stillOpen === 0 && (last ?? 0) <= TARGET_IDLE_CLOSED_S && serverS <= TARGET_IDLE_CLOSED_S;
   allMet &&= idleMet;
   console.log(
-    `${IDLE_CONNECTIONS} TLS connections opened at once, sending nothing: ${idle.held.length} completed the handshake, ` +
-      `${idle.refused} refused (connection cap); the server closed each idle one after ` +
-      `${idle.held.length > 0 ? `${idle.held[0].toFixed(1)} to ${last.toFixed(1)} s` : "-"} ` +
+    `${IDLE_CONNECTIONS} TLS connections opened at once, sending nothing: ${idle.closedAfter.length + idle.stillOpen} completed the handshake, ` +
+      `${idle.refused} refused (connection cap); the server closed each after ` +
+      `${first !== undefined ? `${first.toFixed(1)} to ${last.toFixed(1)} s` : "-"} (as the client saw it), ` +
+      `${idle.stillOpen} still open at the ${TARGET_IDLE_CLOSED_S + 15} s cap; ` +
+      `the server's last idle socket was gone ${serverS.toFixed(1)} s after the first connect ` +
       `[target <= ${TARGET_IDLE_CLOSED_S} s: ${idleMet ? "met" : "missed"}]`,
   );
   console.log(

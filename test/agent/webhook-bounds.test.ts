@@ -4,6 +4,7 @@
  * destroyed, connections are capped, large bodies take turns, and TLS 1.2 offers AEAD suites
  * only. Real TLS on 127.0.0.1 with certificates made by openssl; small limits so the test is quick.
  */
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as os from "node:os";
@@ -11,6 +12,7 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import { enforcementRules } from "vnode-contract";
 import { JsonShapeScanner, Slots } from "../../agent/src/webhook/intake";
+import { idleConnections } from "../../scripts/idleConnections";
 import { startWebhookServer, type WebhookServer } from "../../agent/src/webhook/server";
 import { admissionReview, CASES, RULES } from "../support/admissionCases";
 import { type Ca, makeCa, opensslUnavailable, secretDir } from "../support/tlsCerts";
@@ -239,5 +241,154 @@ if (why && process.env.CI === "true") throw new Error(`webhook-bounds test needs
     const ok = await connect({ ...v12, ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256" });
     expect(ok.getCipher().name).toBe("ECDHE-ECDSA-AES128-GCM-SHA256");
     ok.destroy();
+  });
+});
+
+/**
+ * Idle connections, each test with its own server: a silent connection is destroyed by the
+ * per-socket idle timer (`server.setTimeout`: a timer on each socket) or, first when shorter, by
+ * the headers timeout (checked every `connectionsCheckingInterval`, 1 s here; Node's default of
+ * 30 s would stretch a 10 s timeout to 40 s); a keep-alive connection by `keepAliveTimeout`.
+ */
+(why ? describe.skip : describe)("webhook idle connections over real TLS", () => {
+  let work: string;
+  let ca: Ca;
+  const servers: WebhookServer[] = [];
+  const IDLE_MS = 1000;
+
+  beforeAll(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "vnode-idle-"));
+    ca = makeCa(path.join(work, "ca"));
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  const start = async (
+    dir: string,
+    timeouts: { idleTimeoutMs: number; headersTimeoutMs: number } = {
+      idleTimeoutMs: IDLE_MS,
+      headersTimeoutMs: IDLE_MS,
+    },
+  ) => {
+    const secret = secretDir(path.join(work, dir), ca.issue("webhook"));
+    const server = await startWebhookServer({
+      listen: "127.0.0.1:0",
+      tlsCertFile: secret.certFile,
+      tlsKeyFile: secret.keyFile,
+      rules: enforcementRules(RULES),
+      ...timeouts,
+    });
+    servers.push(server);
+    return server;
+  };
+  const connect = (port: number) =>
+    new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect(
+        {
+          host: "127.0.0.1",
+          port,
+          ca: ca.certPem,
+          ...({ allowHalfOpen: true } as tls.ConnectionOptions),
+        },
+        () => resolve(s),
+      );
+      s.once("error", reject);
+    });
+  /** ms until the server destroyed the socket (see the same helper above), Infinity at the cap. */
+  const closedAfter = (s: tls.TLSSocket, capMs: number) =>
+    new Promise<number>((resolve) => {
+      const begin = Date.now();
+      let ended = Infinity;
+      let probe: NodeJS.Timeout | undefined;
+      const t = setTimeout(() => {
+        clearInterval(probe);
+        s.destroy();
+        resolve(Infinity);
+      }, capMs);
+      s.resume();
+      s.on("error", () => {});
+      s.once("end", () => {
+        ended = Date.now() - begin;
+        probe = setInterval(() => s.writable && s.write("probe\r\n"), 100);
+      });
+      s.once("close", () => {
+        clearTimeout(t);
+        clearInterval(probe);
+        resolve(Math.min(ended, Date.now() - begin));
+      });
+    });
+
+  test("the idle timer alone: with a long headers timeout, a silent connection is destroyed after idleTimeoutMs", async () => {
+    // A second server whose headers timeout (20 s) cannot be what closes the socket: only the
+    // per-socket idle timer (server.setTimeout, a timer on each socket, no periodic sweep) can.
+    const only = await start("tls-idle", { idleTimeoutMs: 800, headersTimeoutMs: 20_000 });
+    try {
+      const s = await connect(only.address.port);
+      const ms = await closedAfter(s, 5000);
+      expect(ms).toBeGreaterThanOrEqual(700);
+      expect(ms).toBeLessThan(1600);
+    } finally {
+      await only.close();
+    }
+  });
+
+  test("a keep-alive connection left idle after its answer is destroyed after the idle timeout", async () => {
+    const s = await connect((await start("tls-keepalive")).address.port);
+    let answer = "";
+    s.setEncoding("utf8");
+    const answered = new Promise<void>((resolve) =>
+      s.on("data", (d: string) => {
+        answer += d;
+        if (answer.includes("ok\n")) resolve();
+      }),
+    );
+    s.write("GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: keep-alive\r\n\r\n");
+    await answered;
+    expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 200 OK");
+    const ms = await closedAfter(s, IDLE_MS * 4);
+    expect(ms).toBeGreaterThanOrEqual(IDLE_MS - 100);
+    expect(ms).toBeLessThan(IDLE_MS * 3);
+  });
+
+  test("the hostile bench's idle probe reports the server's close, not its own give-up", async () => {
+    // The server in a process of its own, and as in production the headers timeout (1 s here)
+    // shorter than the idle timeout (3 s): a silent connection gets a 408 and the server's FIN.
+    // A client that does not read keeps the 408 unread, so its stream never emits 'end' and the
+    // close stays invisible: the bench's first probe reported its own cap for exactly this.
+    const secret = secretDir(path.join(work, "tls-probe"), ca.issue("webhook"));
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.resolve(__dirname, "../support/webhookProcess.ts")].concat(
+        JSON.stringify({
+          tlsCertFile: secret.certFile,
+          tlsKeyFile: secret.keyFile,
+          idleTimeoutMs: 3 * IDLE_MS,
+          headersTimeoutMs: IDLE_MS,
+        }),
+      ),
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = "";
+        child.stdout?.on("data", (d: Buffer) => {
+          out += d.toString();
+          const m = out.match(/\{"port":(\d+)\}/);
+          if (m) resolve(Number(m[1]));
+        });
+        child.on("exit", (code) => reject(new Error(`webhook process exited ${code}`)));
+      });
+      // Headers timeout 1 s, checked every 1 s: closed 1-2 s after the handshake, before the idle timer.
+      const r = await idleConnections(port, ca.certPem, 3, 8);
+      expect([r.refused, r.stillOpen, r.closedAfter.length]).toEqual([0, 0, 3]);
+      for (const t of r.closedAfter) {
+        expect(t).toBeGreaterThanOrEqual(0.9);
+        expect(t).toBeLessThan(2.9);
+      }
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 });
