@@ -33,6 +33,9 @@ export function platformStack(config: pulumi.Config, image: pulumi.Output<string
       namespaceSelector: { matchExpressions: [{ key: "tenant", operator: "Exists" }] },
       mode: "mutate-and-validate",
       backend: "admission-policy",
+      scope: "selected",
+      namespaceLabelGuard: { platformGroups: ["platform-admins"] },
+      podSecurityLevel: "restricted",
     },
     forceUninstall: config.getBoolean("forceUninstall") ?? false,
   };
