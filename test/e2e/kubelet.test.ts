@@ -100,7 +100,7 @@ test("the agent: no capability, no privilege escalation, read-only root, the pod
     ...["--volume", `${path.join(dir, "pod")}/empty-dir/tmp:/tmp:rw,rprivate`],
     ...["--volume", `${h}/run/vnode:/host/run/vnode:ro,rprivate`],
     ...SERVICE_ACCOUNT,
-    ...["--env", "NODE_NAME=n1", "--env", "POD_NAMESPACE=vnode-runtime"],
+    ...["--env", "NODE_NAME=n1", "--env", "POD_NAMESPACE=vnode-runtime", "--env", "POD_NAME=p1"],
     ...["--env", "VNODE_PER_POD=false", ...KUBELET_ENV],
     ...[
       "--memory",
@@ -112,6 +112,7 @@ test("the agent: no capability, no privilege escalation, read-only root, the pod
     ...["run", "--host-root", "/host", "--containerd-distribution", "containerd"],
     ...["--handler", "vnode", "--restart", "systemd", "--listen", ":8090"],
     ...["--runtime-classes", "vnode", "--daemonset", "vnode-agent"],
+    ...["--manager-socket", "/run/vnode/manager.sock", "--manager-container", "vnode-manager"],
   ]);
   expect([agent.readinessProbe, agent.livenessProbe]).toEqual([
     {
@@ -197,7 +198,7 @@ describe("a field the translation does not know is refused, naming it", () => {
           name: "TOKEN",
           valueFrom: { secretKeyRef: { name: "s", key: "k" } },
         }),
-      "spec.containers[0].env[3].valueFrom has spec.containers[0].env[3].valueFrom.secretKeyRef, which the kubelet translation does not understand; teach test/support/kubelet.ts first.",
+      "spec.containers[0].env[4].valueFrom has spec.containers[0].env[4].valueFrom.secretKeyRef, which the kubelet translation does not understand; teach test/support/kubelet.ts first.",
     ],
     [
       "a volume type",

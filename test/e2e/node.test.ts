@@ -105,6 +105,7 @@ const POOL_LABEL = "e2e.example.com/pool";
  * the CNI plugins run). Fixed paths: the stand-in image, and so the agent image's payload layer,
  * are the same on every run.
  */
+// The rendered agent's --manager-socket is the contract's default (asserted per pool below).
 const RECORD_DIR = path.posix.dirname(MANAGER_DEFAULTS.socket);
 const MANAGER_RECORD = path.posix.join(RECORD_DIR, "e2e-manager-starts.jsonl");
 const CALLS_RECORD = path.posix.join(RECORD_DIR, "e2e-calls.jsonl");
@@ -361,6 +362,18 @@ describeIf(unavailable, "the rendered agent pod on one node, run as kubelet runs
       work,
     );
     pods.push(pod);
+    // The API's side of the pod: the DaemonSet controller created it, kubelet reports each
+    // container running and its restart count (the agent reads its manager's from there).
+    const apiPod = api.addPod(NAMESPACE, name, NODE, { daemonSet: `vnode-agent-${pool}` });
+    apiPod.status = {
+      phase: "Running",
+      containerStatuses: pod.pod.containers.map((c) => ({
+        name: c.name,
+        ready: false,
+        restartCount: 0,
+        state: { running: {} },
+      })),
+    };
     try {
       await pod.waitReady(AGENT, READY_TIMEOUT_MS);
     } catch (err) {
@@ -385,6 +398,10 @@ describeIf(unavailable, "the rendered agent pod on one node, run as kubelet runs
     const codes = await pod.stop();
     await keepLogs(pod);
     await pod.remove();
+    api.pods.splice(
+      api.pods.findIndex((p) => (p.metadata as Obj).name === pod.pod.name),
+      1,
+    );
     expect(codes).toEqual({ [AGENT]: 0, [MANAGER]: 0 });
     progress(`pod ${pod.pod.name}: stopped`);
   }
@@ -426,7 +443,10 @@ describeIf(unavailable, "the rendered agent pod on one node, run as kubelet runs
           (containerOf(manifests, pool, name).env as Obj[]).find((e) => e.name === "VNODE_PER_POD"),
         ).toEqual({ name: "VNODE_PER_POD", value: perPod });
       }
-      expect(containerOf(manifests, pool, AGENT).args).toContain("systemd");
+      const args = containerOf(manifests, pool, AGENT).args as string[];
+      expect(args).toContain("systemd");
+      // The agent's readiness connects to this socket: the stand-in manager listens there.
+      expect(args[args.indexOf("--manager-socket") + 1]).toBe(MANAGER_DEFAULTS.socket);
     });
 
     it("installs, restarts containerd once through systemd, the CRI reports vnode, the node is labelled", async () => {

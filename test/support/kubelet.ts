@@ -11,7 +11,8 @@
  *   container has its own PID namespace (no `shareProcessNamespace`), its own security context,
  *   mounts and env; containers start in template order;
  * - `command` replaces the image's ENTRYPOINT, `args` its CMD;
- * - env: literal values; the downward API (`spec.nodeName`, `metadata.namespace`); plus, in
+ * - env: literal values; the downward API (`spec.nodeName`, `metadata.namespace`,
+ *   `metadata.name`); plus, in
  *   EVERY container, `KUBERNETES_SERVICE_HOST`/`_PORT` of the API server and the service account
  *   token, CA and namespace at /var/run/secrets/kubernetes.io/serviceaccount (read-only;
  *   `automountServiceAccountToken` defaults to true and is per pod, not per container);
@@ -293,6 +294,7 @@ function translateContainer(
   const fieldValues: Record<string, string> = {
     "spec.nodeName": node.nodeName,
     "metadata.namespace": node.namespace,
+    "metadata.name": node.name,
   };
   for (const [i, e] of ((c.env as Obj[] | undefined) ?? []).entries()) {
     unknownKeys(`${at}.env[${i}]`, e, new Set(["name", "value", "valueFrom"]));
