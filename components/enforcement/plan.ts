@@ -49,9 +49,14 @@ export const ENFORCEMENT_DEFAULTS = {
   /** Short: the API server waits this long on every pod CREATE when a replica hangs. */
   webhookTimeoutSeconds: 5,
   /**
-   * The process sits near 85 MiB RSS under legit load (Node 24, TLS); `bench:webhook --hostile`
-   * measures its peak under crafted 3 MiB reviews, which the limit must exceed with room (the
-   * target is a peak under 60% of the limit), so an attack cannot get it OOM-killed.
+   * Measured with the bundle and these NODE_OPTIONS on Node 24 (`npm run bench:webhook`, its
+   * `--hostile` table, 2026-11-29): 65.6 MiB RSS idle, 85.7 MiB peak under legit load (c=16),
+   * 127.2 MiB peak while 16 clients post crafted 3 MiB reviews (the one-3-MiB-string body; the
+   * million-empty-objects one peaks at 95.4 MiB, refused while it streams in). The limit is set
+   * so that attack peak stays under 60% of it: 127.2 / 0.6 = 212 MiB, so 256Mi (50%); 128Mi
+   * would be 99% (an OOM kill, then a fail-closed validation outage), 192Mi 66%. The request
+   * covers the legit peak, so node-pressure eviction (which goes first for pods above their
+   * request) passes the webhook over in normal operation.
    */
   webhookResources: { requests: { cpu: "20m", memory: "96Mi" }, limits: { memory: "256Mi" } },
   /**
