@@ -15,7 +15,8 @@
  *       the agent's 1 s interval against the production 30 s, so the 60 s window is 30 minutes.
  * Needs root and Debian's containerd + runc (what `.ci/run` installs). Run `npm run build` first.
  * The agent runs with the image's NODE_OPTIONS (the ENV line of agent/Dockerfile).
- * BENCH_STEADY_SECONDS and BENCH_DRIFTS shorten it for a quick look; BENCH_AGENT_NODE_OPTIONS
+ * BENCH_STEADY_SECONDS and BENCH_DRIFTS shorten it for a quick look; BENCH_MANAGER=0 runs the
+ * agent without --manager-socket and --manager-container; BENCH_AGENT_NODE_OPTIONS
  * runs the agent with other Node.js options (e.g. --max-semi-space-size=1) to compare, and
  * BENCH_AGENT_ENV adds environment variables (`K=V,K2=V2`, e.g. MALLOC_ARENA_MAX=2).
  */
@@ -303,7 +304,10 @@ export async function benchDaemon(): Promise<void> {
           "--kube-token-file",
           tokenFile,
         ],
-        ...["--manager-socket", managerSocket, "--manager-container", "vnode-manager"],
+        // BENCH_MANAGER=0: without them, to see what the manager checks cost.
+        ...(process.env.BENCH_MANAGER === "0"
+          ? []
+          : ["--manager-socket", managerSocket, "--manager-container", "vnode-manager"]),
       ],
       {
         env: {
