@@ -4,7 +4,9 @@
  * only (an `as const` object plus the string-literal union of its values, the shape Pulumi's
  * generated SDKs use, which the schema Analyzer reads as an enum): no other union types, no
  * functions, and no interface name that collides with another. Flags that decide whether
- * a child exists are plain values (never `Input<...>`), so the decision is synchronous.
+ * a child exists are plain values (never `Input<...>`), so the decision is synchronous; values that
+ * only go into Kubernetes objects are `Input<...>` (they may come from another resource), checked
+ * when known (see validate/known.ts). Kubernetes types are `@pulumi/kubernetes`'s own input types.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
@@ -204,19 +206,15 @@ export interface AgentImageArgs {
   build?: AgentImageBuildArgs;
 }
 
-/** A Kubernetes toleration (`core/v1 Toleration`). */
-export interface TolerationArgs {
-  /** Taint key to match; empty with operator `Exists` matches every taint. */
-  key?: string;
-  /** `Exists` or `Equal`. Defaults to `Equal`. */
-  operator?: string;
-  /** Taint value to match with operator `Equal`. */
-  value?: string;
-  /** `NoSchedule`, `PreferNoSchedule` or `NoExecute`; empty matches every effect. */
-  effect?: string;
-  /** Seconds a `NoExecute` taint is tolerated before eviction; only with effect `NoExecute`. */
-  tolerationSeconds?: number;
-}
+/**
+ * Kubernetes tolerations (`core/v1 Toleration`): a list, each element, or the whole list may come
+ * from another resource. `operator` is `Exists` or `Equal` (the default), `effect` one of
+ * `NoSchedule`, `PreferNoSchedule`, `NoExecute` or empty (every effect).
+ */
+export type TolerationsInput = pulumi.Input<pulumi.Input<k8s.types.input.core.v1.Toleration>[]>;
+
+/** A map of label (or annotation) keys to values; the map or any value may come from another resource. */
+export type StringMapInput = pulumi.Input<{ [key: string]: pulumi.Input<string> }>;
 
 /** CPU and memory quantities (Kubernetes quantity syntax, e.g. `100m`, `64Mi`). */
 export interface QuantitiesArgs {
@@ -226,11 +224,11 @@ export interface QuantitiesArgs {
   memory?: string;
 }
 
-/** Requests and limits of the agent container (`resources`). */
+/** Requests and limits of a container (the manager's `resources`). */
 export interface AgentResourcesArgs {
-  /** Defaults to cpu `20m`, memory `64Mi`. */
+  /** CPU and memory requests. */
   requests?: QuantitiesArgs;
-  /** Defaults to memory `256Mi` and no CPU limit. */
+  /** CPU and memory limits. */
   limits?: QuantitiesArgs;
 }
 
@@ -340,12 +338,12 @@ export interface PoolArgs {
    * there is more than one pool, and any two pools must differ in the value of a common key, so
    * that no node runs two agents.
    */
-  nodeSelector?: { [key: string]: string };
+  nodeSelector?: StringMapInput;
   /**
    * Taints of the pool's nodes that pods using this pool's RuntimeClass must tolerate; added to
    * the class's `scheduling.tolerations`. The agent itself tolerates everything by default.
    */
-  tolerations?: TolerationArgs[];
+  tolerations?: TolerationsInput;
 }
 
 /** A reference to a key of an existing Kubernetes Secret in the runtime namespace. */
@@ -625,8 +623,12 @@ export interface VNodeRuntimeArgs {
    * always set explicitly.
    */
   isolationMode?: IsolationMode;
-  /** Namespace of the agent. Defaults to `vnode-runtime`. */
-  namespace?: string;
+  /**
+   * Namespace of the agent, a DNS-1123 label. Defaults to `vnode-runtime`. May come from another
+   * resource (`ns.metadata.name`, usually with `createNamespace: false`); it is also part of the
+   * enforcement webhook's DNS names and of the agent's user name in `agentConfinement`'s policy.
+   */
+  namespace?: pulumi.Input<string>;
   /**
    * Create the namespace, labelled Pod Security `privileged` (enforce, audit, warn) because the
    * agent mounts host paths. Defaults to `true`. With `false` the namespace must exist and admit
@@ -658,18 +660,22 @@ export interface VNodeRuntimeArgs {
   /** How the agent restarts containerd. Defaults to `systemd`. */
   restartStrategy?: RestartStrategy;
   /** Labels every agent node must have (DaemonSet `nodeSelector`, merged with each pool's). Defaults to `kubernetes.io/os: linux` only. */
-  nodeSelector?: { [key: string]: string };
+  nodeSelector?: StringMapInput;
   /**
    * Tolerations of the agent pods. Defaults to `[{ operator: Exists }]`: like every node runtime, the
    * agent runs on tainted nodes too.
    */
-  tolerations?: TolerationArgs[];
+  tolerations?: TolerationsInput;
   /** Affinity of the agent pods (`spec.affinity`). Defaults to none. */
-  affinity?: k8s.types.input.core.v1.Affinity;
-  /** PriorityClass of the agent pods. Defaults to `system-node-critical`. */
-  priorityClassName?: string;
-  /** Agent container resources. Defaults to requests cpu `20m`/memory `64Mi`, limit memory `256Mi`. */
-  resources?: AgentResourcesArgs;
+  affinity?: pulumi.Input<k8s.types.input.core.v1.Affinity>;
+  /** PriorityClass of the agent pods (`priorityClassName`). Defaults to `system-node-critical`. */
+  priorityClassName?: pulumi.Input<string>;
+  /**
+   * Agent container `resources` (`requests` and `limits`; `claims` is not supported). Each map is
+   * merged over its default: requests cpu `20m`/memory `64Mi`, limits memory `256Mi` (no CPU
+   * limit).
+   */
+  resources?: pulumi.Input<k8s.types.input.core.v1.ResourceRequirements>;
   /**
    * vNode's manager container: its socket, arguments, resources. Defaults to the socket
    * `/run/vnode/manager.sock`, no arguments, no resources, no `hostPID`.
@@ -686,7 +692,7 @@ export interface VNodeRuntimeArgs {
    * Seconds the agent gets on SIGTERM to remove the runtime from a node that leaves it (revert the
    * containerd config, restart containerd, remove files). Defaults to `120`.
    */
-  terminationGracePeriodSeconds?: number;
+  terminationGracePeriodSeconds?: pulumi.Input<number>;
   /**
    * Uninstall from a node that leaves the runtime (destroy, pool removed, node no longer
    * selected) even while pods using a vNode RuntimeClass still run there: restarting containerd
@@ -698,7 +704,7 @@ export interface VNodeRuntimeArgs {
   /** RuntimeClass `overhead.podFixed` per mode. Defaults to the estimates documented on `OverheadArgs`. */
   overhead?: OverheadArgs;
   /** Tolerations added to every RuntimeClass's `scheduling.tolerations` (e.g. a sandbox node taint). Defaults to none. */
-  runtimeClassTolerations?: TolerationArgs[];
+  runtimeClassTolerations?: TolerationsInput;
   /**
    * Node pools, one agent DaemonSet each. Defaults to one pool, `default`, of all Linux nodes (its
    * DaemonSet is named `<name>-agent`). Pool names are unique; with more than one pool every pool
@@ -707,10 +713,13 @@ export interface VNodeRuntimeArgs {
   pools?: PoolArgs[];
   /** Extra agent env vars. Defaults to none. */
   env?: AgentEnvArgs[];
-  /** Labels added to every object the component creates and to the agent pods. */
-  labels?: { [key: string]: string };
+  /**
+   * Labels added to every object the component creates and to the agent pods; the component's own
+   * labels (`app.kubernetes.io/*`, `vnode.loft.sh/*`) are refused here and always win.
+   */
+  labels?: StringMapInput;
   /** Annotations added to every object the component creates and to the agent pods. */
-  annotations?: { [key: string]: string };
+  annotations?: StringMapInput;
   /** Prometheus scraping of the agent. Defaults to scrape annotations. */
   metrics?: MetricsArgs;
   /**

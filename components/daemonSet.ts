@@ -22,7 +22,13 @@ import {
 } from "vnode-contract";
 import { ContainerdDistribution, RestartStrategy, RolloutWait } from "./args";
 import type { PoolPlan, RuntimePlan } from "./defaults";
-import { namespacedMeta, selectorLabels, standardLabels } from "./labels";
+import {
+  namespacedMeta,
+  selectorLabels,
+  standardLabels,
+  withUserAnnotations,
+  withUserLabels,
+} from "./labels";
 import { scrapeAnnotations } from "./metrics";
 
 /** Name of the agent container. */
@@ -179,7 +185,7 @@ export function buildDaemonSet(
 ): k8s.apps.v1.DaemonSetArgs {
   const mounts = hostMounts(plan.distribution, plan.restart);
   const selector = selectorLabels(plan.name, pool.name);
-  const podAnnotations = { ...plan.annotations, ...scrapeAnnotations(plan) };
+  const podAnnotations = withUserAnnotations(plan, scrapeAnnotations(plan));
   const env: k8s.types.input.core.v1.EnvVar[] = [
     { name: NODE_NAME_ENV, valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
     { name: POD_NAMESPACE_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
@@ -203,7 +209,7 @@ export function buildDaemonSet(
     // Long enough to revert containerd's config, restart containerd and remove the payload when
     // the node leaves the runtime.
     terminationGracePeriodSeconds: plan.terminationGracePeriodSeconds,
-    nodeSelector: { ...pool.nodeSelector },
+    nodeSelector: pool.nodeSelector,
     tolerations: plan.tolerations,
     // RuntimeDefault seccomp for every container of the pod.
     securityContext: { seccompProfile: { type: "RuntimeDefault" } },
@@ -283,7 +289,7 @@ export function buildDaemonSet(
   const metadata = namespacedMeta(plan, pool.daemonSetName, namespace, selector);
   if (plan.rollout.wait === RolloutWait.None) {
     // `pulumi up` does not wait for the rollout (rollout.wait none).
-    metadata.annotations = { ...metadata.annotations, [SKIP_AWAIT_ANNOTATION]: "true" };
+    metadata.annotations = withUserAnnotations(plan, { [SKIP_AWAIT_ANNOTATION]: "true" });
   }
   return {
     metadata,
@@ -295,8 +301,8 @@ export function buildDaemonSet(
       },
       template: {
         metadata: {
-          labels: { ...plan.labels, ...standardLabels(plan.name), ...selector },
-          ...(Object.keys(podAnnotations).length > 0 ? { annotations: podAnnotations } : {}),
+          labels: withUserLabels(plan, { ...standardLabels(plan.name), ...selector }),
+          ...(podAnnotations !== undefined ? { annotations: podAnnotations } : {}),
         },
         spec: podSpec,
       },

@@ -1,6 +1,9 @@
 /**
  * Defaults of every optional argument, and `resolveArgs`, which turns validated args into the
- * complete, plain description (`RuntimePlan`) the builders render. Pure: no Pulumi resources.
+ * complete description (`RuntimePlan`) the builders render. Pure: no Pulumi resources. Values that
+ * may come from other resources stay `Input`s; where the plan merges them (node selectors,
+ * tolerations, resources) the merge is plain for known values and an Output otherwise
+ * (validate/known.ts), so a plain program gets a plain plan.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
@@ -16,9 +19,11 @@ import {
   RestartStrategy,
   RolloutWait,
   SecretKeyRefArgs,
-  TolerationArgs,
+  StringMapInput,
+  TolerationsInput,
   VNodeRuntimeArgs,
 } from "./args";
+import { deriveInput, isKnownValue, mergeMaps } from "./validate/known";
 import { DEFAULT_POOL, agentName, daemonSetName, envSecretName, runtimeClassNames } from "./names";
 import { ENFORCEMENT_DEFAULTS, EnforcementPlan, planEnforcement } from "./enforcement/plan";
 
@@ -34,7 +39,7 @@ export const DEFAULTS = {
   restartStrategy: RestartStrategy.Systemd,
   /** Always part of the agent's nodeSelector: the agent and vNode are Linux-only. */
   nodeSelector: { "kubernetes.io/os": "linux" } as Record<string, string>,
-  tolerations: [{ operator: "Exists" }] as TolerationArgs[],
+  tolerations: [{ operator: "Exists" }] as k8s.types.input.core.v1.Toleration[],
   priorityClassName: "system-node-critical",
   resources: { requests: { cpu: "20m", memory: "64Mi" }, limits: { memory: "256Mi" } },
   /** vNode does not document the manager's socket: this is the contract's default. */
@@ -94,7 +99,7 @@ export interface PoolPlan {
   isolationMode: IsolationMode;
   daemonSetName: string;
   /** The DaemonSet's complete nodeSelector: defaults, the component's and the pool's. */
-  nodeSelector: Record<string, string>;
+  nodeSelector: pulumi.Input<Record<string, string>>;
 }
 
 /** One RuntimeClass, per isolation mode in use. */
@@ -104,7 +109,7 @@ export interface RuntimeClassPlan {
   /** `overhead.podFixed`, or undefined when overhead is disabled. */
   podFixed: Required<QuantitiesArgs> | undefined;
   /** `runtimeClassTolerations` followed by the tolerations of this mode's pools, without duplicates. */
-  tolerations: TolerationArgs[];
+  tolerations: pulumi.Input<k8s.types.input.core.v1.Toleration[]>;
 }
 
 /** An agent env var that is a literal in the pod spec or a reference to a Secret key. */
@@ -118,7 +123,13 @@ export interface EnvPlan {
 export interface RuntimePlan {
   /** The component's name, the prefix of every object name. */
   name: string;
-  namespace: string;
+  /**
+   * The runtime namespace, an Output when it comes from another resource. Then the parts of the
+   * plan computed from its value (enforcement's exclusions and DNS names) hold
+   * `UNRESOLVED_NAMESPACE`, and the builders that use them run again with the resolved value
+   * (vnodeRuntime.ts `inNamespace`).
+   */
+  namespace: pulumi.Input<string>;
   createNamespace: boolean;
   /** Keep the created namespace on delete (`retainOnDelete`). */
   retainNamespace: boolean;
@@ -131,10 +142,10 @@ export interface RuntimePlan {
   agentName: string;
   /** How the agent's node writes are confined (`agentConfinement`). */
   agentConfinement: AgentConfinement;
-  tolerations: TolerationArgs[];
-  affinity: k8s.types.input.core.v1.Affinity | undefined;
-  priorityClassName: string;
-  resources: { requests: Record<string, string>; limits: Record<string, string> };
+  tolerations: TolerationsInput;
+  affinity: pulumi.Input<k8s.types.input.core.v1.Affinity> | undefined;
+  priorityClassName: pulumi.Input<string>;
+  resources: pulumi.Input<{ requests: Record<string, string>; limits: Record<string, string> }>;
   /** vNode's manager container. */
   manager: {
     /** Host path of its unix socket; its directory is shared with the agent. */
@@ -146,7 +157,7 @@ export interface RuntimePlan {
   /** `rollingUpdate.maxUnavailable`: a count, or a percentage as `"<n>%"`. */
   maxUnavailable: number | string;
   rollout: { wait: RolloutWait; timeoutSeconds: number };
-  terminationGracePeriodSeconds: number;
+  terminationGracePeriodSeconds: pulumi.Input<number>;
   forceUninstall: boolean;
   pools: PoolPlan[];
   runtimeClasses: RuntimeClassPlan[];
@@ -154,12 +165,15 @@ export interface RuntimePlan {
   env: EnvPlan[];
   /** The Secret with the deploy-time env values, or undefined when there are none. */
   envSecret: { name: string; data: Record<string, pulumi.Input<string>> } | undefined;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
+  labels: StringMapInput;
+  annotations: StringMapInput;
   metrics: { mode: MetricsMode; interval: string; podMonitorLabels: Record<string, string> };
   /** Tenancy enforcement, or undefined without `enforcement`. */
   enforcement: EnforcementPlan | undefined;
 }
+
+/** A plan whose namespace is known: what builders that read the namespace's value take. */
+export type KnownNamespacePlan = RuntimePlan & { namespace: string };
 
 /** Modes in use, in enum order, without duplicates. */
 export function modesInUse(pools: readonly { isolationMode: IsolationMode }[]): IsolationMode[] {
@@ -181,13 +195,17 @@ export function resolveArgs(
     throw new Error("resolveArgs: with agentImage.build, pass the built image's ref as `image`.");
   }
   const isolationMode = args.isolationMode ?? DEFAULTS.isolationMode;
-  const baseSelector = { ...DEFAULTS.nodeSelector, ...(args.nodeSelector ?? {}) };
   const pools: PoolPlan[] = (args.pools ?? [{ name: DEFAULT_POOL }]).map((pool) => ({
     name: pool.name,
     poolArg: args.pools === undefined ? undefined : pool.name,
     isolationMode: pool.isolationMode ?? isolationMode,
     daemonSetName: daemonSetName(name, args.pools === undefined ? undefined : pool.name),
-    nodeSelector: { ...baseSelector, ...(pool.nodeSelector ?? {}) },
+    // Never empty: the default selector is always part of it.
+    nodeSelector: mergeMaps(
+      DEFAULTS.nodeSelector,
+      args.nodeSelector,
+      pool.nodeSelector,
+    ) as pulumi.Input<Record<string, string>>,
   }));
 
   const modes = modesInUse(pools);
@@ -202,7 +220,7 @@ export function resolveArgs(
       mode === IsolationMode.PerPod ? args.overhead?.perPod : args.overhead?.perNamespace;
     const poolTolerations = (args.pools ?? [])
       .filter((pool) => (pool.isolationMode ?? isolationMode) === mode)
-      .flatMap((pool) => pool.tolerations ?? []);
+      .map((pool) => pool.tolerations);
     return {
       isolationMode: mode,
       name: classNames[mode] as string,
@@ -212,12 +230,19 @@ export function resolveArgs(
             memory: override?.memory ?? DEFAULTS.overhead[mode].memory,
           }
         : undefined,
-      tolerations: uniqueTolerations([...(args.runtimeClassTolerations ?? []), ...poolTolerations]),
+      tolerations: deriveInput(
+        [args.runtimeClassTolerations, ...poolTolerations] as unknown as pulumi.Input<
+          (Toleration[] | undefined)[]
+        >,
+        (lists: (Toleration[] | undefined)[]) =>
+          uniqueTolerations(lists.flatMap((list) => list ?? [])),
+      ) as pulumi.Input<k8s.types.input.core.v1.Toleration[]>,
     };
   });
 
   const { env, envSecret } = planEnv(name, args.env ?? []);
   const namespace = args.namespace ?? DEFAULTS.namespace;
+  const knownNamespace = isKnownValue(namespace) ? (namespace as string) : UNRESOLVED_NAMESPACE;
   return {
     name,
     namespace,
@@ -232,13 +257,10 @@ export function resolveArgs(
     tolerations: args.tolerations ?? DEFAULTS.tolerations,
     affinity: args.affinity,
     priorityClassName: args.priorityClassName ?? DEFAULTS.priorityClassName,
-    resources: {
-      requests: definedOnly({
-        ...DEFAULTS.resources.requests,
-        ...(args.resources?.requests ?? {}),
-      }),
-      limits: definedOnly({ ...DEFAULTS.resources.limits, ...(args.resources?.limits ?? {}) }),
-    },
+    resources: deriveInput(args.resources ?? {}, (resources) => ({
+      requests: definedOnly({ ...DEFAULTS.resources.requests, ...(resources.requests ?? {}) }),
+      limits: definedOnly({ ...DEFAULTS.resources.limits, ...(resources.limits ?? {}) }),
+    })) as RuntimePlan["resources"],
     manager: {
       socketPath: args.manager?.socketPath ?? DEFAULTS.managerSocketPath,
       args: [...(args.manager?.args ?? [])],
@@ -263,8 +285,8 @@ export function resolveArgs(
     runtimeClasses,
     env,
     envSecret,
-    labels: { ...(args.labels ?? {}) },
-    annotations: { ...(args.annotations ?? {}) },
+    labels: copyMap(args.labels),
+    annotations: copyMap(args.annotations),
     metrics: {
       mode: args.metrics?.mode ?? DEFAULTS.metricsMode,
       interval: args.metrics?.interval ?? DEFAULTS.metricsInterval,
@@ -273,7 +295,7 @@ export function resolveArgs(
     enforcement:
       args.enforcement !== undefined
         ? planEnforcement(name, args.enforcement, args.certManager, {
-            namespace,
+            namespace: knownNamespace,
             isolationMode,
             classes: runtimeClasses,
           })
@@ -311,11 +333,34 @@ function planEnv(
   };
 }
 
-function definedOnly(quantities: QuantitiesArgs): Record<string, string> {
-  return Object.fromEntries(Object.entries(quantities).filter(([, value]) => value !== undefined));
+/**
+ * Stands in for the namespace's value in the plan while it is an Output. A DNS-1123 label, as the
+ * contract's rules require of every namespace they get; only the shape of what is built with it is
+ * used (vnodeRuntime.ts `buildInNamespace`), and test/component/inputs.test.ts checks that it never
+ * reaches an object.
+ */
+export const UNRESOLVED_NAMESPACE = "unresolved-namespace";
+
+/** A copy of a known map (so the plan never aliases the args); an Input as it is. */
+function copyMap(map: StringMapInput | undefined): StringMapInput {
+  return map === undefined ? {} : isKnownValue(map) ? { ...(map as object) } : map;
 }
 
-function uniqueTolerations(tolerations: readonly TolerationArgs[]): TolerationArgs[] {
+function definedOnly(quantities: { [key: string]: unknown }): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(quantities).filter(([, value]) => value !== undefined),
+  ) as Record<string, string>;
+}
+
+type Toleration = {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+  tolerationSeconds?: number;
+};
+
+function uniqueTolerations(tolerations: readonly Toleration[]): Toleration[] {
   const seen = new Set<string>();
   return tolerations.filter((toleration) => {
     const key = JSON.stringify([

@@ -37,7 +37,8 @@ export {
   RolloutArgs,
   RolloutWait,
   SecretKeyRefArgs,
-  TolerationArgs,
+  StringMapInput,
+  TolerationsInput,
   UpdateStrategyArgs,
   VNodeRuntimeArgs,
 } from "./args";

@@ -2,6 +2,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { AGENT_APP_LABEL, LABEL_PREFIX } from "vnode-contract";
 import type { RuntimePlan } from "./defaults";
+import { mergeMaps } from "./validate/known";
 
 /** Pod label with the agent's pool; part of each DaemonSet's selector. */
 export const POOL_LABEL = `${LABEL_PREFIX}/pool`;
@@ -41,18 +42,38 @@ export const RESERVED_LABEL_KEYS: readonly string[] = [
   POOL_LABEL,
 ];
 
+/**
+ * The user's labels under the component's own (`own` goes last, so it wins): plain when every map
+ * is known, an Output otherwise.
+ */
+export function withUserLabels(
+  plan: Pick<RuntimePlan, "labels">,
+  own: Record<string, string>,
+): pulumi.Input<Record<string, string>> {
+  return mergeMaps(plan.labels, own) as pulumi.Input<Record<string, string>>;
+}
+
+/** The user's annotations and `extra`, or undefined when both are empty. */
+export function withUserAnnotations(
+  plan: Pick<RuntimePlan, "annotations">,
+  extra: Record<string, string> = {},
+): pulumi.Input<Record<string, string>> | undefined {
+  return mergeMaps(plan.annotations, extra) as pulumi.Input<Record<string, string>> | undefined;
+}
+
 /** `metadata` of a cluster-scoped object: the user's labels/annotations under the component's own. */
 export function objectMeta(
   plan: Pick<RuntimePlan, "name" | "labels" | "annotations">,
-  objectName: string,
+  objectName: pulumi.Input<string>,
   extraLabels: Record<string, string> = {},
 ): ObjectMeta {
   const meta: ObjectMeta = {
     name: objectName,
-    labels: { ...plan.labels, ...standardLabels(plan.name), ...extraLabels },
+    labels: withUserLabels(plan, { ...standardLabels(plan.name), ...extraLabels }),
   };
-  if (Object.keys(plan.annotations).length > 0) {
-    meta.annotations = { ...plan.annotations };
+  const annotations = withUserAnnotations(plan);
+  if (annotations !== undefined) {
+    meta.annotations = annotations;
   }
   return meta;
 }
@@ -68,9 +89,9 @@ export function namespacedMeta(
   return { name, namespace, ...rest };
 }
 
-/** The metadata fields the builders set. */
+/** The metadata fields the builders set; labels and annotations may come from other resources. */
 export interface ObjectMeta {
-  name: string;
-  labels: Record<string, string>;
-  annotations?: Record<string, string>;
+  name: pulumi.Input<string>;
+  labels: pulumi.Input<Record<string, string>>;
+  annotations?: pulumi.Input<Record<string, string>>;
 }

@@ -12,7 +12,7 @@ import {
   serviceAccountUsername,
 } from "vnode-contract";
 import { AgentConfinement } from "./args";
-import type { RuntimePlan } from "./defaults";
+import type { KnownNamespacePlan, RuntimePlan } from "./defaults";
 import { namespacedMeta, objectMeta } from "./labels";
 
 const RBAC_GROUP = "rbac.authorization.k8s.io";
@@ -83,7 +83,7 @@ export function agentNodePolicyName(plan: RuntimePlan): string {
  * by the agent that cannot be judged is refused, and the agent retries it.
  */
 export function buildAgentNodePolicy(
-  plan: RuntimePlan,
+  plan: KnownNamespacePlan,
 ): k8s.admissionregistration.v1.ValidatingAdmissionPolicyArgs | undefined {
   if (plan.agentConfinement === AgentConfinement.None) return undefined;
   return {

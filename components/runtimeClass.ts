@@ -1,8 +1,10 @@
 /** The RuntimeClasses pods select vNode with, one per isolation mode in use. */
+import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
 import { ISOLATION_MODE_LABEL, RUNTIME_LABEL, RuntimeState } from "vnode-contract";
 import type { RuntimeClassPlan, RuntimePlan } from "./defaults";
 import { objectMeta } from "./labels";
+import { deriveInput } from "./validate/known";
 
 /**
  * `scheduling.nodeSelector` requires the label the agent sets once it verified the handler live on
@@ -23,11 +25,21 @@ export function buildRuntimeClass(
         [RUNTIME_LABEL]: RuntimeState.Ready,
         [ISOLATION_MODE_LABEL]: runtimeClass.isolationMode,
       },
-      ...(runtimeClass.tolerations.length > 0 ? { tolerations: runtimeClass.tolerations } : {}),
+      ...tolerationsField(runtimeClass.tolerations),
     },
   };
   if (runtimeClass.podFixed !== undefined) {
     args.overhead = { podFixed: { ...runtimeClass.podFixed } };
   }
   return args;
+}
+
+/** `tolerations` when there are any (known now, or once they resolve), else nothing. */
+function tolerationsField(tolerations: pulumi.Input<k8s.types.input.core.v1.Toleration[]>): {
+  tolerations?: pulumi.Input<k8s.types.input.core.v1.Toleration[]>;
+} {
+  const some = deriveInput(tolerations, (list) => (list.length > 0 ? list : undefined));
+  return some === undefined
+    ? {}
+    : { tolerations: some as pulumi.Input<k8s.types.input.core.v1.Toleration[]> };
 }

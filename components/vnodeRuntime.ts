@@ -9,6 +9,7 @@ import {
   planAgentImageBuild,
 } from "./agentImage";
 import {
+  AgentConfinement,
   EnforcementBackend,
   IsolationMode,
   MetricsMode,
@@ -16,7 +17,7 @@ import {
   VNodeRuntimeArgs,
 } from "./args";
 import { buildDaemonSet } from "./daemonSet";
-import { RuntimePlan, resolveArgs } from "./defaults";
+import { KnownNamespacePlan, RuntimePlan, UNRESOLVED_NAMESPACE, resolveArgs } from "./defaults";
 import {
   buildCaCertificate,
   buildCaIssuer,
@@ -68,6 +69,7 @@ import {
 } from "./names";
 import { buildRuntimeClass } from "./runtimeClass";
 import { validateArgs } from "./validate";
+import { checksPassed, isKnownValue } from "./validate/known";
 
 /**
  * Objects whose Kubernetes name is fixed by the args and that have a field the API server refuses
@@ -104,6 +106,60 @@ function rolloutOptions(plan: RuntimePlan): pulumi.CustomResourceOptions {
 }
 
 /**
+ * Makes every child (not the component itself) also depend on `passed`: the args checked on
+ * resolution (validate/known.ts `checksPassed`).
+ */
+function waitFor(passed: pulumi.Output<pulumi.Resource[]>): pulumi.ResourceTransformation {
+  return ({ type, props, opts }) => {
+    if (type === "vnode:index:VNodeRuntime") {
+      return undefined;
+    }
+    // Resources pass through Outputs as they are (output.ts outputRec).
+    const dependsOn = pulumi
+      .all([opts.dependsOn ?? [], passed])
+      .apply(([own]) => [own].flat() as pulumi.Resource[]);
+    return { props, opts: { ...opts, dependsOn } };
+  };
+}
+
+/** A builder's args for the runtime namespace's value; see {@link buildInNamespace}. */
+type InNamespace = <T extends object>(
+  build: (plan: KnownNamespacePlan) => T,
+  plainFields?: readonly string[],
+) => T;
+
+/** A CustomResource's type token is made of these, so they must be plain. */
+const CUSTOM_RESOURCE_TYPE = ["apiVersion", "kind"];
+
+/**
+ * The args of a builder that reads the runtime namespace's value. A known namespace builds them
+ * now. A namespace from another resource builds them once it resolves, from the plan resolved for
+ * that value (`planAt`), and hands each top-level field over as an Output (a resource's args must
+ * be an object now); `plainFields` (known without the namespace) are taken from a build with
+ * `UNRESOLVED_NAMESPACE`, which builds the same object but for the namespace-derived values.
+ */
+export function buildInNamespace<T extends object>(
+  namespace: pulumi.Input<string>,
+  planAt: (namespace: string) => KnownNamespacePlan,
+  build: (plan: KnownNamespacePlan) => T,
+  plainFields: readonly string[] = [],
+): T {
+  if (isKnownValue(namespace)) {
+    return build(planAt(namespace as string));
+  }
+  const shape = build(planAt(UNRESOLVED_NAMESPACE)) as Record<string, unknown>;
+  const built = pulumi
+    .output(namespace)
+    .apply((known) => pulumi.output(build(planAt(known)) as Record<string, unknown>));
+  return Object.fromEntries(
+    Object.keys(shape).map((key) => [
+      key,
+      plainFields.includes(key) ? shape[key] : built.apply((args) => args[key]),
+    ]),
+  ) as T;
+}
+
+/**
  * Installs the vNode sandboxing container runtime on a Kubernetes cluster: a node agent DaemonSet
  * per node pool that registers vNode's runtime handler in containerd, its RBAC, and one
  * RuntimeClass per isolation mode in use, which pins pods to nodes where the runtime is verified
@@ -129,8 +185,10 @@ export class VNodeRuntime extends pulumi.ComponentResource {
   public readonly agentImageRef!: pulumi.Output<string>;
 
   constructor(name: string, args: VNodeRuntimeArgs, opts?: pulumi.ComponentResourceOptions) {
-    // Before super(): invalid input registers nothing, not even the component.
-    validateArgs(name, args);
+    // Before super(): invalid input registers nothing, not even the component. Inputs that are
+    // Outputs come back as Outputs that check the value once it resolves.
+    const { args: checked, pending } = validateArgs(name, args);
+    const passed = checksPassed(pending);
     // Also before super(): the default tag is read from the agent package and may fail.
     const build = args.agentImage.build ?? undefined;
     const imageBuild =
@@ -138,7 +196,14 @@ export class VNodeRuntime extends pulumi.ComponentResource {
         ? // validateArgs made vnodeImage required with a build.
           planAgentImageBuild(build, args.vnodeImage!, hostBuildEnvironment())
         : undefined;
-    super("vnode:index:VNodeRuntime", name, {}, opts);
+    super(
+      "vnode:index:VNodeRuntime",
+      name,
+      {},
+      passed === undefined
+        ? opts
+        : { ...opts, transformations: [...(opts?.transformations ?? []), waitFor(passed)] },
+    );
     const parent = { parent: this };
 
     let image = args.agentImage.ref ?? undefined;
@@ -151,7 +216,15 @@ export class VNodeRuntime extends pulumi.ComponentResource {
       });
       image = pinnedImageRef(imageBuild, agentImage.digest);
     }
-    const plan = resolveArgs(name, args, image);
+    const plan = resolveArgs(name, checked, image);
+    // Builders that read the namespace's value (a user name in CEL, exclusions, DNS names).
+    const inNamespace: InNamespace = (build, plainFields) =>
+      buildInNamespace(
+        plan.namespace,
+        (known) => resolveArgs(name, { ...checked, namespace: known }, image) as KnownNamespacePlan,
+        build,
+        plainFields,
+      );
 
     const ns = plan.createNamespace
       ? new k8s.core.v1.Namespace(`${name}-namespace`, buildNamespace(plan), {
@@ -177,11 +250,11 @@ export class VNodeRuntime extends pulumi.ComponentResource {
       buildClusterRoleBinding(plan, namespace),
       { parent: this, dependsOn: [clusterRole], ...FIXED_NAME_IMMUTABLE.roleBinding },
     );
-    const agentNodePolicy = buildAgentNodePolicy(plan);
-    if (agentNodePolicy !== undefined) {
+    // The policy names the agent's ServiceAccount by its user name, which holds the namespace.
+    if (plan.agentConfinement !== AgentConfinement.None) {
       const policy = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
         `${name}-agent-node-policy`,
-        agentNodePolicy,
+        inNamespace((known) => buildAgentNodePolicy(known)!),
         parent,
       );
       new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
@@ -239,9 +312,9 @@ export class VNodeRuntime extends pulumi.ComponentResource {
         ),
     );
     if (plan.enforcement?.backend === EnforcementBackend.Webhook) {
-      createWebhookEnforcement(this, plan, namespace, runtimeClasses);
+      createWebhookEnforcement(this, plan, inNamespace, namespace, runtimeClasses);
     } else if (plan.enforcement?.backend === EnforcementBackend.AdmissionPolicy) {
-      createPolicyEnforcement(this, plan, runtimeClasses);
+      createPolicyEnforcement(this, plan, inNamespace, runtimeClasses);
     }
     if (plan.metrics.mode === MetricsMode.PodMonitor) {
       new k8s.apiextensions.CustomResource(
@@ -283,70 +356,75 @@ export class VNodeRuntime extends pulumi.ComponentResource {
 function createWebhookEnforcement(
   parent: pulumi.ComponentResource,
   plan: RuntimePlan,
+  inNamespace: InNamespace,
   namespace: pulumi.Output<string>,
   runtimeClasses: pulumi.Resource[],
 ): void {
   const { e, w } = webhookPlan(plan);
   const name = plan.name;
   const installed = w.certManager.install
-    ? [new certManager.CertManager(`${name}-cert-manager`, buildCertManager(plan), { parent })]
+    ? [
+        new certManager.CertManager(`${name}-cert-manager`, inNamespace(buildCertManager), {
+          parent,
+        }),
+      ]
     : [];
   let issuer: pulumi.Resource[] = installed;
   if (w.issuer.source === "self-signed") {
     const selfSigned = new k8s.apiextensions.CustomResource(
       `${name}-webhook-selfsigned-issuer`,
-      buildSelfSignedIssuer(plan, namespace),
+      inNamespace((p) => buildSelfSignedIssuer(p, namespace), CUSTOM_RESOURCE_TYPE),
       { parent, dependsOn: installed },
     );
     const ca = new k8s.apiextensions.CustomResource(
       `${name}-webhook-ca-certificate`,
-      buildCaCertificate(plan, namespace),
+      inNamespace((p) => buildCaCertificate(p, namespace), CUSTOM_RESOURCE_TYPE),
       { parent, dependsOn: [...installed, selfSigned] },
     );
     const caIssuer = new k8s.apiextensions.CustomResource(
       `${name}-webhook-ca-issuer`,
-      buildCaIssuer(plan, namespace),
+      inNamespace((p) => buildCaIssuer(p, namespace), CUSTOM_RESOURCE_TYPE),
       { parent, dependsOn: [...installed, ca] },
     );
     issuer = [...installed, caIssuer];
   }
   const certificate = new k8s.apiextensions.CustomResource(
     `${name}-webhook-certificate`,
-    buildServingCertificate(plan, namespace),
+    inNamespace((p) => buildServingCertificate(p, namespace), CUSTOM_RESOURCE_TYPE),
     { parent, dependsOn: issuer },
   );
   const serviceAccount = new k8s.core.v1.ServiceAccount(
     `${name}-webhook-service-account`,
-    buildWebhookServiceAccount(plan, namespace),
+    inNamespace((p) => buildWebhookServiceAccount(p, namespace)),
     { parent },
   );
   const deployment = new k8s.apps.v1.Deployment(
     `${name}-webhook`,
-    buildWebhookDeployment(plan, namespace),
+    inNamespace((p) => buildWebhookDeployment(p, namespace)),
     { parent, dependsOn: [serviceAccount, certificate] },
   );
   new k8s.policy.v1.PodDisruptionBudget(
     `${name}-webhook-pdb`,
-    buildWebhookPodDisruptionBudget(plan, namespace),
+    inNamespace((p) => buildWebhookPodDisruptionBudget(p, namespace)),
     { parent },
   );
   const service = new k8s.core.v1.Service(
     `${name}-webhook-service`,
-    buildWebhookService(plan, namespace),
+    inNamespace((p) => buildWebhookService(p, namespace)),
     { parent },
   );
   const serving = [deployment, service, certificate, ...runtimeClasses];
   if (e.mutate) {
     new k8s.admissionregistration.v1.MutatingWebhookConfiguration(
       `${name}-mutating-webhook`,
-      buildMutatingWebhookConfiguration(plan, namespace),
+      inNamespace((p) => buildMutatingWebhookConfiguration(p, namespace)),
       { parent, dependsOn: serving },
     );
   }
   if (e.validate) {
     new k8s.admissionregistration.v1.ValidatingWebhookConfiguration(
       `${name}-validating-webhook`,
-      buildValidatingWebhookConfiguration(plan, namespace),
+      inNamespace((p) => buildValidatingWebhookConfiguration(p, namespace)),
       { parent, dependsOn: serving },
     );
   }
@@ -370,6 +448,7 @@ function createWebhookEnforcement(
 function createPolicyEnforcement(
   parent: pulumi.ComponentResource,
   plan: RuntimePlan,
+  inNamespace: InNamespace,
   runtimeClasses: pulumi.Resource[],
 ): void {
   const e = plan.enforcement;
@@ -380,24 +459,32 @@ function createPolicyEnforcement(
   if (e.validate) {
     const policy = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
       `${name}-validating-policy`,
-      buildValidatingAdmissionPolicy(plan),
+      inNamespace(buildValidatingAdmissionPolicy),
       { parent },
     );
     new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
       `${name}-validating-policy-binding`,
-      buildValidatingAdmissionPolicyBinding(plan),
+      inNamespace(buildValidatingAdmissionPolicyBinding),
       { parent, dependsOn: [policy, ...runtimeClasses] },
     );
   }
   if (e.mutate) {
     const { Policy, Binding } = mutatingPolicyClasses(k8s, e.mutatingPolicyApiVersion);
-    const policy = new Policy(`${name}-mutating-policy`, buildMutatingAdmissionPolicy(plan), {
-      parent,
-    });
-    new Binding(`${name}-mutating-policy-binding`, buildMutatingAdmissionPolicyBinding(plan), {
-      parent,
-      dependsOn: [policy, ...runtimeClasses],
-    });
+    const policy = new Policy(
+      `${name}-mutating-policy`,
+      inNamespace(buildMutatingAdmissionPolicy),
+      {
+        parent,
+      },
+    );
+    new Binding(
+      `${name}-mutating-policy-binding`,
+      inNamespace(buildMutatingAdmissionPolicyBinding),
+      {
+        parent,
+        dependsOn: [policy, ...runtimeClasses],
+      },
+    );
   }
   if (e.namespaceGuard !== undefined) {
     const guard = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(

@@ -8,7 +8,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type * as k8s from "@pulumi/kubernetes";
 import type * as certManager from "@pulumi/kubernetes-cert-manager";
 import type { RuntimePlan } from "../defaults";
-import { namespacedMeta, standardLabels } from "../labels";
+import { namespacedMeta, standardLabels, withUserLabels } from "../labels";
 import { webhookPlan, webhookSelectorLabels } from "./webhook";
 
 /** Type token of the remote `CertManager` component. */
@@ -125,7 +125,7 @@ export function buildServingCertificate(
       secretName: w.tlsName,
       // The Secret carries the component's labels too, so it is found with the rest.
       secretTemplate: {
-        labels: { ...plan.labels, ...standardLabels(plan.name), ...labels(plan) },
+        labels: withUserLabels(plan, { ...standardLabels(plan.name), ...labels(plan) }),
       },
       dnsNames: [...w.dnsNames],
       usages: ["digital signature", "server auth"],

@@ -18,7 +18,14 @@ import {
   WEBHOOK_HTTPS,
 } from "vnode-contract";
 import type { RuntimePlan } from "../defaults";
-import { namespacedMeta, objectMeta, standardLabels } from "../labels";
+import {
+  namespacedMeta,
+  objectMeta,
+  standardLabels,
+  withUserAnnotations,
+  withUserLabels,
+} from "../labels";
+import { mergeMaps } from "../validate/known";
 import { ENFORCEMENT_DEFAULTS, type EnforcementPlan, type WebhookPlan } from "./plan";
 
 /** Name of the webhook container. */
@@ -109,10 +116,11 @@ export function buildWebhookDeployment(
       strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
         metadata: {
-          labels: { ...plan.labels, ...standardLabels(plan.name), ...webhookLabels(plan.name) },
-          ...(Object.keys(plan.annotations).length > 0
-            ? { annotations: { ...plan.annotations } }
-            : {}),
+          labels: withUserLabels(plan, {
+            ...standardLabels(plan.name),
+            ...webhookLabels(plan.name),
+          }),
+          annotations: withUserAnnotations(plan),
         },
         spec: {
           serviceAccountName: w.name,
@@ -238,17 +246,16 @@ export function configurationMeta(
   w: WebhookPlan,
   namespace: pulumi.Input<string>,
 ): {
-  name: string;
-  labels: Record<string, string>;
-  annotations: Record<string, pulumi.Input<string>>;
+  name: pulumi.Input<string>;
+  labels: pulumi.Input<Record<string, string>>;
+  annotations: pulumi.Input<Record<string, pulumi.Input<string>>>;
 } {
   const meta = objectMeta(plan, w.name, webhookLabels(plan.name));
   return {
     ...meta,
-    annotations: {
-      ...(meta.annotations ?? {}),
+    annotations: mergeMaps(plan.annotations, {
       [INJECT_CA_ANNOTATION]: pulumi.interpolate`${namespace}/${w.tlsName}`,
-    },
+    }) as pulumi.Input<Record<string, string>>,
   };
 }
 

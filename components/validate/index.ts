@@ -2,8 +2,10 @@
  * Validation of `VNodeRuntimeArgs`, before any resource is registered. Args arrive from
  * TypeScript, from YAML stack config and from other languages through the provider, so nothing is
  * trusted: every check names the argument, the bad value and what is allowed, in one sentence
- * (`./errors`). One module per subject; this one only walks the arguments.
+ * (`./errors`). One module per subject; this one only walks the arguments. Arguments that may come
+ * from another resource are checked now when known and on resolution otherwise (`./known`).
  */
+import type * as pulumi from "@pulumi/pulumi";
 import { CONTAINERD_DISTRIBUTIONS } from "vnode-contract";
 import {
   AgentConfinement,
@@ -20,8 +22,15 @@ import { checkAgentImage, checkVNodeImage } from "./image";
 import { checkAnnotations, checkLabels, checkReservedLabels } from "./labels";
 import { checkManager } from "./manager";
 import { checkMetrics } from "./metrics";
-import { checkComponentName, checkDnsLabel, checkDnsSubdomain, checkNamespace } from "./names";
-import { checkQuantities, checkTolerations } from "./podSpec";
+import { whenKnown } from "./known";
+import {
+  checkComponentName,
+  checkDnsLabel,
+  checkDnsSubdomain,
+  checkNamespaceFlags,
+  checkNamespaceName,
+} from "./names";
+import { checkQuantities, checkResources, checkTolerations } from "./podSpec";
 import { checkPools } from "./pools";
 import { checkRollout, checkUpdateStrategy } from "./rollout";
 import {
@@ -69,8 +78,15 @@ const TOP_LEVEL_FIELDS = [
   "certManager",
 ];
 
-/** Throws a `VNodeRuntimeArgsError` for the first problem found in `args`. */
-export function validateArgs(name: string, args: VNodeRuntimeArgs | undefined): void {
+/**
+ * Throws a `VNodeRuntimeArgsError` for the first problem found in the known part of `args`, and
+ * returns the args to resolve: the same values, except that each argument holding an Output is
+ * replaced by an Output that checks the resolved value first (`whenKnown`).
+ */
+export function validateArgs(
+  name: string,
+  args: VNodeRuntimeArgs | undefined,
+): { args: VNodeRuntimeArgs; pending: pulumi.Output<unknown>[] } {
   checkComponentName(name);
   if (!isObject(args)) {
     mustBe(
@@ -85,8 +101,17 @@ export function validateArgs(name: string, args: VNodeRuntimeArgs | undefined): 
   checkAgentImage(a.agentImage);
   checkVNodeImage(a.vnodeImage, a.agentImage);
 
+  const checked: Record<string, unknown> = { ...a };
+  const pending: pulumi.Output<unknown>[] = [];
+  const known = (field: string, check: (value: unknown) => void): void => {
+    if (a[field] !== undefined) {
+      checked[field] = whenKnown(a[field], check, pending);
+    }
+  };
+
   checkEnum("isolationMode", a.isolationMode, Object.values(IsolationMode));
-  checkNamespace(a.namespace, a.createNamespace, a.retainNamespace);
+  checkNamespaceFlags(a.createNamespace, a.retainNamespace);
+  known("namespace", (namespace) => checkNamespaceName(namespace, a.createNamespace));
   checkDnsSubdomain("runtimeClassName", a.runtimeClassName);
   checkDnsSubdomain("perPodRuntimeClassName", a.perPodRuntimeClassName);
   checkDnsLabel("handler", a.handler);
@@ -96,17 +121,14 @@ export function validateArgs(name: string, args: VNodeRuntimeArgs | undefined): 
     Object.keys(CONTAINERD_DISTRIBUTIONS),
   );
   checkEnum("restartStrategy", a.restartStrategy, Object.values(RestartStrategy));
-  checkLabels("nodeSelector", a.nodeSelector);
-  checkTolerations("tolerations", a.tolerations);
-  if (a.affinity !== undefined && !isObject(a.affinity)) {
-    mustBe("affinity", "a Kubernetes Affinity object", a.affinity);
-  }
-  checkDnsSubdomain("priorityClassName", a.priorityClassName);
-  if (a.resources !== undefined) {
-    const resources = checkObject("resources", a.resources, ["requests", "limits"]);
-    checkQuantities("resources.requests", resources.requests);
-    checkQuantities("resources.limits", resources.limits);
-  }
+  known("tolerations", (tolerations) => checkTolerations("tolerations", tolerations));
+  known("affinity", (affinity) => {
+    if (affinity !== undefined && !isObject(affinity)) {
+      mustBe("affinity", "a Kubernetes Affinity object", affinity);
+    }
+  });
+  known("priorityClassName", (value) => checkDnsSubdomain("priorityClassName", value));
+  known("resources", checkResources);
   checkManager(
     a.manager,
     (a.containerdDistribution as ContainerdDistribution | undefined) ??
@@ -115,7 +137,9 @@ export function validateArgs(name: string, args: VNodeRuntimeArgs | undefined): 
   );
   checkUpdateStrategy(a.updateStrategy);
   checkRollout(a.rollout);
-  checkInteger("terminationGracePeriodSeconds", a.terminationGracePeriodSeconds, 1);
+  known("terminationGracePeriodSeconds", (value) =>
+    checkInteger("terminationGracePeriodSeconds", value, 1),
+  );
   checkBoolean("forceUninstall", a.forceUninstall);
   if (a.overhead !== undefined) {
     const overhead = checkObject("overhead", a.overhead, ["enabled", "perNamespace", "perPod"]);
@@ -123,14 +147,21 @@ export function validateArgs(name: string, args: VNodeRuntimeArgs | undefined): 
     checkQuantities("overhead.perNamespace", overhead.perNamespace);
     checkQuantities("overhead.perPod", overhead.perPod);
   }
-  checkTolerations("runtimeClassTolerations", a.runtimeClassTolerations);
+  known("runtimeClassTolerations", (tolerations) =>
+    checkTolerations("runtimeClassTolerations", tolerations),
+  );
 
-  checkPools(name, a);
+  // The node selections of the component and its pools are checked together (no two pools may
+  // select the same node), so they resolve together.
+  Object.assign(checked, checkPools(name, a, pending));
   checkEnv(a.env);
-  checkLabels("labels", a.labels);
-  checkReservedLabels("labels", a.labels);
-  checkAnnotations("annotations", a.annotations);
+  known("labels", (labels) => {
+    checkLabels("labels", labels);
+    checkReservedLabels("labels", labels);
+  });
+  known("annotations", (annotations) => checkAnnotations("annotations", annotations));
   checkMetrics(a.metrics);
   checkEnum("agentConfinement", a.agentConfinement, Object.values(AgentConfinement));
   checkEnforcement(name, a.enforcement, a.certManager);
+  return { args: checked as unknown as VNodeRuntimeArgs, pending };
 }

@@ -40,15 +40,20 @@ export function checkDnsSubdomain(argument: string, value: unknown): void {
   }
 }
 
-export function checkNamespace(namespace: unknown, create: unknown, retain: unknown): void {
+/** `namespace` (maybe resolved from an Output): a DNS-1123 label, and no system one to create. */
+export function checkNamespaceName(namespace: unknown, create: unknown): void {
   checkDnsLabel("namespace", namespace);
-  checkBoolean("createNamespace", create);
-  checkBoolean("retainNamespace", retain);
   if (create !== false && SYSTEM_NAMESPACES.includes(namespace as string)) {
     fail(
       `namespace ${JSON.stringify(namespace)} belongs to Kubernetes, and with createNamespace (the default) the component would label it Pod Security privileged and delete it on destroy: choose another namespace, or set createNamespace to false to run in it as it is.`,
     );
   }
+}
+
+/** `createNamespace` and `retainNamespace`: plain, they decide whether a Namespace is created. */
+export function checkNamespaceFlags(create: unknown, retain: unknown): void {
+  checkBoolean("createNamespace", create);
+  checkBoolean("retainNamespace", retain);
   if (create === false && retain === true) {
     fail(
       "retainNamespace only applies with createNamespace: with createNamespace false the component never deletes the namespace.",

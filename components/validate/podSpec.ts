@@ -1,7 +1,7 @@
 /** Fields of the agent pods and RuntimeClasses: tolerations and resource quantities. */
 import { fail, mustBe, show } from "./errors";
 import { isLabelKey, isLabelValue } from "./labels";
-import { checkEnum, checkInteger, checkObject } from "./values";
+import { checkEnum, checkInteger, checkObject, isObject } from "./values";
 
 // Kubernetes quantity: a decimal number with an optional binary/decimal suffix or exponent.
 const QUANTITY = /^([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][-+]?[0-9]+)?$/;
@@ -47,6 +47,51 @@ export function checkTolerations(argument: string, tolerations: unknown): void {
       }
     }
   });
+}
+
+/**
+ * The agent container's `resources` (core/v1 ResourceRequirements): `requests` and `limits`, maps
+ * of resource names to quantities. `claims` needs the pod's `resourceClaims`, which the component
+ * does not set, so it is refused.
+ */
+export function checkResources(value: unknown): void {
+  if (value === undefined) {
+    return;
+  }
+  const resources = checkObject("resources", value, ["requests", "limits"]);
+  for (const field of ["requests", "limits"]) {
+    const at = `resources.${field}`;
+    const quantities = resources[field];
+    if (quantities === undefined) {
+      continue;
+    }
+    if (!isObject(quantities)) {
+      mustBe(
+        at,
+        'a map of resource names to quantities, e.g. { cpu: "100m", memory: "128Mi" }',
+        quantities,
+      );
+    }
+    for (const [resource, quantity] of Object.entries(quantities as object)) {
+      if (resource === "cpu" || resource === "memory") {
+        checkQuantity(`${at}.${resource}`, resource, quantity);
+      } else if (!isLabelKey(resource)) {
+        fail(
+          `${at} key ${show(resource)} must be a resource name such as cpu, memory or ephemeral-storage.`,
+        );
+      } else {
+        checkQuantity(`${at}[${show(resource)}]`, resource, quantity);
+      }
+    }
+  }
+}
+
+function checkQuantity(argument: string, resource: string, quantity: unknown): void {
+  if (quantity !== undefined && (typeof quantity !== "string" || !QUANTITY.test(quantity))) {
+    fail(
+      `${argument} must be a Kubernetes quantity such as ${resource === "cpu" ? '"100m" or "1"' : '"128Mi" or "1Gi"'}; got ${show(quantity)}.`,
+    );
+  }
 }
 
 export function checkQuantities(argument: string, value: unknown): void {

@@ -2,23 +2,35 @@
  * `pools`: unique names, one mode each, and node selections that provably never overlap, so that
  * no node runs two agents; and the names derived from them (DaemonSets, RuntimeClasses).
  */
+import type * as pulumi from "@pulumi/pulumi";
 import { DNS1123_LABEL_RULE, isDnsLabel } from "vnode-contract";
 import { IsolationMode } from "../args";
 import { DEFAULTS, modesInUse } from "../defaults";
 import { daemonSetName, runtimeClassNames } from "../names";
 import { fail, mustBe, show } from "./errors";
+import { whenKnown } from "./known";
 import { checkLabels } from "./labels";
 import { checkTolerations } from "./podSpec";
 import { checkEnum, checkObject } from "./values";
 
-export function checkPools(name: string, a: Record<string, unknown>): void {
+/**
+ * Checks `pools` and the node selections, and returns `nodeSelector` and `pools` to resolve: when a
+ * selector holds an Output, every selector is checked together once all resolve (the checks
+ * compare them), and each is replaced by its part of that checked Output.
+ */
+export function checkPools(
+  name: string,
+  a: Record<string, unknown>,
+  pending: pulumi.Output<unknown>[],
+): { nodeSelector?: unknown; pools?: unknown } {
   const topMode = (a.isolationMode as IsolationMode | undefined) ?? DEFAULTS.isolationMode;
   const pools = a.pools;
-  const topSelector = (a.nodeSelector as Record<string, string> | undefined) ?? {};
   if (pools === undefined) {
     checkDerivedName(name, undefined, "name");
     checkClassNames(a, [topMode]);
-    return;
+    return {
+      nodeSelector: whenKnown(a.nodeSelector, (s) => checkLabels("nodeSelector", s), pending),
+    };
   }
   if (!Array.isArray(pools) || pools.length === 0) {
     mustBe(
@@ -29,7 +41,7 @@ export function checkPools(name: string, a: Record<string, unknown>): void {
   }
   const list = pools as unknown[];
   const seen = new Map<string, number>();
-  list.forEach((pool, i) => {
+  const checkedPools = list.map((pool, i) => {
     const at = `pools[${i}]`;
     const p = checkObject(at, pool, ["name", "isolationMode", "nodeSelector", "tolerations"]);
     if (!isDnsLabel(p.name)) {
@@ -44,16 +56,58 @@ export function checkPools(name: string, a: Record<string, unknown>): void {
     seen.set(p.name as string, i);
     checkDerivedName(name, p.name as string, `${at}.name`);
     checkEnum(`${at}.isolationMode`, p.isolationMode, Object.values(IsolationMode));
-    checkLabels(`${at}.nodeSelector`, p.nodeSelector);
-    checkTolerations(`${at}.tolerations`, p.tolerations);
-    for (const [key, value] of Object.entries((p.nodeSelector as Record<string, string>) ?? {})) {
+    const tolerations = whenKnown(
+      p.tolerations,
+      (t) => checkTolerations(`${at}.tolerations`, t),
+      pending,
+    );
+    return { ...p, ...(p.tolerations !== undefined ? { tolerations } : {}) } as Record<
+      string,
+      unknown
+    >;
+  });
+  const modes = modesInUse(
+    list.map((pool) => ({
+      isolationMode:
+        ((pool as Record<string, unknown>).isolationMode as IsolationMode | undefined) ?? topMode,
+    })),
+  );
+  checkClassNames(a, modes);
+
+  const selectors = [a.nodeSelector, ...checkedPools.map((pool) => pool.nodeSelector)];
+  const checkedSelectors = whenKnown(
+    selectors,
+    (resolved) => checkSelectors((resolved as unknown[])[0], (resolved as unknown[]).slice(1)),
+    pending,
+  );
+  if (checkedSelectors === selectors) {
+    return { nodeSelector: a.nodeSelector, pools: checkedPools };
+  }
+  const part = (i: number): pulumi.Output<unknown> =>
+    (checkedSelectors as unknown as pulumi.Output<unknown[]>).apply((resolved) => resolved[i]);
+  return {
+    ...(a.nodeSelector !== undefined ? { nodeSelector: part(0) } : {}),
+    pools: checkedPools.map((pool, i) =>
+      pool.nodeSelector !== undefined ? { ...pool, nodeSelector: part(i + 1) } : pool,
+    ),
+  };
+}
+
+/** The component's and the pools' node selectors, known: labels, and pools provably disjoint. */
+function checkSelectors(top: unknown, pools: unknown[]): void {
+  checkLabels("nodeSelector", top);
+  const topSelector = (top as Record<string, string> | undefined) ?? {};
+  pools.forEach((selector, i) => {
+    const at = `pools[${i}]`;
+    checkLabels(`${at}.nodeSelector`, selector);
+    for (const [key, value] of Object.entries((selector as Record<string, string>) ?? {})) {
       if (key in topSelector && topSelector[key] !== value) {
         fail(
           `${at}.nodeSelector[${show(key)}] is ${show(value)} but nodeSelector[${show(key)}] is ${show(topSelector[key])}; the pool's nodes would never match both.`,
         );
       }
     }
-    if (list.length > 1 && Object.keys((p.nodeSelector as object | undefined) ?? {}).length === 0) {
+    if (pools.length > 1 && Object.keys((selector as object | undefined) ?? {}).length === 0) {
       fail(
         `${at}.nodeSelector must not be empty when there is more than one pool: each pool must select its own nodes.`,
       );
@@ -61,9 +115,9 @@ export function checkPools(name: string, a: Record<string, unknown>): void {
   });
   // Two agents on one node would fight over containerd and over the node-wide mode, so any two
   // pools must be provably disjoint: a common key with different values.
-  const selectors = list.map((pool) => ({
+  const selectors = pools.map((selector) => ({
     ...topSelector,
-    ...(((pool as Record<string, unknown>).nodeSelector as Record<string, string>) ?? {}),
+    ...((selector as Record<string, string>) ?? {}),
   }));
   for (let j = 1; j < selectors.length; j++) {
     for (let i = 0; i < j; i++) {
@@ -77,13 +131,6 @@ export function checkPools(name: string, a: Record<string, unknown>): void {
       }
     }
   }
-  const modes = modesInUse(
-    list.map((pool) => ({
-      isolationMode:
-        ((pool as Record<string, unknown>).isolationMode as IsolationMode | undefined) ?? topMode,
-    })),
-  );
-  checkClassNames(a, modes);
 }
 
 export function checkDerivedName(name: string, pool: string | undefined, argument: string): void {

@@ -79,7 +79,7 @@ test.each(cases)("%s", async (_what, extra) => {
   const parsed = await parseAgentArgv(container.args);
   // POD_NAMESPACE comes from the downward API: the pod's own namespace.
   const options = webhookOptions(parsed.options as unknown as WebhookFlagOptions, {
-    POD_NAMESPACE: plan.namespace,
+    POD_NAMESPACE: plan.namespace as string,
   });
   expect(options.rules).toEqual(plan.enforcement?.rules);
   // The namespace label guard the agent judges namespaces with is the component's, exactly.

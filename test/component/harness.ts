@@ -32,8 +32,11 @@ export class Recorder {
   /** Dependency URNs per `<type>::<name>`, captured from the register requests. */
   private readonly dependencyUrns = new Map<string, string[]>();
 
-  /** Installs the mocks; call in `beforeAll`. preview=false so unset outputs resolve. */
-  async install(project = "vnode-test", stack = "test"): Promise<void> {
+  /**
+   * Installs the mocks; call in `beforeAll`. preview=false so unset outputs resolve; with true,
+   * outputs the mock does not return are unknown, as in `pulumi preview`.
+   */
+  async install(project = "vnode-test", stack = "test", preview = false): Promise<void> {
     await pulumi.runtime.setMocks(
       {
         newResource: (
@@ -53,7 +56,7 @@ export class Recorder {
       },
       project,
       stack,
-      false,
+      preview,
     );
     // The mocks' newResource does not see dependencies; the register request carries them.
     const monitor = pulumi.runtime.getMonitor() as unknown as {

@@ -100,21 +100,105 @@ test("pools is a list of PoolArgs with name, isolationMode, nodeSelector, tolera
       plain: true,
       description: undefined,
     },
+    // Inputs: the pool's node labels and taints may come from another resource (a node group).
     nodeSelector: {
       type: "object",
-      additionalProperties: { type: "string", plain: true },
+      additionalProperties: { type: "string" },
       optional: true,
-      plain: true,
       description: undefined,
     },
     tolerations: {
       type: "array",
-      items: { $ref: "#/types/vnode:index:TolerationArgs", plain: true },
+      items: { $ref: "#/types/vnode:index:Toleration" },
       optional: true,
-      plain: true,
       description: undefined,
     },
   });
+});
+
+test("what may come from another resource is an input (not plain); the Analyzer's limits", () => {
+  const inputs = withoutDescriptions(result.components.VNodeRuntime.inputs);
+  const map = { type: "object", additionalProperties: { type: "string" }, optional: true };
+  const tolerations = {
+    type: "array",
+    items: { $ref: "#/types/vnode:index:Toleration" },
+    optional: true,
+  };
+  const ref = (type: string): object => ({ $ref: `#/types/vnode:index:${type}`, optional: true });
+  const string = { type: "string", optional: true };
+  expect(
+    Object.fromEntries(
+      [
+        "namespace",
+        "nodeSelector",
+        "tolerations",
+        "affinity",
+        "priorityClassName",
+        "resources",
+        "terminationGracePeriodSeconds",
+        "runtimeClassTolerations",
+        "labels",
+        "annotations",
+      ].map((key) => [key, { ...inputs[key], description: undefined }]),
+    ),
+  ).toEqual(
+    Object.fromEntries(
+      Object.entries({
+        namespace: string,
+        nodeSelector: map,
+        tolerations,
+        affinity: ref("Affinity"),
+        priorityClassName: string,
+        resources: ref("ResourceRequirements"),
+        // Pulumi 3.270's Analyzer maps every TypeScript `number` to "number"
+        // (analyzer.ts getSimplePropertyType): no "integer" for a count of seconds.
+        terminationGracePeriodSeconds: { type: "number", optional: true },
+        runtimeClassTolerations: tolerations,
+        labels: map,
+        annotations: map,
+      }).map(([key, value]) => [key, { ...value, description: undefined }]),
+    ),
+  );
+  // It can refer to another package's resources only (isResourceReference), never to its types:
+  // `k8s.types.input.core.v1.Toleration` becomes a copy named after the interface.
+  const { typeDefinitions: types } = result;
+  expect(withoutDescriptions(types.Toleration.properties!)).toEqual({
+    effect: string,
+    key: string,
+    operator: string,
+    tolerationSeconds: { type: "number", optional: true },
+    value: string,
+  });
+  expect(Object.keys(types).filter((type) => !type.endsWith("Args"))).toEqual([
+    "AgentImagePlatform",
+    "IsolationMode",
+    "ContainerdDistribution",
+    "RestartStrategy",
+    "Toleration",
+    "Affinity",
+    "NodeAffinity",
+    "PreferredSchedulingTerm",
+    "NodeSelectorTerm",
+    "NodeSelectorRequirement",
+    "NodeSelector",
+    "PodAffinity",
+    "WeightedPodAffinityTerm",
+    "PodAffinityTerm",
+    "LabelSelector",
+    "LabelSelectorRequirement",
+    "PodAntiAffinity",
+    "ResourceRequirements",
+    "ResourceClaim",
+    "RolloutWait",
+    "MetricsMode",
+    "AgentConfinement",
+    "LabelSelectorOperator",
+    "EnforcementMode",
+    "FailurePolicy",
+    "EnforcementBackend",
+    "MutatingPolicyApiVersion",
+    "IssuerKind",
+  ]);
 });
 
 test("agentImage is a ref (an input: may come from another resource) or a build", () => {

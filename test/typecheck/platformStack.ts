@@ -1,8 +1,10 @@
 /**
  * Not a test suite: a program written the way a platform stack uses the component, type-checked
  * by `npm run lint` (tsconfig includes test/). It fails the lint if enum-like inputs stop
- * accepting the plain strings stack configs hold, or the exported constants stop matching them.
+ * accepting the plain strings stack configs hold, or the exported constants stop matching them,
+ * or an argument that can come from another resource stops accepting an Output.
  */
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
   IsolationMode,
@@ -39,6 +41,50 @@ export function platformStack(config: pulumi.Config, image: pulumi.Output<string
     },
     forceUninstall: config.getBoolean("forceUninstall") ?? false,
   };
+  // The platform's own resources feed the rest: a namespace, node labels and taints of a node
+  // group, sizing and scheduling settings published by another stack.
+  const ns = new k8s.core.v1.Namespace("sandbox", { metadata: { name: "sandbox" } });
+  const platform = new pulumi.StackReference("acme/platform/prod");
+  const nodeGroup = {
+    labels: platform.requireOutput("sandboxLabels") as pulumi.Output<{ [key: string]: string }>,
+    taint: platform.requireOutput("sandboxTaint") as pulumi.Output<string>,
+  };
+  const toleration: k8s.types.input.core.v1.Toleration = {
+    key: nodeGroup.taint,
+    operator: "Exists",
+  };
+  const fromResources: VNodeRuntimeArgs = {
+    ...args,
+    namespace: ns.metadata.name,
+    createNamespace: false,
+    labels: ns.metadata.labels,
+    annotations: { "example.com/owner": platform.requireOutput("owner") as pulumi.Output<string> },
+    nodeSelector: nodeGroup.labels,
+    tolerations: [toleration, { operator: "Exists", effect: "NoExecute" }],
+    affinity: platform.requireOutput(
+      "agentAffinity",
+    ) as pulumi.Output<k8s.types.input.core.v1.Affinity>,
+    resources: {
+      requests: { cpu: config.require("agentCpu"), memory: nodeGroup.taint.apply(() => "64Mi") },
+    },
+    priorityClassName: new k8s.scheduling.v1.PriorityClass("agents", { value: 1_000_000 }).metadata
+      .name,
+    terminationGracePeriodSeconds: pulumi.output(300),
+    runtimeClassTolerations: pulumi.output([toleration]),
+    pools: [
+      {
+        name: "builds",
+        isolationMode: "per-pod",
+        nodeSelector: nodeGroup.labels,
+        tolerations: [toleration],
+      },
+      {
+        name: "tenants",
+        nodeSelector: { pool: platform.requireOutput("tenantPool") as pulumi.Output<string> },
+      },
+    ],
+  };
+  new VNodeRuntime("platform-vnode-sandbox", fromResources);
   // The constants are the string values, usable wherever a string is.
   const mode: "per-pod" = IsolationMode.PerPod;
   const strategies: string[] = [RestartStrategy.Kill, MetricsMode.None, RolloutWait.None, mode];
