@@ -214,13 +214,14 @@ test("the merged values are exact: the component's own labels win, selectors and
   const validating = fromResources.get(
     "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration vnode-validating-webhook",
   )!.inputs as { webhooks: { namespaceSelector: { matchExpressions: unknown[] } }[] };
-  expect(validating.webhooks[0].namespaceSelector.matchExpressions).toEqual([
-    {
+  expect(validating.webhooks.map((w) => w.namespaceSelector.matchExpressions[0])).toEqual(
+    validating.webhooks.map(() => ({
       key: "kubernetes.io/metadata.name",
       operator: "NotIn",
       values: ["kube-node-lease", "kube-system", "team-vnode"],
-    },
-  ]);
+    })),
+  );
+  expect(validating.webhooks.length).toBeGreaterThan(0);
 });
 
 test("children depend on the resources their inputs come from", () => {
