@@ -431,13 +431,13 @@ function createWebhookEnforcement(
   if (e.namespaceGuard !== undefined) {
     new k8s.admissionregistration.v1.ValidatingWebhookConfiguration(
       `${name}-namespace-guard-webhook`,
-      buildNamespaceValidatingWebhookConfiguration(plan, namespace),
+      inNamespace((p) => buildNamespaceValidatingWebhookConfiguration(p, namespace)),
       { parent, dependsOn: serving },
     );
     if (e.namespaceGuard.podSecurityLevel !== undefined) {
       new k8s.admissionregistration.v1.MutatingWebhookConfiguration(
         `${name}-namespace-pod-security-webhook`,
-        buildNamespaceMutatingWebhookConfiguration(plan, namespace),
+        inNamespace((p) => buildNamespaceMutatingWebhookConfiguration(p, namespace)),
         { parent, dependsOn: serving },
       );
     }
@@ -489,24 +489,24 @@ function createPolicyEnforcement(
   if (e.namespaceGuard !== undefined) {
     const guard = new k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
       `${name}-namespace-guard-policy`,
-      buildNamespaceGuardPolicy(plan),
+      inNamespace(buildNamespaceGuardPolicy),
       { parent },
     );
     new k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
       `${name}-namespace-guard-policy-binding`,
-      buildNamespaceGuardPolicyBinding(plan),
+      inNamespace(buildNamespaceGuardPolicyBinding),
       { parent, dependsOn: [guard] },
     );
     if (e.namespaceGuard.podSecurityLevel !== undefined) {
       const { Policy, Binding } = mutatingPolicyClasses(k8s, e.mutatingPolicyApiVersion);
       const policy = new Policy(
         `${name}-namespace-pod-security-policy`,
-        buildPodSecurityPolicy(plan),
+        inNamespace(buildPodSecurityPolicy),
         { parent },
       );
       new Binding(
         `${name}-namespace-pod-security-policy-binding`,
-        buildPodSecurityPolicyBinding(plan),
+        inNamespace(buildPodSecurityPolicyBinding),
         { parent, dependsOn: [policy] },
       );
     }
