@@ -277,7 +277,7 @@ describe("namespace label guard: input and specs", () => {
   const rules = enforcementRules(GUARD_RULES);
   const base = { tenantSelector: { matchLabels: { tenant: "true" } } };
 
-  test("guarded keys: the selector's and the isolation label, never the API server's name label", () => {
+  test("guarded keys: the selector's, the isolation and the exempt label, never the API server's name label", () => {
     const guard = namespaceGuard(
       {
         tenantSelector: {
@@ -291,7 +291,12 @@ describe("namespace label guard: input and specs", () => {
       },
       rules,
     );
-    expect(guard.guardedLabels).toEqual(["tenant", "tier", "vnode.loft.sh/isolation"]);
+    expect(guard.guardedLabels).toEqual([
+      "tenant",
+      "tier",
+      "vnode.loft.sh/enforcement-exempt",
+      "vnode.loft.sh/isolation",
+    ]);
     expect(guard.platformGroups).toEqual(["platform-admins", "system:masters"]);
     expect(guard.excludedNamespaces).toEqual(["kube-node-lease", "kube-system", "vnode-runtime"]);
   });
@@ -360,7 +365,7 @@ describe("namespace label guard: input and specs", () => {
     expect(spec.validations.map((v) => [v.expression, v.message, v.reason])).toEqual([
       [
         "size(variables.changed) == 0",
-        "only the groups platform-admins, system:masters may change the namespace labels tenant, vnode.loft.sh/isolation",
+        "only the groups platform-admins, system:masters may change the namespace labels tenant, vnode.loft.sh/enforcement-exempt, vnode.loft.sh/isolation",
         "Forbidden",
       ],
     ]);
@@ -410,7 +415,7 @@ describe("vnode-agent webhook: namespace flags", () => {
     expect(o.namespaceGuard).toEqual({
       tenantSelector: { matchLabels: { tenant: "true" } },
       platformGroups: ["platform-admins", "system:masters"],
-      guardedLabels: ["tenant", "vnode.loft.sh/isolation"],
+      guardedLabels: ["tenant", "vnode.loft.sh/enforcement-exempt", "vnode.loft.sh/isolation"],
       podSecurityLevel: "restricted",
       excludedNamespaces: ["kube-node-lease", "kube-system", "vnode-runtime"],
     });

@@ -177,6 +177,16 @@ export const NAMESPACE_CASES: NamespaceCase[] = [
     denied: null,
   },
   {
+    name: "selected: a tenant pre-sets the exempt label: denied (a later switch to all-except-exempt would honour it)",
+    namespace: "team-a",
+    operation: "UPDATE",
+    user: ALICE,
+    before: { tenant: "true" },
+    after: { tenant: "true", [EXEMPT]: "true" },
+    podSecurityAdded: null,
+    denied: `user "alice" may not add, change or remove label ${EXEMPT} on namespace "team-a"${reserved}`,
+  },
+  {
     name: "all-except-exempt: a tenant exempts a namespace at creation: denied",
     setup: { scope: "all-except-exempt", selector: undefined },
     namespace: "sneaky",

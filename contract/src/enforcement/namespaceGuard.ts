@@ -160,8 +160,9 @@ export function selectorKeys(selector: LabelSelector): string[] {
 }
 
 /**
- * Checks and completes the guard. Guarded on every namespace: the tenant selector's keys (with
- * `all-except-exempt` that is the exempt label) and the isolation label; never
+ * Checks and completes the guard. Guarded on every namespace: the tenant selector's keys, the
+ * isolation label and the exempt label, in either scope: an exempt label a tenant could set under
+ * `selected` would be honoured the day the platform switches to `all-except-exempt`. Never
  * `kubernetes.io/metadata.name`, which the API server itself sets to the name on every namespace
  * (KEP-2161), so it cannot be relabelled and a guard on it would deny every namespace CREATE.
  */
@@ -179,7 +180,11 @@ export function namespaceGuard(
     );
   }
   const guardedLabels = [
-    ...new Set([...selectorKeys(input.tenantSelector), NAMESPACE_ISOLATION_LABEL]),
+    ...new Set([
+      ...selectorKeys(input.tenantSelector),
+      NAMESPACE_ISOLATION_LABEL,
+      ENFORCEMENT_EXEMPT_LABEL,
+    ]),
   ]
     .filter((k) => k !== NAMESPACE_NAME_LABEL)
     .sort();
