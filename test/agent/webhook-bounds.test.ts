@@ -321,17 +321,14 @@ if (why && process.env.CI === "true") throw new Error(`webhook-bounds test needs
     });
 
   test("the idle timer alone: with a long headers timeout, a silent connection is destroyed after idleTimeoutMs", async () => {
-    // A second server whose headers timeout (20 s) cannot be what closes the socket: only the
+    // A server whose headers timeout (20 s) cannot be what closes the socket: only the
     // per-socket idle timer (server.setTimeout, a timer on each socket, no periodic sweep) can.
+    // (afterAll closes every server started here.)
     const only = await start("tls-idle", { idleTimeoutMs: 800, headersTimeoutMs: 20_000 });
-    try {
-      const s = await connect(only.address.port);
-      const ms = await closedAfter(s, 5000);
-      expect(ms).toBeGreaterThanOrEqual(700);
-      expect(ms).toBeLessThan(1600);
-    } finally {
-      await only.close();
-    }
+    const s = await connect(only.address.port);
+    const ms = await closedAfter(s, 5000);
+    expect(ms).toBeGreaterThanOrEqual(700);
+    expect(ms).toBeLessThan(1600);
   });
 
   test("a keep-alive connection left idle after its answer is destroyed after the idle timeout", async () => {
