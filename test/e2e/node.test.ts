@@ -534,43 +534,36 @@ describeIf(unavailable, "the rendered agent pod on one node, run as kubelet runs
       ]);
     });
 
+    if (pool === "tenants") {
+      // A mode switch on one node: the pool's isolationMode changes, so its DaemonSet's template
+      // does, and the DaemonSet rolls the pod (the stopped pod above was the rolling update's).
+      it("mode switch: the pool rolled to per-pod starts the manager exactly once with VNODE_PER_POD=true, no containerd restart", async () => {
+        for (const name of [AGENT, MANAGER]) {
+          expect(
+            (containerOf(switched, pool, name).env as Obj[]).find(
+              (e) => e.name === "VNODE_PER_POD",
+            ),
+          ).toEqual({ name: "VNODE_PER_POD", value: "true" });
+        }
+        const pid = ctrd.pid;
+        const eventsBefore = eventReasons().length;
+        await stopPod(pod);
+        pod = await runPod(switched, pool);
+        expect(starts().map((s) => [s.start, s.env.VNODE_PER_POD])).toEqual([
+          [1, "false"],
+          [2, "false"],
+          [3, "true"],
+        ]);
+        expect((await managerEnv(pod)).VNODE_PER_POD).toBe("true");
+        expect(nodeLabels()[ISOLATION_MODE_LABEL]).toBe("per-pod");
+        expect(eventReasons().slice(eventsBefore)).toContain("IsolationModeChanged");
+        expect(restarts()).toBe(1);
+        expect(ctrd.pid).toBe(pid);
+      });
+    }
+
     it("with the DaemonSet deleted, SIGTERM restores the config byte for byte, removes the links and labels", async () => {
       await leave(pod, pool);
-    });
-  });
-
-  describe("a mode switch on one node: the tenants pool rolls from per-namespace to per-pod", () => {
-    let pod: RunningPod;
-
-    beforeAll(() => joinPool("tenants"));
-
-    it("the switched template differs in VNODE_PER_POD only where the mode does", () => {
-      for (const name of [AGENT, MANAGER]) {
-        expect(
-          (containerOf(switched, "tenants", name).env as Obj[]).find(
-            (e) => e.name === "VNODE_PER_POD",
-          ),
-        ).toEqual({ name: "VNODE_PER_POD", value: "true" });
-      }
-    });
-
-    it("the manager is started exactly once with the new value; containerd is not restarted again", async () => {
-      pod = await runPod(manifests, "tenants");
-      expect(restarts()).toBe(1);
-      await stopPod(pod);
-      pod = await runPod(switched, "tenants");
-      expect(starts().map((s) => [s.start, s.env.VNODE_PER_POD])).toEqual([
-        [1, "false"],
-        [2, "true"],
-      ]);
-      expect((await managerEnv(pod)).VNODE_PER_POD).toBe("true");
-      expect(nodeLabels()[ISOLATION_MODE_LABEL]).toBe("per-pod");
-      expect(eventReasons()).toContain("IsolationModeChanged");
-      expect(restarts()).toBe(1);
-    });
-
-    it("leaves the node as it found it", async () => {
-      await leave(pod, "tenants");
     });
   });
 });
