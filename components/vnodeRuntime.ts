@@ -206,7 +206,7 @@ export class VNodeRuntime extends pulumi.ComponentResource {
     );
     const parent = { parent: this };
 
-    let image = args.agentImage.ref ?? undefined;
+    let image = checked.agentImage.ref ?? undefined;
     if (imageBuild !== undefined) {
       const agentImage = new dockerBuild.Image(`${name}-agent-image`, buildAgentImage(imageBuild), {
         parent: this,

@@ -53,18 +53,25 @@ export function checkAgentImage(agentImage: unknown): void {
     );
   }
   if (hasRef) {
-    if (typeof image.ref !== "string" && !isInputValue(image.ref)) {
-      mustBe("agentImage.ref", "a string", image.ref);
-    }
-    if (image.ref === "") {
-      fail(`agentImage.ref must be an image reference, e.g. ${IMAGE_EXAMPLE}; got "".`);
-    }
-    if (typeof image.ref === "string" && /\s/.test(image.ref)) {
-      mustBe("agentImage.ref", "an image reference without whitespace", image.ref);
+    if (!isInputValue(image.ref)) {
+      checkAgentImageRef(image.ref);
     }
     return;
   }
   checkAgentImageBuild(image.build);
+}
+
+/** `agentImage.ref` (maybe resolved from an Output): a non-empty reference without whitespace. */
+export function checkAgentImageRef(ref: unknown): void {
+  if (typeof ref !== "string") {
+    mustBe("agentImage.ref", "a string", ref);
+  }
+  if (ref === "") {
+    fail(`agentImage.ref must be an image reference, e.g. ${IMAGE_EXAMPLE}; got "".`);
+  }
+  if (/\s/.test(ref as string)) {
+    mustBe("agentImage.ref", "an image reference without whitespace", ref);
+  }
 }
 
 export function checkAgentImageBuild(value: unknown): void {

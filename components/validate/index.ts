@@ -18,7 +18,7 @@ import { DEFAULTS } from "../defaults";
 import { checkEnforcement } from "./enforcement";
 import { checkEnv } from "./env";
 import { mustBe } from "./errors";
-import { checkAgentImage, checkVNodeImage } from "./image";
+import { checkAgentImage, checkAgentImageRef, checkVNodeImage } from "./image";
 import { checkAnnotations, checkLabels, checkReservedLabels } from "./labels";
 import { checkManager } from "./manager";
 import { checkMetrics } from "./metrics";
@@ -109,6 +109,12 @@ export function validateArgs(
     }
   };
 
+  const image = a.agentImage as Record<string, unknown>;
+  if (image.ref !== undefined && image.ref !== null) {
+    // Checked on resolution too; children do not wait for it (it often comes from an image
+    // build): the objects that run the image fail with the sentence instead.
+    checked.agentImage = { ...image, ref: whenKnown(image.ref, checkAgentImageRef, []) };
+  }
   checkEnum("isolationMode", a.isolationMode, Object.values(IsolationMode));
   checkNamespaceFlags(a.createNamespace, a.retainNamespace);
   known("namespace", (namespace) => checkNamespaceName(namespace, a.createNamespace));

@@ -32,6 +32,7 @@ export const CASES: Record<string, () => VNodeRuntimeArgs> = {
     agentImage: IMAGE,
     terminationGracePeriodSeconds: pulumi.output(0),
   }),
+  agentImageRef: () => ({ agentImage: { ref: pulumi.output("ghcr.io/acme/agent 1") } }),
   tolerations: () => ({
     agentImage: IMAGE,
     tolerations: [pulumi.output({ key: "sandbox", operator: "Maybe" })],
