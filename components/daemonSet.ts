@@ -115,6 +115,34 @@ export function agentArgs(plan: RuntimePlan, pool: PoolPlan): string[] {
   });
 }
 
+/** Where in-cluster clients (the agent's @kubernetes/client-node) read token, CA and namespace. */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+const API_ACCESS_VOLUME = "kube-api-access";
+
+/**
+ * The agent's API credentials, exactly as the ServiceAccount admission plugin injects them for
+ * automounted pods (plugin/pkg/admission/serviceaccount, Kubernetes >= 1.22): a bound token that
+ * kubelet rotates (3607 s, the plugin's value), the cluster CA from the `kube-root-ca.crt`
+ * ConfigMap every namespace has, and the namespace.
+ */
+function apiAccessVolume(): k8s.types.input.core.v1.Volume {
+  return {
+    name: API_ACCESS_VOLUME,
+    projected: {
+      defaultMode: 0o644,
+      sources: [
+        { serviceAccountToken: { path: "token", expirationSeconds: 3607 } },
+        { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+        {
+          downwardAPI: {
+            items: [{ path: "namespace", fieldRef: { fieldPath: "metadata.namespace" } }],
+          },
+        },
+      ],
+    },
+  };
+}
+
 /** The host directory of the manager's socket, shared by the manager (rw) and the agent (ro). */
 export function managerSocketDir(plan: RuntimePlan): string {
   return dirname(plan.manager.socketPath);
@@ -205,6 +233,10 @@ export function buildDaemonSet(
   ];
   const podSpec: k8s.types.input.core.v1.PodSpec = {
     serviceAccountName: plan.agentName,
+    // Kubernetes mounts the ServiceAccount token into EVERY container of a pod unless the pod opts
+    // out; the privileged manager does not call the API, so only the agent gets the token, through
+    // the same projected volume the ServiceAccount admission plugin would inject.
+    automountServiceAccountToken: false,
     priorityClassName: plan.priorityClassName,
     // Long enough to revert containerd's config, restart containerd and remove the payload when
     // the node leaves the runtime.
@@ -259,6 +291,7 @@ export function buildDaemonSet(
             readOnly: mount.readOnly,
           })),
           { name: "tmp", mountPath: "/tmp" },
+          { name: API_ACCESS_VOLUME, mountPath: SERVICE_ACCOUNT_DIR, readOnly: true },
           // Readiness connects to the manager's socket; connecting needs no write access.
           {
             name: "vnode-run",
@@ -275,6 +308,7 @@ export function buildDaemonSet(
         hostPath: { path: mount.hostPath, type: mount.type },
       })),
       { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+      apiAccessVolume(),
       { name: "vnode-run", hostPath: { path: managerSocketDir(plan), type: "DirectoryOrCreate" } },
     ],
   };

@@ -207,6 +207,58 @@ test("mount paths are the host paths under /host", () => {
     "/host/var/lib/vnode-agent",
     "/host/run/dbus",
     "/tmp",
+    "/var/run/secrets/kubernetes.io/serviceaccount",
     "/host/run/vnode",
   ]);
+});
+
+test("only the agent gets the ServiceAccount token: the pod opts out of automount and mounts the API-access volume in the agent", () => {
+  // Without the opt-out, kubelet mounts the token into every container of the pod (automount is
+  // per pod), so the privileged manager would hold the agent's credentials too.
+  const plan = resolveArgs("v", { agentImage: { ref: "img" } });
+  const pod = (
+    buildDaemonSet(plan, plan.pools[0], "ns").spec as unknown as {
+      template: { spec: unknown };
+    }
+  ).template.spec as {
+    automountServiceAccountToken: boolean;
+    containers: { name: string; volumeMounts: { name: string; mountPath: string }[] }[];
+    volumes: { name: string; projected?: unknown }[];
+  };
+  const tokenMounts = pod.containers.map((c) => [
+    c.name,
+    c.volumeMounts.filter((m) => m.mountPath === "/var/run/secrets/kubernetes.io/serviceaccount"),
+  ]);
+  expect([pod.automountServiceAccountToken, tokenMounts]).toEqual([
+    false,
+    [
+      [
+        "agent",
+        [
+          {
+            name: "kube-api-access",
+            mountPath: "/var/run/secrets/kubernetes.io/serviceaccount",
+            readOnly: true,
+          },
+        ],
+      ],
+      ["vnode-manager", []],
+    ],
+  ]);
+  // What the ServiceAccount admission plugin injects for automount (Kubernetes >= 1.22).
+  expect(pod.volumes.find((v) => v.name === "kube-api-access")).toEqual({
+    name: "kube-api-access",
+    projected: {
+      defaultMode: 0o644,
+      sources: [
+        { serviceAccountToken: { path: "token", expirationSeconds: 3607 } },
+        { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+        {
+          downwardAPI: {
+            items: [{ path: "namespace", fieldRef: { fieldPath: "metadata.namespace" } }],
+          },
+        },
+      ],
+    },
+  });
 });

@@ -29,7 +29,7 @@ test("the DaemonSet references the Secret and holds no secret", () => {
   const daemonSet = recorder.one("sec", "kubernetes:apps/v1:DaemonSet").inputs as {
     spec: { template: { spec: { containers: { env: unknown[] }[] } } };
   };
-  expect(daemonSet.spec.template.spec.containers[0].env.slice(3)).toEqual([
+  expect(daemonSet.spec.template.spec.containers[0].env.slice(4)).toEqual([
     { name: "LOG_LEVEL", value: "debug" },
     {
       name: "LICENSE_TOKEN",

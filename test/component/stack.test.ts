@@ -61,7 +61,7 @@ test("the stack's settings reach the objects", () => {
     "--containerd-distribution",
     "k3s",
   ]);
-  expect(spec.template.spec.containers[0].env.slice(2)).toEqual([
+  expect(spec.template.spec.containers[0].env.slice(3)).toEqual([
     { name: "VNODE_PER_POD", value: "true" },
     { name: "VNODE_LOG_LEVEL", value: "info" },
   ]);

@@ -98,8 +98,9 @@ test("the agent: no capability, no privilege escalation, read-only root, the pod
     ...["--volume", `${h}/var/lib/vnode-agent:/host/var/lib/vnode-agent:rw,rprivate`],
     ...["--volume", `${h}/run/dbus:/host/run/dbus:ro,rprivate`],
     ...["--volume", `${path.join(dir, "pod")}/empty-dir/tmp:/tmp:rw,rprivate`],
-    ...["--volume", `${h}/run/vnode:/host/run/vnode:ro,rprivate`],
+    // The token only in the agent: the pod opts out of automount and mounts the API-access volume.
     ...SERVICE_ACCOUNT,
+    ...["--volume", `${h}/run/vnode:/host/run/vnode:ro,rprivate`],
     ...["--env", "NODE_NAME=n1", "--env", "POD_NAMESPACE=vnode-runtime", "--env", "POD_NAME=p1"],
     ...["--env", "VNODE_PER_POD=false", ...KUBELET_ENV],
     ...[
@@ -139,8 +140,8 @@ test("the manager: privileged with its own Unconfined seccomp over the pod's, on
   expect(manager.runArgs).toEqual([
     ...["run", "--detach", "--name", "p1-vnode-manager", "--pod", "p1", ...ULIMITS],
     ...["--security-opt", "seccomp=unconfined", "--privileged", "--user", "0:0"],
+    // No service account token: the manager does not call the Kubernetes API.
     ...["--volume", `${path.join(dir, "host")}/run/vnode:/run/vnode:rw,rprivate`],
-    ...SERVICE_ACCOUNT,
     ...["--env", "NODE_NAME=n1", "--env", "VNODE_PER_POD=false", ...KUBELET_ENV],
     ...["--entrypoint", '["/opt/vnode-payload/vnode-manager"]'],
     "registry.example.com/vnode-agent:1",
@@ -203,7 +204,16 @@ describe("a field the translation does not know is refused, naming it", () => {
     [
       "a volume type",
       (s) => (s.volumes as Obj[]).push({ name: "cfg", configMap: { name: "c" } }),
-      "spec.volumes[10] has spec.volumes[10].configMap, which the kubelet translation does not understand; teach test/support/kubelet.ts first.",
+      "spec.volumes[11] has spec.volumes[11].configMap, which the kubelet translation does not understand; teach test/support/kubelet.ts first.",
+    ],
+    [
+      "a projected volume other than API access",
+      (s) =>
+        (s.volumes as Obj[]).push({
+          name: "other-token",
+          projected: { sources: [{ serviceAccountToken: { path: "token", audience: "vault" } }] },
+        }),
+      "spec.volumes[11].projected is not the API-access volume (token, kube-root-ca.crt's ca.crt, the namespace); only that projection is translated.",
     ],
   ])("%s", (_, change, message) => {
     const spec = podSpec();

@@ -15,7 +15,11 @@
  *   `metadata.name`); plus, in
  *   EVERY container, `KUBERNETES_SERVICE_HOST`/`_PORT` of the API server and the service account
  *   token, CA and namespace at /var/run/secrets/kubernetes.io/serviceaccount (read-only;
- *   `automountServiceAccountToken` defaults to true and is per pod, not per container);
+ *   `automountServiceAccountToken` defaults to true and is per pod, not per container; a
+ *   container that already mounts that path keeps its own mount);
+ * - the projected API-access volume (bound token, `kube-root-ca.crt`'s `ca.crt`, the namespace)
+ *   that the ServiceAccount admission plugin injects for automount, when a pod that opts out of
+ *   automount declares it itself: the same token, CA and namespace files;
  * - hostPath volumes: `DirectoryOrCreate` creates a missing dir (0755, root), `Directory` fails
  *   the pod when it is missing; `readOnly` mounts are read-only; propagation None (private);
  * - emptyDir: a fresh writable dir per pod;
@@ -40,6 +44,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { PAUSE_IMAGE, pauseImageArchive } from "./pause";
 import { type Exec, type Store, ULIMITS, check, exec, podmanArgs } from "./images";
 
@@ -106,6 +111,7 @@ export interface TranslatedPod {
 
 const POD_FIELDS = new Set([
   "serviceAccountName",
+  "automountServiceAccountToken",
   "priorityClassName",
   "terminationGracePeriodSeconds",
   "nodeSelector",
@@ -193,12 +199,44 @@ function seccompArgs(at: string, type: unknown): string[] {
   throw new UnsupportedPodField(`${at}.seccompProfile.type ${String(type)} is not translated.`);
 }
 
+/**
+ * Accepts a projected volume only when it is the API-access volume kubelet fills with the
+ * service account's token, the cluster CA and the namespace (the files `serviceAccountDir` holds).
+ */
+function apiAccessVolume(at: string, projected: Obj): void {
+  unknownKeys(at, projected, new Set(["sources", "defaultMode"]));
+  // The token's lifetime only steers kubelet's rotation, which a test run does not reach.
+  const sources = ((projected.sources as Obj[] | undefined) ?? []).map((s) => {
+    if (s.serviceAccountToken === undefined) return s;
+    const { expirationSeconds: _, ...token } = s.serviceAccountToken as Obj;
+    return { serviceAccountToken: token };
+  });
+  const apiAccess = [
+    { serviceAccountToken: { path: "token" } },
+    { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+    {
+      downwardAPI: {
+        items: [{ path: "namespace", fieldRef: { fieldPath: "metadata.namespace" } }],
+      },
+    },
+  ];
+  // Compared as plain JSON: the rendered manifest's objects need not be plain prototypes.
+  if (!isDeepStrictEqual(JSON.parse(JSON.stringify(sources)), apiAccess)) {
+    throw new UnsupportedPodField(
+      `${at} is not the API-access volume (token, kube-root-ca.crt's ca.crt, the namespace); only that projection is translated.`,
+    );
+  }
+}
+
 /** The pod's volumes as host dirs; creates DirectoryOrCreate dirs and emptyDirs. */
 function podVolumes(podSpec: Obj, node: NodeContext, created: string[]): Map<string, string> {
   const volumes = new Map<string, string>();
   for (const [i, v] of ((podSpec.volumes as Obj[] | undefined) ?? []).entries()) {
-    unknownKeys(`spec.volumes[${i}]`, v, new Set(["name", "hostPath", "emptyDir"]));
-    if (v.hostPath) {
+    unknownKeys(`spec.volumes[${i}]`, v, new Set(["name", "hostPath", "emptyDir", "projected"]));
+    if (v.projected) {
+      apiAccessVolume(`spec.volumes[${i}].projected`, v.projected as Obj);
+      volumes.set(String(v.name), node.serviceAccountDir);
+    } else if (v.hostPath) {
       const hp = v.hostPath as Obj;
       unknownKeys(`spec.volumes[${i}].hostPath`, hp, new Set(["path", "type"]));
       const onHost = path.join(node.hostRoot, String(hp.path));
@@ -229,7 +267,9 @@ function podVolumes(podSpec: Obj, node: NodeContext, created: string[]): Map<str
       fs.mkdirSync(dir, { recursive: true });
       volumes.set(String(v.name), dir);
     } else {
-      throw new UnsupportedPodField(`spec.volumes[${i}] is neither hostPath nor emptyDir.`);
+      throw new UnsupportedPodField(
+        `spec.volumes[${i}] is neither hostPath, emptyDir nor projected.`,
+      );
     }
   }
   return volumes;
@@ -288,7 +328,12 @@ function translateContainer(
       `${source}:${String(m.mountPath)}:${m.readOnly === true ? "ro" : "rw"},rprivate`,
     );
   }
-  args.push("--volume", `${node.serviceAccountDir}:${SERVICE_ACCOUNT_MOUNT}:ro,rprivate`);
+  const mountsApiAccess = ((c.volumeMounts as Obj[] | undefined) ?? []).some(
+    (m) => m.mountPath === SERVICE_ACCOUNT_MOUNT,
+  );
+  if (podSpec.automountServiceAccountToken !== false && !mountsApiAccess) {
+    args.push("--volume", `${node.serviceAccountDir}:${SERVICE_ACCOUNT_MOUNT}:ro,rprivate`);
+  }
 
   // Env: literal, downward API, and what kubelet injects.
   const fieldValues: Record<string, string> = {
