@@ -208,7 +208,8 @@ function apiAccessVolume(at: string, projected: Obj): void {
   // The token's lifetime only steers kubelet's rotation, which a test run does not reach.
   const sources = ((projected.sources as Obj[] | undefined) ?? []).map((s) => {
     if (s.serviceAccountToken === undefined) return s;
-    const { expirationSeconds: _, ...token } = s.serviceAccountToken as Obj;
+    const token = { ...(s.serviceAccountToken as Obj) };
+    delete token.expirationSeconds;
     return { serviceAccountToken: token };
   });
   const apiAccess = [
