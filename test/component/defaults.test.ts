@@ -96,6 +96,7 @@ test("the DaemonSet runs the agent with every default, exactly", () => {
         },
         spec: {
           serviceAccountName: "vnode-agent",
+          automountServiceAccountToken: false,
           priorityClassName: "system-node-critical",
           terminationGracePeriodSeconds: 120,
           nodeSelector: { "kubernetes.io/os": "linux" },
@@ -172,6 +173,11 @@ test("the DaemonSet runs the agent with every default, exactly", () => {
                 { name: "agent-state", mountPath: "/host/var/lib/vnode-agent", readOnly: false },
                 { name: "dbus", mountPath: "/host/run/dbus", readOnly: true },
                 { name: "tmp", mountPath: "/tmp" },
+                {
+                  name: "kube-api-access",
+                  mountPath: "/var/run/secrets/kubernetes.io/serviceaccount",
+                  readOnly: true,
+                },
                 { name: "vnode-run", mountPath: "/host/run/vnode", readOnly: true },
               ],
             },
@@ -214,6 +220,26 @@ test("the DaemonSet runs the agent with every default, exactly", () => {
             },
             { name: "dbus", hostPath: { path: "/run/dbus", type: "Directory" } },
             { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+            {
+              name: "kube-api-access",
+              projected: {
+                defaultMode: 0o644,
+                sources: [
+                  { serviceAccountToken: { path: "token", expirationSeconds: 3607 } },
+                  {
+                    configMap: {
+                      name: "kube-root-ca.crt",
+                      items: [{ key: "ca.crt", path: "ca.crt" }],
+                    },
+                  },
+                  {
+                    downwardAPI: {
+                      items: [{ path: "namespace", fieldRef: { fieldPath: "metadata.namespace" } }],
+                    },
+                  },
+                ],
+              },
+            },
             { name: "vnode-run", hostPath: { path: "/run/vnode", type: "DirectoryOrCreate" } },
           ],
         },
