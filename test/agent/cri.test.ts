@@ -108,9 +108,10 @@ describe("CRI calls without a daemon", () => {
       "CRI Version on /nonexistent/vnode-test.sock failed: the socket does not exist (is containerd running?).",
     );
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
-    // A fixed 50 ms pause makes 4 calls in 150 ms; the tight backoff (5, 8, 11, 17, 25, 38, 50
-    // ms...) makes more, and the 50 ms cap bounds them.
-    expect(Number(m?.[1])).toBeGreaterThan(4);
+    // The pauses (5, 8, 11, 17, 25, 38, 50 ms...) allow at most 9 calls in 150 ms; how many run
+    // depends on how long each failing call takes on a loaded machine (3 seen at load 5), so
+    // only the bound is asserted here and the schedule itself by the pollPlan test below.
+    expect(Number(m?.[1])).toBeGreaterThanOrEqual(1);
     expect(Number(m?.[1])).toBeLessThanOrEqual(9);
   });
 
