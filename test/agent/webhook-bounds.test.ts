@@ -62,6 +62,35 @@ describe("JsonShapeScanner", () => {
   });
 });
 
+/**
+ * ms until the server closed its side, provided it really destroyed the socket: a half-open
+ * client cannot tell `end()` from `destroy()` by the FIN alone, so after the FIN it keeps
+ * writing; a destroyed socket answers with a reset (the client closes), a merely ended one
+ * keeps reading. Infinity when the socket is still open at the cap.
+ */
+const closedAfter = (s: tls.TLSSocket, capMs: number) =>
+  new Promise<number>((resolve) => {
+    const start = Date.now();
+    let ended = Infinity;
+    let probe: NodeJS.Timeout | undefined;
+    const t = setTimeout(() => {
+      clearInterval(probe);
+      s.destroy();
+      resolve(Infinity);
+    }, capMs);
+    s.resume();
+    s.on("error", () => {});
+    s.once("end", () => {
+      ended = Date.now() - start;
+      probe = setInterval(() => s.writable && s.write("probe\r\n"), 100);
+    });
+    s.once("close", () => {
+      clearTimeout(t);
+      clearInterval(probe);
+      resolve(Math.min(ended, Date.now() - start));
+    });
+  });
+
 const why = opensslUnavailable();
 if (why && process.env.CI === "true") throw new Error(`webhook-bounds test needs openssl: ${why}`);
 
@@ -110,34 +139,6 @@ if (why && process.env.CI === "true") throw new Error(`webhook-bounds test needs
         () => resolve(s),
       );
       s.once("error", reject);
-    });
-  /**
-   * ms until the server closed its side, provided it really destroyed the socket: a half-open
-   * client cannot tell `end()` from `destroy()` by the FIN alone, so after the FIN it keeps
-   * writing; a destroyed socket answers with a reset (the client closes), a merely ended one
-   * keeps reading. Infinity when the socket is still open at the cap.
-   */
-  const closedAfter = (s: tls.TLSSocket, capMs: number) =>
-    new Promise<number>((resolve) => {
-      const start = Date.now();
-      let ended = Infinity;
-      let probe: NodeJS.Timeout | undefined;
-      const t = setTimeout(() => {
-        clearInterval(probe);
-        s.destroy();
-        resolve(Infinity);
-      }, capMs);
-      s.resume();
-      s.on("error", () => {});
-      s.once("end", () => {
-        ended = Date.now() - start;
-        probe = setInterval(() => s.writable && s.write("probe\r\n"), 100);
-      });
-      s.once("close", () => {
-        clearTimeout(t);
-        clearInterval(probe);
-        resolve(Math.min(ended, Date.now() - start));
-      });
     });
 
   const post = (p: string, body: Buffer) =>
@@ -295,29 +296,6 @@ if (why && process.env.CI === "true") throw new Error(`webhook-bounds test needs
         () => resolve(s),
       );
       s.once("error", reject);
-    });
-  /** ms until the server destroyed the socket (see the same helper above), Infinity at the cap. */
-  const closedAfter = (s: tls.TLSSocket, capMs: number) =>
-    new Promise<number>((resolve) => {
-      const begin = Date.now();
-      let ended = Infinity;
-      let probe: NodeJS.Timeout | undefined;
-      const t = setTimeout(() => {
-        clearInterval(probe);
-        s.destroy();
-        resolve(Infinity);
-      }, capMs);
-      s.resume();
-      s.on("error", () => {});
-      s.once("end", () => {
-        ended = Date.now() - begin;
-        probe = setInterval(() => s.writable && s.write("probe\r\n"), 100);
-      });
-      s.once("close", () => {
-        clearTimeout(t);
-        clearInterval(probe);
-        resolve(Math.min(ended, Date.now() - begin));
-      });
     });
 
   test("the idle timer alone: with a long headers timeout, a silent connection is destroyed after idleTimeoutMs", async () => {
