@@ -108,6 +108,13 @@ await Promise.all(
   ),
 );
 
+// The webhook's review thread (agent/src/webhook/reviewWorker.ts finds it next to the bundle).
+await build({
+  ...common,
+  entryPoints: [`${agentDir}src/webhook/reviewThread.ts`],
+  outfile: `${distDir}webhook-review-thread.js`,
+});
+
 // The Dockerfile's payload stage runs this tool; it never ships in the runtime image.
 await build({
   ...common,
@@ -118,7 +125,7 @@ await build({
 // npm links the bin before the first build, so it cannot have set the executable bit.
 chmodSync(outfile, 0o755);
 if (process.env.VNODE_BUILD_SIZES) {
-  for (const f of ["vnode-agent.js", ...VENDORED.map((v) => v.file)]) {
+  for (const f of ["vnode-agent.js", "webhook-review-thread.js", ...VENDORED.map((v) => v.file)]) {
     console.log(`${String(statSync(`${distDir}${f}`).size).padStart(9)}  dist/${f}`);
   }
 }

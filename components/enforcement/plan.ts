@@ -62,9 +62,11 @@ export const ENFORCEMENT_DEFAULTS = {
   /**
    * V8 heap caps of the webhook process (NODE_OPTIONS), well inside the memory limit: with them
    * V8 collects the garbage of large reviews before growing the heap, instead of sizing its heap
-   * from the node's memory. `npm run bench:webhook -- --hostile` runs the server with these.
+   * from the node's memory. `--expose-gc` lets the review thread collect each large review's
+   * garbage at once (agent/src/webhook/reviewThread.ts says why). `npm run bench:webhook --
+   * --hostile` runs the server with these.
    */
-  webhookNodeOptions: "--max-old-space-size=48 --max-semi-space-size=2",
+  webhookNodeOptions: "--max-old-space-size=48 --max-semi-space-size=2 --expose-gc",
   /**
    * Scheduled (and kept) ahead of tenant pods under node pressure: admission of every tenant
    * pod depends on it. Usable outside kube-system since Kubernetes 1.17.

@@ -113,9 +113,11 @@ export class Slots {
     });
   }
 
-  /** Drops a waiter that went away before it got a slot (its socket closed). */
-  cancel(waiter: Promise<() => void>): void {
-    // The waiter still gets its slot when its turn comes; releasing it then passes it on.
+  /**
+   * Gives back the slot of `waiter`, granted yet or not (its socket closed while it waited): a
+   * waiter still gets its slot when its turn comes, and passes it on at once.
+   */
+  release(waiter: Promise<() => void>): void {
     void waiter.then((release) => release());
   }
 }

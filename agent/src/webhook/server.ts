@@ -1,7 +1,9 @@
 /**
  * The HTTPS server of `vnode-agent webhook`: AdmissionReview v1 on `POST /mutate`,
  * `/mutate/<mode>`, `/validate/<mode>`, `/validate/unknown-isolation` and `/validate`, health on `GET /healthz` and `/readyz`, all on one TLS port.
- * Bad requests get a 4xx with a one-line reason, never a crash. The certificate and key are
+ * Bad requests get a 4xx with a one-line reason, never a crash. Small bodies (nearly every review)
+ * are judged on the event loop; large ones in the review thread (reviewWorker.ts), so a stream of
+ * large bodies cannot hold up the small ones. The certificate and key are
  * re-read every few seconds and swapped in when they change (a Secret rotation swaps kubelet's
  * `..data` symlink, so both files change at once), without a restart.
  */
@@ -14,9 +16,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   type EnforcementRules,
   ISOLATION_MODES,
-  mutatePath,
-  validatingRoutes,
-  NAMESPACE_WEBHOOK_PATHS,
   type NamespaceGuard,
   WEBHOOK_HTTPS,
 } from "vnode-contract";
@@ -28,17 +27,10 @@ import {
   parseListen,
   requestPath,
 } from "../daemon/health";
-import { guardNamespaceLabels, labelPodSecurity, parseNamespaceReview } from "./namespaceGuard";
 import { JSON_SHAPE_LIMITS, JsonShapeScanner, type JsonShapeLimits, Slots } from "./intake";
-import {
-  type AdmissionReviewResponse,
-  compilePolicy,
-  mutate,
-  parseAdmissionReview,
-  ReviewError,
-  validate,
-  type ValidationScope,
-} from "./policy";
+import { compilePolicy } from "./policy";
+import { answerReview, type ReviewAnswer, type ReviewRoute, routesOf } from "./review";
+import { REVIEW_THREAD_DEFAULTS, ReviewWorker } from "./reviewWorker";
 
 /** The logging the server does; a pino logger fits. */
 export interface WebhookLog {
@@ -74,10 +66,15 @@ export interface WebhookServerOptions {
   headersTimeoutMs?: number;
   /** Limits of the streaming shape check that runs before a body is parsed. */
   jsonLimits?: JsonShapeLimits;
-  /** Bodies up to this size are read freely; larger ones need one of `largeBodySlots`. */
+  /**
+   * Bodies up to this size are read freely and judged on the event loop; larger ones need one of
+   * `largeBodySlots` and are judged in the review thread.
+   */
   smallBodyBytes?: number;
-  /** How many large bodies are buffered and parsed at once; others wait, their sockets paused. */
+  /** How many large bodies are buffered and judged at once; others wait, their sockets paused. */
   largeBodySlots?: number;
+  /** The review thread's nice value; default {@link REVIEW_THREAD_DEFAULTS}. */
+  reviewThreadNice?: number;
   log?: WebhookLog;
 }
 
@@ -178,38 +175,6 @@ async function loadTls(certFile: string, keyFile: string): Promise<TlsMaterial> 
   };
 }
 
-type Route =
-  | { kind: "mutate"; cls: string }
-  | { kind: "validate"; scope: ValidationScope }
-  | { kind: "namespace-guard"; guard: NamespaceGuard }
-  | { kind: "namespace-pod-security"; guard: NamespaceGuard }
-  | { kind: "health" };
-type ReviewRoute = Exclude<Route, { kind: "health" }>;
-
-function routesOf(rules: EnforcementRules, guard: NamespaceGuard | undefined): Map<string, Route> {
-  const routes = new Map<string, Route>([
-    [WEBHOOK_HTTPS.mutate, { kind: "mutate", cls: rules.classes[rules.defaultMode] as string }],
-  ]);
-  for (const mode of ISOLATION_MODES) {
-    const cls = rules.classes[mode];
-    if (cls !== undefined) routes.set(mutatePath(mode), { kind: "mutate", cls });
-  }
-  // The paths of the component's validating entries, whatever its tenant selector.
-  for (const route of validatingRoutes(rules)) {
-    routes.set(route.path, { kind: "validate", scope: route.isolation });
-  }
-  routes.set(WEBHOOK_HTTPS.validate, { kind: "validate", scope: { kind: "any" } });
-  if (guard !== undefined) {
-    routes.set(NAMESPACE_WEBHOOK_PATHS.guard, { kind: "namespace-guard", guard });
-    if (guard.podSecurityLevel !== undefined) {
-      routes.set(NAMESPACE_WEBHOOK_PATHS.podSecurity, { kind: "namespace-pod-security", guard });
-    }
-  }
-  routes.set(WEBHOOK_HTTPS.healthz, { kind: "health" });
-  routes.set(WEBHOOK_HTTPS.readyz, { kind: "health" });
-  return routes;
-}
-
 /** Starts the server; rejects with an AgentError naming the flag when TLS or --listen is bad. */
 export async function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
   const listen = typeof opts.listen === "string" ? parseListen(opts.listen) : opts.listen;
@@ -267,67 +232,15 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     res.end(`${body}\n`);
   };
 
-  const json = (res: ServerResponse, out: AdmissionReviewResponse) => {
-    const body = JSON.stringify(out);
+  const send = (res: ServerResponse, answer: ReviewAnswer) => {
+    if (answer.log !== undefined) log[answer.log.level](answer.log.fields, answer.log.msg);
+    if (answer.status !== 200) return text(res, answer.status, answer.body);
+    if (res.headersSent || res.destroyed) return;
     res.writeHead(200, {
       "content-type": "application/json",
-      "content-length": String(Buffer.byteLength(body)),
+      "content-length": String(Buffer.byteLength(answer.body)),
     });
-    res.end(body);
-  };
-
-  const handleReview = (
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: ReviewRoute,
-    body: Buffer,
-  ) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString("utf8"));
-    } catch (err) {
-      return text(res, 400, `malformed JSON body: ${messageOf(err)}`);
-    }
-    let out: AdmissionReviewResponse;
-    try {
-      if (route.kind === "namespace-guard" || route.kind === "namespace-pod-security") {
-        const review = parseNamespaceReview(parsed);
-        out =
-          route.kind === "namespace-guard"
-            ? guardNamespaceLabels(review, route.guard)
-            : labelPodSecurity(review, route.guard);
-        if (!out.response.allowed) {
-          log.info(
-            { uid: review.request.uid, path: req.url, reason: out.response.status?.message },
-            "namespace change denied",
-          );
-        }
-        return json(res, out);
-      }
-      const review = parseAdmissionReview(parsed);
-      out =
-        route.kind === "mutate"
-          ? mutate(review, route.cls, policy)
-          : validate(review, policy, route.scope);
-      const r = review.request;
-      if (!out.response.allowed) {
-        log.info(
-          {
-            uid: r.uid,
-            namespace: r.namespace,
-            path: req.url,
-            reason: out.response.status?.message,
-          },
-          "pod denied",
-        );
-      } else if (route.kind === "mutate" && out.response.patch) {
-        log.debug({ uid: r.uid, namespace: r.namespace, runtimeClass: route.cls }, "pod mutated");
-      }
-    } catch (err) {
-      if (err instanceof ReviewError) return text(res, 400, err.message);
-      throw err;
-    }
-    json(res, out);
+    res.end(answer.body);
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -373,8 +286,12 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   /** Refuses a body mid-stream: answers, then drops the connection and whatever is still unread. */
   const refuse = (req: IncomingMessage, res: ServerResponse, status: number, message: string) => {
     text(res, status, message, { connection: "close" });
+    // Once the answer is out, drop the connection instead of reading (and decrypting) the rest
+    // of a body up to the limit; a client still sending gets a reset. The API server never
+    // sends such a body, so this only costs a hostile client its answer, at worst.
     const socket = req.socket;
-    // Give the answer a moment to leave; a client that keeps sending must not keep the socket.
+    res.once("finish", () => setImmediate(() => socket.destroy()));
+    // A client that does not read keeps 'finish' away: it must not keep the socket either.
     setTimeout(() => socket.destroy(), 1000).unref();
   };
 
@@ -392,24 +309,27 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     const chunks: Buffer[] = [];
     let size = 0;
     let finished = false;
+    // A large body's slot: held until its answer is sent, or the request ends without one.
     let slot: Promise<() => void> | undefined;
-    let release: (() => void) | undefined;
-    const finish = () => {
+    const stop = () => {
       finished = true;
       chunks.length = 0;
-      release?.();
-      if (slot !== undefined && release === undefined) largeSlots.cancel(slot);
+    };
+    const abandon = () => {
+      if (finished) return;
+      stop();
+      if (slot !== undefined) largeSlots.release(slot);
     };
     req.on("data", (chunk: Buffer) => {
       if (finished) return;
       size += chunk.length;
       if (size > maxBody) {
-        finish();
+        abandon();
         return refuse(req, res, 413, `request body exceeds the limit of ${maxBody} bytes`);
       }
       const why = scanner.feed(chunk);
       if (why !== undefined) {
-        finish();
+        abandon();
         return refuse(req, res, 400, why);
       }
       chunks.push(chunk);
@@ -418,28 +338,30 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
         // and the kernel instead of this heap.
         req.pause();
         slot = largeSlots.acquire();
-        void slot.then((r) => {
-          if (finished) return r();
-          release = r;
-          req.resume();
+        void slot.then(() => {
+          if (!finished) req.resume();
         });
       }
     });
     req.on("end", () => {
       if (finished) return;
-      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-      finish();
-      try {
-        handleReview(req, res, route, body);
-      } catch (err) {
-        // A bug, not a bad request: say so and keep serving.
-        log.warn({ path: pathname, reason: (err as Error).stack }, "review failed");
-        text(res, 500, `internal error: ${messageOf(err)}`);
+      const large = slot;
+      if (large === undefined) {
+        const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+        stop();
+        return send(res, answerReview(route, body, policy, pathname));
       }
+      // A buffer of its own, so it moves to the thread without a copy.
+      const body = Buffer.concat(chunks, size);
+      stop();
+      void reviews.answer(pathname, body).then((answer) => {
+        largeSlots.release(large);
+        send(res, answer);
+      });
     });
-    // The client went away (or a timeout destroyed the socket): free the slot, nothing to answer.
-    req.on("close", finish);
-    req.on("error", finish);
+    // The client went away (or a timeout destroyed the socket): nothing to answer.
+    req.on("close", abandon);
+    req.on("error", abandon);
   };
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
@@ -463,7 +385,20 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     dropBadClient(err, socket);
   });
 
-  await listenOn(server, listen);
+  const reviews = new ReviewWorker(
+    {
+      rules: opts.rules,
+      guard: opts.namespaceGuard,
+      nice: opts.reviewThreadNice ?? REVIEW_THREAD_DEFAULTS.nice,
+    },
+    log,
+  );
+  try {
+    await listenOn(server, listen);
+  } catch (err) {
+    await reviews.close();
+    throw err;
+  }
 
   let reloading: Promise<void> | undefined;
   let queued: Promise<void> | undefined;
@@ -533,7 +468,9 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     close: (graceMs = 0) =>
       new Promise<void>((resolve, reject) => {
         clearInterval(timer);
-        server.close((err) => (err ? reject(err) : resolve()));
+        server.close((err) => {
+          void reviews.close().then(() => (err ? reject(err) : resolve()));
+        });
         server.closeIdleConnections();
         const force = setTimeout(() => server.closeAllConnections(), graceMs);
         force.unref();
