@@ -286,12 +286,8 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   /** Refuses a body mid-stream: answers, then drops the connection and whatever is still unread. */
   const refuse = (req: IncomingMessage, res: ServerResponse, status: number, message: string) => {
     text(res, status, message, { connection: "close" });
-    // Once the answer is out, drop the connection instead of reading (and decrypting) the rest
-    // of a body up to the limit; a client still sending gets a reset. The API server never
-    // sends such a body, so this only costs a hostile client its answer, at worst.
     const socket = req.socket;
-    res.once("finish", () => setImmediate(() => socket.destroy()));
-    // A client that does not read keeps 'finish' away: it must not keep the socket either.
+    // Give the answer a moment to leave; a client that keeps sending must not keep the socket.
     setTimeout(() => socket.destroy(), 1000).unref();
   };
 
