@@ -186,7 +186,7 @@ async function openLoad(
       req.end(m.body);
     });
   const inFlight: Promise<void>[] = [];
-  for (let next = 0; next < total; ) {
+  for (let next = 0; next < total;) {
     const now = performance.now();
     while (next < total && t0 + (next * 1000) / rate <= now) inFlight.push(send(next++));
     await new Promise((r) => setTimeout(r, 1));
@@ -209,7 +209,16 @@ function startServer(
 ): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(
     process.execPath,
-    ["--require", LOOP_PROBE, CLI, "webhook", "--listen", "127.0.0.1:0", "--tls-cert-file", certFile]
+    [
+      "--require",
+      LOOP_PROBE,
+      CLI,
+      "webhook",
+      "--listen",
+      "127.0.0.1:0",
+      "--tls-cert-file",
+      certFile,
+    ]
       .concat(["--tls-key-file", keyFile, "--class", "per-namespace=vnode"])
       .concat(["--class", "per-pod=vnode-per-pod", "--exclude-namespace", "vnode-runtime"]),
     {

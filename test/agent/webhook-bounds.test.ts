@@ -234,6 +234,29 @@ if (why && process.env.CI === "true") throw new Error(`webhook-bounds test needs
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
   });
 
+  test("a large review is parsed and judged in the review thread, never on the event loop, with the same answer", async () => {
+    // 100 KiB of annotation: over this server's 4 KiB small-body size.
+    const review = admissionReview(CASES.find((c) => c.denied !== null) ?? CASES[0]) as {
+      request: { object: { metadata: { annotations?: Record<string, string> } } };
+    };
+    const small = Buffer.from(JSON.stringify(review));
+    review.request.object.metadata.annotations = { big: "x".repeat(100 * 1024) };
+    const large = Buffer.from(JSON.stringify(review));
+    const parse = jest.spyOn(JSON, "parse");
+    try {
+      const fromThread = await post("/validate", large);
+      const longest = () => Math.max(0, ...parse.mock.calls.map(([text]) => String(text).length));
+      // This process's JSON.parse never saw the large body (the thread has its own JSON).
+      expect(longest()).toBeLessThan(4 * 1024);
+      const fromLoop = await post("/validate", small);
+      expect(longest()).toBeGreaterThan(1000);
+      expect(fromThread.status).toBe(200);
+      expect(JSON.parse(fromThread.body)).toEqual(JSON.parse(fromLoop.body));
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
   test("TLS 1.2 offers AEAD suites only: a CBC-only client cannot connect, a GCM one can", async () => {
     const v12 = { minVersion: "TLSv1.2", maxVersion: "TLSv1.2" } as const;
     await expect(

@@ -697,7 +697,10 @@ describe("secrets untouched", () => {
     expect(JSON.stringify(deployment)).not.toMatch(/s3cr3t-token|sec-agent-env/);
     expect(deployment.spec.template.spec.containers[0].env).toEqual([
       { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
-      { name: "NODE_OPTIONS", value: "--max-old-space-size=48 --max-semi-space-size=2 --expose-gc" },
+      {
+        name: "NODE_OPTIONS",
+        value: "--max-old-space-size=48 --max-semi-space-size=2 --expose-gc",
+      },
     ]);
   });
 });

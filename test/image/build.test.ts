@@ -119,6 +119,8 @@ describeWithImageTools("agent image: buildah build of agent/Dockerfile, podman r
     );
     const bundle = added.filter((p) => p.startsWith(`${bundleDir}/`));
     expect(bundle).toContain(`${bundleDir}/vnode-agent.js`);
+    // The webhook's review thread, which the bundle loads by path (agent/src/webhook/reviewWorker.ts).
+    expect(bundle).toContain(`${bundleDir}/webhook-review-thread.js`);
     expect(bundle.filter((p) => /node_modules|\.ts$|\/src\//.test(p))).toEqual([]);
   });
 

@@ -119,7 +119,12 @@ export function answerReview(
         ...admissionAnswer(out),
         log: {
           level: "info",
-          fields: { uid: r.uid, namespace: r.namespace, path, reason: out.response.status?.message },
+          fields: {
+            uid: r.uid,
+            namespace: r.namespace,
+            path,
+            reason: out.response.status?.message,
+          },
           msg: "pod denied",
         },
       };
@@ -146,6 +151,10 @@ export function internalError(err: unknown, path: string): ReviewAnswer {
   return {
     status: 500,
     body: `internal error: ${messageOf(err)}`,
-    log: { level: "warn", fields: { path, reason: (err as Error)?.stack ?? String(err) }, msg: "review failed" },
+    log: {
+      level: "warn",
+      fields: { path, reason: (err as Error)?.stack ?? String(err) },
+      msg: "review failed",
+    },
   };
 }

@@ -34,7 +34,11 @@ try {
 } catch (err) {
   nice = `unchanged (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
 }
-port.postMessage({ ready: true, nice, collects: collect !== undefined } satisfies ReviewThreadReady);
+port.postMessage({
+  ready: true,
+  nice,
+  collects: collect !== undefined,
+} satisfies ReviewThreadReady);
 
 port.on("message", ({ id, path, body }: ReviewJob) => {
   const route = routes.get(path);
