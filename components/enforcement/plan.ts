@@ -49,16 +49,17 @@ export const ENFORCEMENT_DEFAULTS = {
   /** Short: the API server waits this long on every pod CREATE when a replica hangs. */
   webhookTimeoutSeconds: 5,
   /**
-   * Measured with the bundle and these NODE_OPTIONS on Node 24 (`npm run bench:webhook`, its
-   * `--hostile` table, 2026-11-29): 65.6 MiB RSS idle, 85.7 MiB peak under legit load (c=16),
-   * 127.2 MiB peak while 16 clients post crafted 3 MiB reviews (the one-3-MiB-string body; the
-   * million-empty-objects one peaks at 95.4 MiB, refused while it streams in). The limit is set
-   * so that attack peak stays under 60% of it: 127.2 / 0.6 = 212 MiB, so 256Mi (50%); 128Mi
-   * would be 99% (an OOM kill, then a fail-closed validation outage), 192Mi 66%. The request
-   * covers the legit peak, so node-pressure eviction (which goes first for pods above their
-   * request) passes the webhook over in normal operation.
+   * Measured with the bundle and these NODE_OPTIONS on Node 24 (`npm run bench:webhook`, plain
+   * and `--hostile`, 2026-11-30): 102.2 MiB peak under legit load (c=16), 144.8-149.7 MiB peak
+   * while 16 clients post crafted 3 MiB reviews (the one-3-MiB-string body; the million-empty-
+   * objects one peaks at ~118 MiB, refused while it streams in). The review thread that keeps
+   * large bodies off the event loop (agent/src/webhook/reviewWorker.ts) costs ~12 MiB of that.
+   * The limit is set so that the attack peak stays under 60% of it: 150 / 0.6 = 250 MiB, so 320Mi
+   * (47%, room for run-to-run spread); 256Mi would be 58%, 128Mi an OOM kill (then a fail-closed
+   * validation outage). The request covers the legit peak, so node-pressure eviction (which goes
+   * first for pods above their request) passes the webhook over in normal operation.
    */
-  webhookResources: { requests: { cpu: "20m", memory: "96Mi" }, limits: { memory: "256Mi" } },
+  webhookResources: { requests: { cpu: "20m", memory: "112Mi" }, limits: { memory: "320Mi" } },
   /**
    * V8 heap caps of the webhook process (NODE_OPTIONS), well inside the memory limit: with them
    * V8 collects the garbage of large reviews before growing the heap, instead of sizing its heap

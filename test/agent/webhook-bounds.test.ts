@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import { enforcementRules } from "vnode-contract";
+import fc from "fast-check";
 import { JsonShapeScanner, Slots } from "../../agent/src/webhook/intake";
 import { idleConnections } from "../../scripts/idleConnections";
 import { startWebhookServer, type WebhookServer } from "../../agent/src/webhook/server";
@@ -42,6 +43,65 @@ describe("JsonShapeScanner", () => {
     expect(scan("[[[1]]]")).toBeUndefined();
     expect(scan('[[["\\', '"[[["],[[')).toBe(
       "JSON nests deeper than 3 levels; an AdmissionReview of a Pod never does",
+    );
+  });
+
+  test("long strings, found with indexOf, give exactly the byte-by-byte verdict, however the text is split", () => {
+    // The scanner before the indexOf fast path, as the oracle.
+    const byteByByte = (text: Buffer, max: { maxDepth: number; maxValues: number }) => {
+      let [inString, escaped, depth, values] = [false, false, 0, 1];
+      for (const b of text) {
+        if (inString) {
+          if (escaped) escaped = false;
+          else if (b === 0x5c) escaped = true;
+          else if (b === 0x22) inString = false;
+        } else if (b === 0x22) inString = true;
+        else if (b === 0x7b || b === 0x5b) {
+          if (++depth > max.maxDepth) return "depth";
+          values++;
+        } else if (b === 0x7d || b === 0x5d) depth--;
+        else if ((b === 0x2c || b === 0x3a) && ++values > max.maxValues) return "values";
+      }
+      return undefined;
+    };
+    // Strings long enough for the fast path, with escapes, quotes and structure inside them.
+    const longString = fc
+      .array(fc.constantFrom("x", "é", "\\", '\\"', "{", "[", ",", ":", "]", "}", " "), {
+        minLength: 60,
+        maxLength: 400,
+      })
+      .map((parts) => parts.join(""));
+    const value = fc.letrec<{ v: string }>((tie) => ({
+      v: fc.oneof(
+        { depthSize: "small", withCrossShrink: true },
+        longString.map((x) => JSON.stringify(x)),
+        fc.constantFrom("1", "true", "null", '"k"'),
+        fc.array(tie("v"), { maxLength: 5 }).map((xs) => `[${xs.join(",")}]`),
+        fc
+          .array(fc.tuple(longString, tie("v")), { maxLength: 4 })
+          .map((kv) => `{${kv.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(",")}}`),
+      ),
+    })).v;
+    fc.assert(
+      fc.property(
+        value,
+        fc.array(fc.nat(), { maxLength: 6 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 60 }),
+        (text, cuts, maxDepth, maxValues) => {
+          const bytes = Buffer.from(text);
+          const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+          const chunks = [0, ...at].map((from, i) =>
+            bytes.subarray(from, [...at, bytes.length][i]),
+          );
+          const scanner = new JsonShapeScanner({ maxDepth, maxValues });
+          let why: string | undefined;
+          for (const c of chunks) if ((why ??= scanner.feed(c)) !== undefined) break;
+          const got = why === undefined ? undefined : why.includes("nests") ? "depth" : "values";
+          expect(got).toBe(byteByByte(bytes, { maxDepth, maxValues }));
+        },
+      ),
+      { numRuns: 500, seed: 11 },
     );
   });
 

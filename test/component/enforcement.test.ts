@@ -209,8 +209,8 @@ describe("mutate-and-validate over two pools, self-signed CA", () => {
                   failureThreshold: 3,
                 },
                 resources: {
-                  requests: { cpu: "20m", memory: "96Mi" },
-                  limits: { memory: "256Mi" },
+                  requests: { cpu: "20m", memory: "112Mi" },
+                  limits: { memory: "320Mi" },
                 },
                 terminationMessagePolicy: "FallbackToLogsOnError",
                 securityContext: {
