@@ -21,8 +21,9 @@ const policy = compilePolicy(data.rules);
  * Node decodes a text over ~1 MiB outside the V8 heap (an external string), and V8 collects
  * external memory only once ~64 MiB of it has piled up (its external allocation soft limit), well
  * past this thread's heap limit: 16 large reviews in a row would hold ~50 MiB of dead bodies.
- * Collecting after each one (a few ms, on this thread) keeps one body's garbage at a time. `gc` is
- * there when the process runs with `--expose-gc` (the Deployment's NODE_OPTIONS).
+ * Collecting after each one keeps one body's garbage at a time; it runs on this thread (and V8's
+ * GC helpers), not on the event loop. `gc` is there when the process runs with `--expose-gc` (the
+ * Deployment's NODE_OPTIONS).
  */
 const collect = (globalThis as { gc?: () => void }).gc;
 

@@ -35,16 +35,17 @@ export interface ReviewThreadReady {
 }
 
 export const REVIEW_THREAD_DEFAULTS = {
-  /** Weight 110 against the event loop's 1024 (nice 0): ~90% of a contended core goes to it. */
+  /** Weight 110 against the event loop's 1024 (nice 0): the event loop gets ~90% of a contended core. */
   nice: 10,
   /**
-   * Above the API server's own wait (the webhook's timeoutSeconds, 5 s by default, 30 s at most
-   * would be absurd for one parse): ~25 ms is what a 3 MiB body takes.
+   * Longer than the API server waits for an answer (the webhook's timeoutSeconds: 5 s by default,
+   * 30 s at most), for a review that takes ~25 ms: a thread silent this long is stuck.
    */
   timeoutMs: 10_000,
   /**
-   * The thread's heap: the shape limits (intake.ts) bound what one body parses into, measured
-   * at ~20 MiB for a 3 MiB body of 100,000 values; the process's own heap is capped by NODE_OPTIONS.
+   * The thread's heap. The shape limits (intake.ts) bound what one body parses into: a 2.5 MiB
+   * review of ~98,000 values (a 49,000-entry annotation map) took 5.7 MiB of heap parsed and
+   * judged. The process's own heap is capped by NODE_OPTIONS.
    */
   resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 },
 } as const;
