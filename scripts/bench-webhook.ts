@@ -83,6 +83,27 @@ interface RunResult {
   serverCpu: number;
 }
 
+/** Posts review `i` of the mix over `agent`; resolves whether it was answered 200. */
+function postMix(url: string, agent: https.Agent, i: number): Promise<boolean> {
+  const m = MIX[i % MIX.length];
+  return new Promise((resolve) => {
+    const req = https.request(
+      `${url}${m.path}`,
+      {
+        agent,
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": m.body.length },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode === 200));
+      },
+    );
+    req.on("error", () => resolve(false));
+    req.end(m.body);
+  });
+}
+
 async function runLoad(
   url: string,
   ca: string,
@@ -100,33 +121,12 @@ async function runLoad(
   const deadline = t0 + BigInt(Math.round(maxSeconds * 1e9));
   const cpu0 = cpuMs(serverPid);
 
-  const one = (i: number) =>
-    new Promise<void>((resolve) => {
-      const m = MIX[i % MIX.length];
-      const start = process.hrtime.bigint();
-      const req = https.request(
-        `${url}${m.path}`,
-        {
-          agent,
-          method: "POST",
-          headers: { "content-type": "application/json", "content-length": m.body.length },
-        },
-        (res) => {
-          res.on("data", () => undefined);
-          res.on("end", () => {
-            latencies[done++] = Number(process.hrtime.bigint() - start) / 1e6;
-            if (res.statusCode !== 200) errors++;
-            resolve();
-          });
-        },
-      );
-      req.on("error", () => {
-        errors++;
-        latencies[done++] = Number(process.hrtime.bigint() - start) / 1e6;
-        resolve();
-      });
-      req.end(m.body);
-    });
+  const one = async (i: number) => {
+    const start = process.hrtime.bigint();
+    const ok = await postMix(url, agent, i);
+    latencies[done++] = Number(process.hrtime.bigint() - start) / 1e6;
+    if (!ok) errors++;
+  };
 
   const worker = async () => {
     while (started < maxRequests && process.hrtime.bigint() < deadline) {
@@ -168,30 +168,12 @@ async function openLoad(
   let done = 0;
   let errors = 0;
   const t0 = performance.now();
-  const send = (i: number) =>
-    new Promise<void>((resolve) => {
-      const due = t0 + (i * 1000) / rate;
-      const m = MIX[i % MIX.length];
-      const finish = (ok: boolean) => {
-        if (!ok) errors++;
-        latencies[done++] = performance.now() - due;
-        resolve();
-      };
-      const req = https.request(
-        `${url}${m.path}`,
-        {
-          agent,
-          method: "POST",
-          headers: { "content-type": "application/json", "content-length": m.body.length },
-        },
-        (res) => {
-          res.resume();
-          res.on("end", () => finish(res.statusCode === 200));
-        },
-      );
-      req.on("error", () => finish(false));
-      req.end(m.body);
-    });
+  const send = async (i: number) => {
+    const due = t0 + (i * 1000) / rate;
+    const ok = await postMix(url, agent, i);
+    latencies[done++] = performance.now() - due;
+    if (!ok) errors++;
+  };
   const inFlight: Promise<void>[] = [];
   for (let next = 0; next < total;) {
     const now = performance.now();

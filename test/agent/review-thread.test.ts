@@ -6,7 +6,6 @@
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import { enforcementRules } from "vnode-contract";
@@ -16,6 +15,7 @@ import { answerReview, type ReviewAnswer, routesOf } from "../../agent/src/webho
 import { REVIEW_THREAD_DEFAULTS, ReviewWorker } from "../../agent/src/webhook/reviewWorker";
 import type { WebhookLog } from "../../agent/src/webhook/server";
 import { admissionReview, CASES, RULES } from "../support/admissionCases";
+import { postReview } from "../support/postReview";
 import { makeCa, opensslUnavailable, secretDir } from "../support/tlsCerts";
 
 const CLI = path.resolve(__dirname, "../../agent/dist/vnode-agent.js");
@@ -197,27 +197,12 @@ if (noOpenssl && process.env.CI === "true") {
         const listening = await logged("webhook listening");
         expect(await logged("review thread started")).toMatchObject({ nice: 10, collects: true });
         const body = bigReview(1024 * 1024);
-        const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-          const req = https.request(
-            {
-              host: "127.0.0.1",
-              port: listening.port as number,
-              path: "/validate/per-namespace",
-              method: "POST",
-              ca: ca.certPem,
-              agent: false,
-              headers: { "content-type": "application/json", "content-length": body.length },
-            },
-            (res) => {
-              let text = "";
-              res.setEncoding("utf8");
-              res.on("data", (d: string) => (text += d));
-              res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-            },
-          );
-          req.on("error", reject);
-          req.end(body);
-        });
+        const answer = await postReview(
+          listening.port as number,
+          ca.certPem,
+          "/validate/per-namespace",
+          body,
+        );
         expect(answer.status).toBe(200);
         const local = answerReview(
           { kind: "validate", scope: { kind: "mode", mode: "per-namespace" } },

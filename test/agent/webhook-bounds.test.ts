@@ -6,7 +6,6 @@
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tls from "node:tls";
@@ -16,6 +15,7 @@ import { JsonShapeScanner, Slots } from "../../agent/src/webhook/intake";
 import { idleConnections } from "../../scripts/idleConnections";
 import { startWebhookServer, type WebhookServer } from "../../agent/src/webhook/server";
 import { admissionReview, CASES, RULES } from "../support/admissionCases";
+import { postReview } from "../support/postReview";
 import { type Ca, makeCa, opensslUnavailable, secretDir } from "../support/tlsCerts";
 
 describe("JsonShapeScanner", () => {
@@ -201,28 +201,7 @@ if (why && process.env.CI === "true") throw new Error(`webhook-bounds test needs
       s.once("error", reject);
     });
 
-  const post = (p: string, body: Buffer) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = https.request(
-        {
-          host: "127.0.0.1",
-          port: port(),
-          path: p,
-          method: "POST",
-          ca: ca.certPem,
-          agent: false,
-          headers: { "content-type": "application/json", "content-length": body.length },
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (d: string) => (text += d));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
+  const post = (p: string, body: Buffer) => postReview(port(), ca.certPem, p, body);
 
   const legit = () => Buffer.from(JSON.stringify(admissionReview(CASES[0])));
 
