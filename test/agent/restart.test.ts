@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { criVersion } from "../../agent/src/cri/client";
-import type { ContainerdDistribution } from "vnode-contract";
+import { type ContainerdDistribution, VNODE_CNI_CONF_DIR } from "vnode-contract";
 import {
   RestartError,
   type RestartOptions,
@@ -839,6 +839,11 @@ describeIf(
         `/${path.relative(ctrd.dir, ctrd.socket)}`,
         "--payload-dir",
         payload,
+        // containerd runs in this machine's mount namespace, not under --host-root: a host path
+        // it is given must be under the test's directory, or it creates the vNode CNI directory
+        // (cni_conf_dir, default /etc/vnode/cni/net.d) on the machine itself.
+        "--cni-conf-dir",
+        path.join(ctrd.dir, "etc/vnode/cni/net.d"),
         "--runtime-type",
         "io.containerd.runc.v2",
         "--skip-preflight",
@@ -846,6 +851,7 @@ describeIf(
         "--restart",
         "systemd",
       ];
+      const machineCniDir = fs.existsSync(VNODE_CNI_CONF_DIR);
       systemd.reset();
       let before = ctrd.pid;
       const install = await runAgentCli(["install", ...flags]);
@@ -871,6 +877,8 @@ describeIf(
       ]);
       expect(ctrd.pid).not.toBe(before);
       expect(fs.readFileSync(ctrd.configPath, "utf8")).toBe(ctrd.originalConfig);
+      // The machine's own /etc is left alone.
+      expect(fs.existsSync(VNODE_CNI_CONF_DIR)).toBe(machineCniDir);
     });
   },
 );
