@@ -19,6 +19,8 @@ import { resolve } from "node:path";
 const agentDir = new URL(".", import.meta.url).pathname;
 const distDir = new URL("./dist/", import.meta.url).pathname;
 const outfile = `${distDir}vnode-agent.js`;
+// Loaded by path at run time: agent/src/webhook/reviewWorker.ts (REVIEW_THREAD_FILE) names it too.
+const reviewThreadFile = "webhook-review-thread.js";
 const { version } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8"));
 
 /**
@@ -112,7 +114,7 @@ await Promise.all(
 await build({
   ...common,
   entryPoints: [`${agentDir}src/webhook/reviewThread.ts`],
-  outfile: `${distDir}webhook-review-thread.js`,
+  outfile: `${distDir}${reviewThreadFile}`,
 });
 
 // The Dockerfile's payload stage runs this tool; it never ships in the runtime image.
@@ -125,7 +127,7 @@ await build({
 // npm links the bin before the first build, so it cannot have set the executable bit.
 chmodSync(outfile, 0o755);
 if (process.env.VNODE_BUILD_SIZES) {
-  for (const f of ["vnode-agent.js", "webhook-review-thread.js", ...VENDORED.map((v) => v.file)]) {
+  for (const f of ["vnode-agent.js", reviewThreadFile, ...VENDORED.map((v) => v.file)]) {
     console.log(`${String(statSync(`${distDir}${f}`).size).padStart(9)}  dist/${f}`);
   }
 }

@@ -51,12 +51,9 @@ export class JsonShapeScanner {
   constructor(private readonly limits: JsonShapeLimits = JSON_SHAPE_LIMITS) {}
 
   /** Feeds the next chunk; returns why the body is refused, or undefined while it is within limits. */
-  feed(chunk: Uint8Array): string | undefined {
+  feed(bytes: Buffer): string | undefined {
     let { inString, escaped, depth, values } = this;
     const { maxDepth, maxValues } = this.limits;
-    const bytes = Buffer.isBuffer(chunk)
-      ? chunk
-      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     // Where the next quote and backslash are in this chunk (-1: none), found at most once each per
     // position, so a string full of escapes cannot make the native searches quadratic.
     let quoteAt = -2;

@@ -89,7 +89,8 @@ export class ReviewWorker {
     const id = this.nextId++;
     return new Promise((resolve) => {
       const timer = setTimeout(
-        () => this.fail(worker, new Error(`review thread gave no answer in ${this.timeoutMs} ms`)),
+        () =>
+          void this.fail(worker, new Error(`review thread gave no answer in ${this.timeoutMs} ms`)),
         this.timeoutMs,
       );
       this.pending.set(id, { path, resolve, timer });
@@ -104,8 +105,7 @@ export class ReviewWorker {
     this.closed = true;
     const worker = this.worker;
     if (worker === undefined) return Promise.resolve();
-    this.fail(worker, new Error("server closing"));
-    return worker.terminate().then(() => undefined);
+    return this.fail(worker, new Error("server closing"));
   }
 
   private start(): Worker {
@@ -127,16 +127,17 @@ export class ReviewWorker {
       p.resolve(m.answer);
     });
     // ERR_WORKER_OUT_OF_MEMORY comes as an error, then an exit.
-    worker.on("error", (err) => this.fail(worker, err));
-    worker.on("exit", (code) =>
-      this.fail(worker, new Error(`review thread exited with code ${code}`)),
+    worker.on("error", (err) => void this.fail(worker, err));
+    worker.on(
+      "exit",
+      (code) => void this.fail(worker, new Error(`review thread exited with code ${code}`)),
     );
     this.worker = worker;
     return worker;
   }
 
   /** Ends `worker` (if still the current one) and answers its reviews with a 500. */
-  private fail(worker: Worker, err: Error): void {
+  private async fail(worker: Worker, err: Error): Promise<void> {
     if (this.worker !== worker) return;
     this.worker = undefined;
     if (!this.closed) this.log.warn({ reason: err.message }, "review thread ended");
@@ -145,6 +146,6 @@ export class ReviewWorker {
       p.resolve(internalError(err, p.path));
     }
     this.pending.clear();
-    void worker.terminate();
+    await worker.terminate();
   }
 }
